@@ -1,0 +1,246 @@
+//! One client connection: a reader that turns socket bytes into room events, and a
+//! writer that drains the client's [`Outbox`] into the socket.
+//!
+//! Both run inside one task per connection. The reader pauses (stops reading)
+//! when flood control says so or when the room's event channel is full, so a
+//! fast sender slows itself down instead of growing any queue. The writer writes
+//! everything queued in one go and gives up at once when the room aborts the
+//! outbox, so a client that never reads cannot hold anything up.
+
+use std::io::{self, Read};
+use std::net::{Shutdown, TcpStream};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_channel::Sender;
+use smol::Async;
+use smol::future;
+use smol::io::AsyncWriteExt;
+
+use crate::config::Config;
+use crate::outbox::Outbox;
+use crate::protocol::{Frame, LineFramer};
+use crate::room::{ClientId, Event};
+use crate::server::LiveConfig;
+use crate::text::LeaveReason;
+
+/// Bytes read from a socket at a time. It lives on the stack only while a read is
+/// processed, never inside the idle connection's future.
+const READ_CHUNK: usize = 4096;
+
+/// A writer buffer that grew beyond this during a burst is freed once written,
+/// so idle connections stay small.
+const KEEP_WRITE_BUFFER: usize = 16 * 1024;
+
+/// Serves one connection until both its reader and its writer are done.
+pub async fn serve(
+    id: ClientId,
+    stream: Arc<Async<TcpStream>>,
+    outbox: Arc<Outbox>,
+    room: Sender<Event>,
+    live: Arc<LiveConfig>,
+) {
+    future::zip(
+        read_from_client(id, &stream, room, live),
+        write_to_client(&stream, &outbox),
+    )
+    .await;
+}
+
+/// Reads lines and sends them to the room until EOF, an error, or the room is gone.
+async fn read_from_client(
+    id: ClientId,
+    stream: &Async<TcpStream>,
+    room: Sender<Event>,
+    live: Arc<LiveConfig>,
+) {
+    let (mut generation, mut config) = live.get();
+    let mut framer = LineFramer::new(config.max_line_bytes);
+    let mut bucket = FloodBucket::new(&config, Instant::now());
+    let mut frames = Vec::new();
+    let reason = loop {
+        if let Err(err) = stream.readable().await {
+            break LeaveReason::Error(err.to_string());
+        }
+        if live.generation() != generation {
+            (generation, config) = live.get();
+            framer.set_max_line_bytes(config.max_line_bytes);
+            bucket.reconfigure(&config);
+        }
+        let eof = {
+            let mut chunk = [0u8; READ_CHUNK];
+            match (&*stream.get_ref()).read(&mut chunk) {
+                Ok(0) => {
+                    // A last line without its newline still counts: nothing is lost.
+                    if framer.buffered() > 0 {
+                        framer.push(b"\n", &mut |frame| frames.push(frame));
+                    }
+                    true
+                }
+                Ok(n) => {
+                    framer.push(&chunk[..n], &mut |frame| frames.push(frame));
+                    false
+                }
+                Err(err)
+                    if err.kind() == io::ErrorKind::WouldBlock
+                        || err.kind() == io::ErrorKind::Interrupted =>
+                {
+                    continue;
+                }
+                Err(err) => break LeaveReason::Error(err.to_string()),
+            }
+        };
+        for frame in frames.drain(..) {
+            let event = match frame {
+                // Blank lines mean nothing to the room; they need not cost a token.
+                Frame::Line(text) if text.trim().is_empty() => continue,
+                Frame::Line(text) => {
+                    while let Some(wait) = bucket.take(Instant::now()) {
+                        smol::Timer::after(wait).await;
+                    }
+                    Event::Line { id, text }
+                }
+                Frame::TooLong => Event::TooLong { id },
+            };
+            if room.send(event).await.is_err() {
+                return; // The room has closed: the server is shutting down.
+            }
+        }
+        if frames.capacity() > 64 {
+            frames = Vec::new();
+        }
+        framer.shrink();
+        if eof {
+            break LeaveReason::Closed;
+        }
+    };
+    // Ignored if the room has already closed: then nobody is left to tell.
+    let _ = room.send(Event::Disconnected { id, reason }).await;
+}
+
+/// Writes what the room queues until the outbox is closed or aborted, then shuts
+/// the socket down, which also ends the reader.
+async fn write_to_client(stream: &Async<TcpStream>, outbox: &Outbox) {
+    let mut buf = Vec::new();
+    while outbox.next_batch(&mut buf).await {
+        let written = buf.len();
+        let write = async {
+            let mut writer = stream;
+            writer.write_all(&buf).await.is_ok()
+        };
+        let aborted = async {
+            outbox.aborted().await;
+            false
+        };
+        if !future::or(write, aborted).await {
+            break;
+        }
+        outbox.written(written);
+        buf.clear();
+        if buf.capacity() > KEEP_WRITE_BUFFER {
+            buf = Vec::new();
+        }
+    }
+    // Whatever ended the writer, the room must stop queueing for this client.
+    outbox.abort();
+    // The peer may already be gone; shutting down a dead socket is harmless.
+    let _ = stream.get_ref().shutdown(Shutdown::Both);
+}
+
+/// Flood control: a token bucket per client. Each line takes a token; tokens come
+/// back at `flood_lines_per_sec` up to `flood_burst`. When none is left the reader
+/// waits (and so stops reading) instead of dropping the line.
+#[derive(Debug)]
+pub struct FloodBucket {
+    tokens: f64,
+    burst: f64,
+    rate: f64,
+    last: Instant,
+}
+
+impl FloodBucket {
+    /// A full bucket for `config`'s flood settings.
+    pub fn new(config: &Config, now: Instant) -> Self {
+        let mut bucket = FloodBucket {
+            tokens: 0.0,
+            burst: 0.0,
+            rate: 0.0,
+            last: now,
+        };
+        bucket.reconfigure(config);
+        bucket.tokens = bucket.burst;
+        bucket
+    }
+
+    /// Applies new flood settings (config reload); the tokens held are kept.
+    pub fn reconfigure(&mut self, config: &Config) {
+        if config.flood_enabled() {
+            self.burst = f64::from(config.flood_burst);
+            self.rate = f64::from(config.flood_lines_per_sec);
+        } else {
+            self.burst = 0.0;
+            self.rate = 0.0;
+        }
+        self.tokens = self.tokens.min(self.burst);
+    }
+
+    /// Takes a token for one line. `None`: go ahead. `Some(wait)`: no token yet;
+    /// wait that long, then call again (the line is never dropped).
+    pub fn take(&mut self, now: Instant) -> Option<Duration> {
+        if self.rate == 0.0 {
+            return None; // Flood control is off.
+        }
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            None
+        } else {
+            Some(Duration::from_secs_f64((1.0 - self.tokens) / self.rate))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(burst: u32, rate: u32) -> Config {
+        Config {
+            flood_burst: burst,
+            flood_lines_per_sec: rate,
+            ..Config::default()
+        }
+    }
+
+    #[test]
+    fn burst_then_paced() {
+        let start = Instant::now();
+        let mut bucket = FloodBucket::new(&config(3, 2), start);
+        for _ in 0..3 {
+            assert_eq!(bucket.take(start), None);
+        }
+        let wait = bucket.take(start).expect("bucket is empty");
+        assert_eq!(wait, Duration::from_millis(500));
+        // After waiting, the line goes through.
+        assert_eq!(bucket.take(start + wait), None);
+        // Refill never exceeds the burst.
+        let later = start + Duration::from_secs(60);
+        for _ in 0..3 {
+            assert_eq!(bucket.take(later), None);
+        }
+        assert!(bucket.take(later).is_some());
+    }
+
+    #[test]
+    fn zero_disables() {
+        let now = Instant::now();
+        for cfg in [config(0, 5), config(20, 0)] {
+            let mut bucket = FloodBucket::new(&cfg, now);
+            for _ in 0..1000 {
+                assert_eq!(bucket.take(now), None);
+            }
+        }
+    }
+}

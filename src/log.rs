@@ -1,0 +1,140 @@
+//! Log lines on stderr: one line per event, filtered by `log_level`.
+//!
+//! Two formats, chosen once at start-up. Under systemd (`JOURNAL_STREAM` set) each
+//! line starts with a `<N>` syslog priority and has no timestamp, because journald
+//! adds its own and reads the priority from the prefix. Anywhere else a line starts
+//! with an RFC 3339 UTC timestamp and the level, so a plain `2>chatd.log` is readable.
+
+use std::fmt;
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::config::LogLevel;
+
+/// The current level as a number (see `level_number`); Info until `init` runs.
+static LEVEL: AtomicU8 = AtomicU8::new(2);
+/// Whether lines get journald priority prefixes instead of timestamps.
+static JOURNAL: AtomicBool = AtomicBool::new(false);
+
+fn level_number(level: LogLevel) -> u8 {
+    match level {
+        LogLevel::Error => 0,
+        LogLevel::Warn => 1,
+        LogLevel::Info => 2,
+        LogLevel::Debug => 3,
+    }
+}
+
+/// Chooses the format (journald prefixes when `JOURNAL_STREAM` is set) and the level.
+pub fn init(level: LogLevel) {
+    JOURNAL.store(std::env::var_os("JOURNAL_STREAM").is_some(), Ordering::Relaxed);
+    set_level(level);
+}
+
+/// Changes the level at run time (config reload).
+pub fn set_level(level: LogLevel) {
+    LEVEL.store(level_number(level), Ordering::Relaxed);
+}
+
+/// Whether a line at `level` would be written; lets callers skip building it.
+pub fn enabled(level: LogLevel) -> bool {
+    level_number(level) <= LEVEL.load(Ordering::Relaxed)
+}
+
+/// Writes one line at `level`. Use the `error!`/`warn!`/`info!`/`debug!` macros.
+pub fn write(level: LogLevel, args: fmt::Arguments<'_>) {
+    if !enabled(level) {
+        return;
+    }
+    let line = if JOURNAL.load(Ordering::Relaxed) {
+        let priority = match level {
+            LogLevel::Error => 3,
+            LogLevel::Warn => 4,
+            LogLevel::Info => 6,
+            LogLevel::Debug => 7,
+        };
+        format!("<{priority}>{args}\n")
+    } else {
+        let name = match level {
+            LogLevel::Error => "ERROR",
+            LogLevel::Warn => "WARN ",
+            LogLevel::Info => "INFO ",
+            LogLevel::Debug => "DEBUG",
+        };
+        format!("{} {name} {args}\n", rfc3339_now())
+    };
+    // A log line that cannot be written (stderr closed) has nowhere else to go;
+    // the daemon must keep serving, so the error is dropped.
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
+}
+
+/// Logs at error level.
+#[macro_export]
+macro_rules! error { ($($t:tt)*) => { $crate::log::write($crate::config::LogLevel::Error, format_args!($($t)*)) } }
+/// Logs at warn level.
+#[macro_export]
+macro_rules! warn { ($($t:tt)*) => { $crate::log::write($crate::config::LogLevel::Warn, format_args!($($t)*)) } }
+/// Logs at info level.
+#[macro_export]
+macro_rules! info { ($($t:tt)*) => { $crate::log::write($crate::config::LogLevel::Info, format_args!($($t)*)) } }
+/// Logs at debug level.
+#[macro_export]
+macro_rules! debug { ($($t:tt)*) => { $crate::log::write($crate::config::LogLevel::Debug, format_args!($($t)*)) } }
+
+/// The current time as `2026-11-24T07:30:19.123Z`.
+fn rfc3339_now() -> String {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    format_utc(now.as_secs(), now.subsec_millis())
+}
+
+/// Formats seconds since the Unix epoch as an RFC 3339 UTC time with milliseconds.
+fn format_utc(secs: u64, millis: u32) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian (year, month, day): Howard
+/// Hinnant's well-known algorithm, so we need no date crate for one timestamp.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_epoch_and_known_dates() {
+        assert_eq!(format_utc(0, 0), "1970-01-01T00:00:00.000Z");
+        // 2000-02-29 is a leap day in a century year divisible by 400.
+        assert_eq!(format_utc(951_782_400, 5), "2000-02-29T00:00:00.005Z");
+        assert_eq!(format_utc(1_795_505_419, 999), "2026-11-24T07:30:19.999Z");
+        assert_eq!(format_utc(4_107_542_399, 0), "2100-02-28T23:59:59.000Z");
+    }
+
+    #[test]
+    fn level_filter_orders_levels() {
+        set_level(LogLevel::Warn);
+        assert!(enabled(LogLevel::Error));
+        assert!(enabled(LogLevel::Warn));
+        assert!(!enabled(LogLevel::Info));
+        set_level(LogLevel::Info);
+    }
+}

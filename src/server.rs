@@ -1,0 +1,395 @@
+//! The server: accepts connections, enforces the connection limits, runs the room,
+//! and carries out the shutdown order.
+//!
+//! [`run`] takes what it needs as arguments (a bound listener, the config, and a
+//! channel of [`Control`] messages that `main` feeds from signals), so tests and
+//! socket activation can hand it any listener. Where things live:
+//! - the client limit is `clients: Arc<Semaphore>` in [`accept_loop`]: a permit
+//!   per connection, taken with `try_acquire` so a full server answers "server
+//!   full" at once instead of making the client wait;
+//! - the per-address limit is [`AddressSlots`];
+//! - the bound on each client's send queue is in [`crate::outbox`], applied by
+//!   the room; input waits on the bounded `room` channel (`ROOM_QUEUE`);
+//! - the shutdown order is spelled out in [`run`].
+
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use async_channel::{Receiver, Sender};
+use async_lock::Semaphore;
+use smol::future;
+use smol::{Async, Timer};
+
+use crate::config::Config;
+use crate::outbox::Outbox;
+use crate::room::{self, ClientId, Event, SharedCounters, Summary};
+use crate::text::Texts;
+use crate::{connection, debug, info, warn};
+
+/// Events that may wait between the readers and the room. When it is full, readers
+/// wait (input pauses) rather than any queue growing: with `max_line_bytes` lines
+/// this bounds the channel at `ROOM_QUEUE * max_line_bytes` bytes.
+pub const ROOM_QUEUE: usize = 1024;
+
+/// After the final notice, how long the server waits for every client's queue
+/// to be written before it exits anyway.
+pub const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// At most this many rejected connections are being told why at once; beyond it
+/// a rejected connection is closed without a word, so a connection flood cannot
+/// make the server hold sockets for rejects.
+const MAX_REJECTS_IN_FLIGHT: usize = 64;
+
+/// How long a rejected client gets to read its one line.
+const REJECT_LINGER: Duration = Duration::from_secs(2);
+
+/// Wait before accepting again after the process ran out of file descriptors:
+/// accept would fail again at once, and spinning on it would burn a core.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// What `main` tells a running server.
+#[derive(Debug)]
+pub enum Control {
+    /// SIGTERM/SIGINT: the first begins a graceful shutdown, a second ends its grace.
+    Shutdown,
+    /// SIGHUP, with the config file re-read and validated.
+    Reload(Box<Config>),
+}
+
+/// The settings readers consult, replaceable at run time without a lock on the
+/// hot path: readers compare a generation number and re-read only when it moved.
+#[derive(Debug)]
+pub struct LiveConfig {
+    generation: AtomicU64,
+    current: RwLock<Arc<Config>>,
+}
+
+impl LiveConfig {
+    /// Starts at generation 0 with `config`.
+    pub fn new(config: Arc<Config>) -> Self {
+        LiveConfig {
+            generation: AtomicU64::new(0),
+            current: RwLock::new(config),
+        }
+    }
+
+    /// The current generation; changes whenever the config is replaced.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// The current generation and config.
+    pub fn get(&self) -> (u64, Arc<Config>) {
+        // Readers of a poisoned lock still see a complete Arc.
+        let config = self.current.read().unwrap_or_else(|e| e.into_inner());
+        (self.generation(), Arc::clone(&config))
+    }
+
+    /// Replaces the config and moves the generation on.
+    pub fn replace(&self, config: Arc<Config>) {
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = config;
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+/// Counts connections per remote address for `max_clients_per_ip`.
+#[derive(Debug, Default)]
+pub struct AddressSlots {
+    counts: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// One connection's place in [`AddressSlots`]; gives it back when dropped.
+#[derive(Debug)]
+pub struct AddressSlot {
+    slots: Arc<AddressSlots>,
+    ip: IpAddr,
+}
+
+impl AddressSlots {
+    /// Takes a slot for `ip` unless it already has `max`.
+    pub fn try_take(self: &Arc<Self>, ip: IpAddr, max: usize) -> Option<AddressSlot> {
+        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        let count = counts.entry(ip).or_insert(0);
+        if *count >= max {
+            return None;
+        }
+        *count += 1;
+        Some(AddressSlot {
+            slots: Arc::clone(self),
+            ip,
+        })
+    }
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let mut counts = self.slots.counts.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = counts.get_mut(&self.ip) {
+            *count -= 1;
+            if *count == 0 {
+                counts.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// What the accept loop shares with everything it starts.
+struct Shared {
+    room: Sender<Event>,
+    live: Arc<LiveConfig>,
+    counters: Arc<SharedCounters>,
+    /// Held by every connection task; when the last clone is dropped, every
+    /// connection has finished writing (mini-redis's "all handlers done").
+    all_done: Sender<()>,
+}
+
+/// Runs the server on `listener` until a shutdown completes.
+///
+/// Shutdown order, on the first [`Control::Shutdown`]:
+/// 1. stop accepting at once: the listener is dropped, so new connects are refused;
+/// 2. the room tells every client the server is shutting down and when;
+/// 3. users keep chatting until they all leave or `shutdown_grace_secs` passes
+///    (a second `Shutdown` ends the grace now);
+/// 4. the room sends the final notice and closes every outbox after its queue;
+/// 5. wait (at most [`FLUSH_TIMEOUT`]) for every writer to flush and close;
+/// 6. log the summary and return it.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    control: Receiver<Control>,
+) -> io::Result<Summary> {
+    let listener = Async::new(listener)?;
+    let config = Arc::new(config);
+    let live = Arc::new(LiveConfig::new(Arc::clone(&config)));
+    let counters = Arc::new(SharedCounters::default());
+    let (room_tx, room_rx) = async_channel::bounded(ROOM_QUEUE);
+    let room_task = smol::spawn(room::dispatch(room_rx, config, Arc::clone(&counters)));
+    // The ticker ends when the room does (its send fails); dropping it at the end
+    // of `run` cancels it in any case.
+    let ticker = smol::spawn(tick(room_tx.clone()));
+    let (done_tx, done_rx) = async_channel::bounded::<()>(1);
+    let shared = Shared {
+        room: room_tx.clone(),
+        live: Arc::clone(&live),
+        counters,
+        all_done: done_tx,
+    };
+
+    accept_loop(listener, &shared, &control).await;
+    let Shared { room, all_done, .. } = shared;
+    drop(all_done);
+
+    info!("shutdown begun: no longer accepting connections");
+    // The room has not closed yet, so this cannot fail; if it had, there would be
+    // nobody left to tell.
+    let _ = room.send(Event::BeginShutdown).await;
+    let summary = {
+        let room_done = async { Some(room_task.await) };
+        let second_signal = async {
+            loop {
+                match control.recv().await {
+                    Ok(Control::Shutdown) => {
+                        let _ = room.send(Event::EndGrace).await;
+                    }
+                    Ok(Control::Reload(config)) => apply_reload(&live, &room, *config).await,
+                    // main is gone; let the grace run its course.
+                    Err(_) => future::pending::<()>().await,
+                }
+            }
+        };
+        future::or(room_done, second_signal).await.unwrap_or_default()
+    };
+    drop(room);
+    drop(room_tx);
+    drop(ticker);
+
+    let flushed = future::or(
+        async {
+            // Err means every connection task has dropped its sender: all done.
+            let _ = done_rx.recv().await;
+            true
+        },
+        async {
+            Timer::after(FLUSH_TIMEOUT).await;
+            false
+        },
+    )
+    .await;
+    if !flushed {
+        warn!(
+            "shutdown: some clients did not take their last lines within {}s; closing anyway",
+            FLUSH_TIMEOUT.as_secs()
+        );
+    }
+    info!(
+        "shutdown finished: {} clients notified, {} lines in, {} deliveries, {} slow drops",
+        summary.clients_at_close, summary.lines_in, summary.deliveries, summary.slow_drops
+    );
+    Ok(summary)
+}
+
+async fn tick(room: Sender<Event>) {
+    loop {
+        Timer::after(Duration::from_secs(1)).await;
+        if room.send(Event::Tick).await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn apply_reload(live: &LiveConfig, room: &Sender<Event>, config: Config) {
+    crate::log::set_level(config.log_level);
+    let config = Arc::new(config);
+    live.replace(Arc::clone(&config));
+    // Fails only once the room has closed, when there is nothing left to configure.
+    let _ = room.send(Event::Reload(config)).await;
+    info!("config reloaded");
+}
+
+/// Accepts connections until the first shutdown request, applying reloads meanwhile.
+async fn accept_loop(listener: Async<TcpListener>, shared: &Shared, control: &Receiver<Control>) {
+    let (_, config) = shared.live.get();
+    // The client limit: one permit per connection. Changing `max_clients` needs a
+    // restart, because a semaphore cannot take permits back.
+    let clients = Arc::new(Semaphore::new(config.max_clients));
+    let addresses = Arc::new(AddressSlots::default());
+    let rejects_in_flight = Arc::new(AtomicUsize::new(0));
+    let mut next_id: ClientId = 0;
+
+    enum Woke {
+        Accepted(io::Result<(Async<TcpStream>, SocketAddr)>),
+        Control(Option<Control>),
+    }
+    loop {
+        let woke = future::or(async { Woke::Accepted(listener.accept().await) }, async {
+            Woke::Control(control.recv().await.ok())
+        })
+        .await;
+        let (stream, peer) = match woke {
+            Woke::Accepted(Ok(accepted)) => accepted,
+            Woke::Accepted(Err(err)) => {
+                accept_failed(&err).await;
+                continue;
+            }
+            Woke::Control(Some(Control::Reload(config))) => {
+                apply_reload(&shared.live, &shared.room, *config).await;
+                continue;
+            }
+            // A shutdown, or main hung up: stop accepting either way.
+            Woke::Control(Some(Control::Shutdown) | None) => return,
+        };
+        let (_, config) = shared.live.get();
+        let texts = Texts {
+            language: config.language,
+            colors: config.colors,
+        };
+        let Some(permit) = clients.try_acquire_arc() else {
+            info!("rejected {peer}: server full ({} clients)", config.max_clients);
+            reject(stream, texts.server_full(), shared, &rejects_in_flight);
+            continue;
+        };
+        let Some(slot) = addresses.try_take(peer.ip(), config.max_clients_per_ip) else {
+            info!(
+                "rejected {peer}: too many connections from {} (max {})",
+                peer.ip(),
+                config.max_clients_per_ip
+            );
+            reject(stream, texts.too_many_from_address(), shared, &rejects_in_flight);
+            continue;
+        };
+        // Lines are batched by the writer already; Nagle would only add latency.
+        // Failing to set it costs latency, not correctness.
+        let _ = stream.get_ref().set_nodelay(true);
+        next_id += 1;
+        let id = next_id;
+        info!("connect {peer} (client {id})");
+        let stream = Arc::new(stream);
+        let outbox = Arc::new(Outbox::new());
+        let connected = Event::Connected {
+            id,
+            peer,
+            outbox: Arc::clone(&outbox),
+        };
+        if shared.room.send(connected).await.is_err() {
+            return;
+        }
+        let room = shared.room.clone();
+        let live = Arc::clone(&shared.live);
+        let done = shared.all_done.clone();
+        // Detached, but not forgotten: `run` waits for every connection's `done`
+        // sender to drop before it returns.
+        smol::spawn(async move {
+            let _permit = permit;
+            let _slot = slot;
+            let _done = done;
+            connection::serve(id, stream, outbox, room, live).await;
+            debug!("closed {peer} (client {id})");
+        })
+        .detach();
+    }
+}
+
+/// Logs a failed accept and backs off when retrying at once would only spin.
+async fn accept_failed(err: &io::Error) {
+    // EMFILE/ENFILE (too many open files) and ENOBUFS/ENOMEM persist until
+    // something closes; other errors (a connection reset before accept) are
+    // about one connection only.
+    let raw = err.raw_os_error().unwrap_or(0);
+    if matches!(raw, 23 | 24 | 105 | 12) {
+        warn!(
+            "accept failed: {err}; pausing {}ms",
+            ACCEPT_BACKOFF.as_millis()
+        );
+        Timer::after(ACCEPT_BACKOFF).await;
+    } else {
+        debug!("accept failed: {err}");
+    }
+}
+
+/// Tells a turned-away client why in one line, then closes.
+fn reject(
+    stream: Async<TcpStream>,
+    why: String,
+    shared: &Shared,
+    in_flight: &Arc<AtomicUsize>,
+) {
+    shared.counters.rejections.fetch_add(1, Ordering::Relaxed);
+    if in_flight.fetch_add(1, Ordering::AcqRel) >= MAX_REJECTS_IN_FLIGHT {
+        in_flight.fetch_sub(1, Ordering::AcqRel);
+        return; // Dropping the stream closes it.
+    }
+    let in_flight = Arc::clone(in_flight);
+    // Detached: a reject needs no flushing at shutdown, and it ends by itself
+    // within REJECT_LINGER.
+    smol::spawn(async move {
+        let linger = async {
+            // A fresh socket's send buffer is empty, so this write does not block.
+            let _ = stream.get_ref().write_all(why.as_bytes());
+            let _ = stream.get_ref().shutdown(Shutdown::Write);
+            // Read until the client closes: closing with unread input would send a
+            // reset, which can destroy the line before the client reads it.
+            let mut sink = [0u8; 512];
+            loop {
+                if stream.readable().await.is_err() {
+                    return;
+                }
+                match stream.get_ref().read(&mut sink) {
+                    Ok(0) => return,
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(_) => return,
+                }
+            }
+        };
+        future::or(linger, async {
+            Timer::after(REJECT_LINGER).await;
+        })
+        .await;
+        in_flight.fetch_sub(1, Ordering::AcqRel);
+    })
+    .detach();
+}

@@ -1,0 +1,405 @@
+//! Everything the server says to users, in English or in the tutorial's Chinese.
+//!
+//! Each function returns complete protocol lines ending in `\r\n`. Nicknames and
+//! user text reaching here are already sanitized; the only escape codes in the
+//! output are the server's own colors, and only when `colors` is on.
+
+use crate::config::Language;
+use crate::protocol::NickError;
+
+/// Lists longer than this end in "… and N more".
+pub const MAX_LISTED_NAMES: usize = 50;
+
+const YELLOW: &str = "\x1b[33m";
+const GREEN: &str = "\x1b[92m";
+const DEFAULT_FG: &str = "\x1b[39m";
+
+/// Why a user left, as the room tells it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeaveReason {
+    /// `/quit`, with the user's reason if any.
+    Quit(Option<String>),
+    /// The client closed the connection.
+    Closed,
+    /// The connection failed (reset, timeout from the kernel, ...).
+    Error(String),
+    /// The writer could not keep up: the send queue overflowed.
+    TooSlow,
+    /// The server shut down.
+    Shutdown,
+}
+
+impl LeaveReason {
+    /// English, for the log.
+    pub fn describe(&self) -> String {
+        match self {
+            LeaveReason::Quit(None) => "quit".to_owned(),
+            LeaveReason::Quit(Some(r)) => format!("quit: {r}"),
+            LeaveReason::Closed => "connection closed".to_owned(),
+            LeaveReason::Error(e) => format!("connection error: {e}"),
+            LeaveReason::TooSlow => "too slow".to_owned(),
+            LeaveReason::Shutdown => "server shutdown".to_owned(),
+        }
+    }
+}
+
+/// The server's voice: a language and whether to use colors.
+#[derive(Debug, Clone, Copy)]
+pub struct Texts {
+    /// Which language to speak.
+    pub language: Language,
+    /// Whether to color nicknames and the room name.
+    pub colors: bool,
+}
+
+impl Texts {
+    fn zh(&self) -> bool {
+        self.language == Language::Zh
+    }
+
+    fn paint(&self, color: &str, s: &str) -> String {
+        if self.colors {
+            format!("{color}{s}{DEFAULT_FG}")
+        } else {
+            s.to_owned()
+        }
+    }
+
+    fn nick(&self, nick: &str) -> String {
+        self.paint(YELLOW, nick)
+    }
+
+    /// The greeting on connect.
+    pub fn banner(&self, room: &str, online: usize) -> String {
+        let room = self.paint(GREEN, room);
+        if self.zh() {
+            format!("> 欢迎来到 {room}\r\n> 当前有{online}人在线\r\n{}", self.prompt())
+        } else {
+            format!(
+                "> Welcome to {room}\r\n> {online} online now\r\n{}",
+                self.prompt()
+            )
+        }
+    }
+
+    /// Asks for a nickname.
+    pub fn prompt(&self) -> String {
+        if self.zh() {
+            "> 请输入您的昵称 + '#'，按回车键结束\r\n".to_owned()
+        } else {
+            "> Please type your nickname followed by '#' and press Enter\r\n".to_owned()
+        }
+    }
+
+    /// A nickname broke the rules.
+    pub fn nick_invalid(&self, err: &NickError) -> String {
+        if self.zh() {
+            let why = match err {
+                NickError::Empty => "昵称不能为空".to_owned(),
+                NickError::TooLong { max } => format!("昵称太长（最多{max}个字符）"),
+                NickError::Whitespace => "昵称不能包含空格".to_owned(),
+                NickError::Control => "昵称不能包含控制字符".to_owned(),
+                NickError::Hash => "昵称不能包含 '#'".to_owned(),
+                NickError::Slash => "昵称不能以 '/' 开头".to_owned(),
+                NickError::Invalid => "昵称包含无效字符".to_owned(),
+            };
+            format!("! {why}\r\n")
+        } else {
+            format!("! {err}\r\n")
+        }
+    }
+
+    /// Someone else has that nickname.
+    pub fn nick_taken(&self, nick: &str) -> String {
+        if self.zh() {
+            format!("! 昵称 \"{nick}\" 已被占用，请换一个\r\n")
+        } else {
+            format!("! nickname \"{nick}\" is taken, try another\r\n")
+        }
+    }
+
+    fn name_list(&self, names: &[&str], total: usize) -> String {
+        let mut list = names.join(", ");
+        if total > names.len() {
+            let more = total - names.len();
+            if self.zh() {
+                list.push_str(&format!(" … 等另外{more}人"));
+            } else {
+                list.push_str(&format!(" … and {more} more"));
+            }
+        }
+        list
+    }
+
+    /// To a newly registered user: who is here. `names` holds at most
+    /// [`MAX_LISTED_NAMES`] of the `total`.
+    pub fn welcome(&self, nick: &str, names: &[&str], total: usize) -> String {
+        let list = self.name_list(names, total);
+        if self.zh() {
+            format!(
+                "* {} 你好！当前在线（{total}人）：【 {list} 】\r\n",
+                self.nick(nick)
+            )
+        } else {
+            format!(
+                "* Welcome, {}! Online ({total}): {list}\r\n",
+                self.nick(nick)
+            )
+        }
+    }
+
+    /// Introduces the replayed history.
+    pub fn history_header(&self, count: usize) -> String {
+        if self.zh() {
+            format!("* 最近的{count}条消息：\r\n")
+        } else {
+            format!("* Last {count} messages:\r\n")
+        }
+    }
+
+    /// To everyone else: `nick` joined; `names` is the whole list in small rooms.
+    pub fn joined(&self, nick: &str, online: usize, names: Option<&[&str]>) -> String {
+        let nick = self.nick(nick);
+        match (self.zh(), names) {
+            (true, Some(names)) => format!(
+                "* {nick} 上线了（当前{online}人在线）\r\n* 当前在线：【 {} 】\r\n",
+                names.join(",")
+            ),
+            (true, None) => format!("* {nick} 上线了（当前{online}人在线）\r\n"),
+            (false, Some(names)) => format!(
+                "* {nick} joined ({online} online: {})\r\n",
+                names.join(", ")
+            ),
+            (false, None) => format!("* {nick} joined ({online} online)\r\n"),
+        }
+    }
+
+    /// To everyone else: `nick` left.
+    pub fn left(&self, nick: &str, reason: &LeaveReason, online: usize) -> String {
+        let nick = self.nick(nick);
+        if self.zh() {
+            let why = match reason {
+                LeaveReason::Quit(None) => "退出".to_owned(),
+                LeaveReason::Quit(Some(r)) => format!("退出：{r}"),
+                LeaveReason::Closed => "连接已关闭".to_owned(),
+                LeaveReason::Error(_) => "连接异常".to_owned(),
+                LeaveReason::TooSlow => "接收太慢".to_owned(),
+                LeaveReason::Shutdown => "服务器关闭".to_owned(),
+            };
+            format!("* {nick} 下线了（{why}，当前{online}人在线）\r\n")
+        } else {
+            let why = match reason {
+                LeaveReason::Error(_) => "connection error".to_owned(),
+                other => other.describe(),
+            };
+            format!("* {nick} left ({why}; {online} online)\r\n")
+        }
+    }
+
+    /// A chat line as everyone else sees it.
+    pub fn chat(&self, nick: &str, text: &str) -> String {
+        format!("> {}: {text}\r\n", self.nick(nick))
+    }
+
+    /// `/me waves` as everyone sees it.
+    pub fn action(&self, nick: &str, text: &str) -> String {
+        format!("* {} {text}\r\n", self.nick(nick))
+    }
+
+    /// A private message as its recipient sees it.
+    pub fn private_from(&self, nick: &str, text: &str) -> String {
+        if self.zh() {
+            format!("> {}（私聊）: {text}\r\n", self.nick(nick))
+        } else {
+            format!("> {} (private): {text}\r\n", self.nick(nick))
+        }
+    }
+
+    /// Confirms a private message to its sender.
+    pub fn private_sent(&self, to: &str, text: &str) -> String {
+        format!("-> {}: {text}\r\n", self.nick(to))
+    }
+
+    /// `/msg` named nobody present.
+    pub fn no_such_user(&self, nick: &str) -> String {
+        if self.zh() {
+            format!("! 没有名为 \"{nick}\" 的用户\r\n")
+        } else {
+            format!("! no such user \"{nick}\"\r\n")
+        }
+    }
+
+    /// Answer to `/who`.
+    pub fn who(&self, names: &[&str], total: usize) -> String {
+        let list = self.name_list(names, total);
+        if self.zh() {
+            format!("* 当前在线（{total}人）：【 {list} 】\r\n")
+        } else {
+            format!("* Online ({total}): {list}\r\n")
+        }
+    }
+
+    /// `/nick` changed a name; everyone sees it.
+    pub fn renamed(&self, old: &str, new: &str) -> String {
+        if self.zh() {
+            format!("* {} 改名为 {}\r\n", self.nick(old), self.nick(new))
+        } else {
+            format!("* {} is now known as {}\r\n", self.nick(old), self.nick(new))
+        }
+    }
+
+    /// Answer to `/help`.
+    pub fn help(&self) -> String {
+        if self.zh() {
+            concat!(
+                "* 命令：\r\n",
+                "*   /help              显示本帮助\r\n",
+                "*   /who               谁在线\r\n",
+                "*   /nick 新昵称       改名\r\n",
+                "*   /me 动作           以第三人称说话\r\n",
+                "*   /msg 昵称 内容     私聊\r\n",
+                "*   /quit [原因]       离开聊天室\r\n",
+                "*   //文字             发送以 / 开头的文字\r\n",
+            )
+            .to_owned()
+        } else {
+            concat!(
+                "* Commands:\r\n",
+                "*   /help              this help\r\n",
+                "*   /who               who is online\r\n",
+                "*   /nick NEW          change your nickname\r\n",
+                "*   /me ACTION         say what you are doing\r\n",
+                "*   /msg NICK TEXT     private message\r\n",
+                "*   /quit [REASON]     leave the room\r\n",
+                "*   //text             send a line starting with /\r\n",
+            )
+            .to_owned()
+        }
+    }
+
+    /// A command was given without its arguments.
+    pub fn usage(&self, command: &str) -> String {
+        let args = match command {
+            "nick" => "NEW",
+            "me" => "ACTION",
+            "msg" => "NICK TEXT",
+            _ => "...",
+        };
+        if self.zh() {
+            format!("! 用法：/{command} {args}\r\n")
+        } else {
+            format!("! usage: /{command} {args}\r\n")
+        }
+    }
+
+    /// An unknown command.
+    pub fn unknown_command(&self, command: &str) -> String {
+        if self.zh() {
+            format!("! 未知命令 \"/{command}\"，输入 /help 查看命令\r\n")
+        } else {
+            format!("! unknown command \"/{command}\", type /help for the list\r\n")
+        }
+    }
+
+    /// A line over `max_line_bytes` was discarded.
+    pub fn too_long(&self, max: usize) -> String {
+        if self.zh() {
+            format!("! 消息太长（最多{max}字节），已丢弃\r\n")
+        } else {
+            format!("! line too long (max {max} bytes), discarded\r\n")
+        }
+    }
+
+    /// `max_clients` reached.
+    pub fn server_full(&self) -> String {
+        if self.zh() {
+            "! 聊天室已满，请稍后再试\r\n".to_owned()
+        } else {
+            "! server full, try again later\r\n".to_owned()
+        }
+    }
+
+    /// `max_clients_per_ip` reached.
+    pub fn too_many_from_address(&self) -> String {
+        if self.zh() {
+            "! 来自您的地址的连接太多\r\n".to_owned()
+        } else {
+            "! too many connections from your address\r\n".to_owned()
+        }
+    }
+
+    /// No nickname within `login_timeout_secs`.
+    pub fn login_timeout(&self, secs: u64) -> String {
+        if self.zh() {
+            format!("! {secs}秒内没有输入昵称，连接关闭\r\n")
+        } else {
+            format!("! no nickname after {secs} seconds, closing the connection\r\n")
+        }
+    }
+
+    /// Sent to every client when a graceful shutdown begins.
+    pub fn shutdown_begun(&self, secs: u64) -> String {
+        if self.zh() {
+            format!("* 服务器将在{secs}秒后关闭\r\n")
+        } else {
+            format!("* server shutting down in {secs} seconds\r\n")
+        }
+    }
+
+    /// The last line every client gets.
+    pub fn shutdown_now(&self) -> String {
+        if self.zh() {
+            "* 服务器正在关闭，再见\r\n".to_owned()
+        } else {
+            "* server shutting down now, goodbye\r\n".to_owned()
+        }
+    }
+
+    /// Answer to `/quit`.
+    pub fn bye(&self, nick: &str) -> String {
+        if self.zh() {
+            format!("* 再见，{}！\r\n", self.nick(nick))
+        } else {
+            format!("* Bye, {}!\r\n", self.nick(nick))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EN: Texts = Texts {
+        language: Language::En,
+        colors: false,
+    };
+
+    #[test]
+    fn every_line_ends_in_crlf() {
+        let samples = [
+            EN.banner("room", 2),
+            EN.joined("bob", 2, Some(&["alice", "bob"])),
+            EN.left("bob", &LeaveReason::TooSlow, 1),
+            EN.help(),
+        ];
+        for s in samples {
+            assert!(s.ends_with("\r\n"), "{s:?}");
+            assert!(!s.replace("\r\n", "").contains('\n'), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn long_lists_are_cut() {
+        assert_eq!(EN.who(&["a", "b"], 52), "* Online (52): a, b … and 50 more\r\n");
+    }
+
+    #[test]
+    fn colors_only_when_asked() {
+        let colored = Texts {
+            colors: true,
+            ..EN
+        };
+        assert_eq!(colored.chat("bob", "hi"), "> \x1b[33mbob\x1b[39m: hi\r\n");
+        assert_eq!(EN.chat("bob", "hi"), "> bob: hi\r\n");
+    }
+}

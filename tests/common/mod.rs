@@ -1,0 +1,296 @@
+//! Shared helpers for the integration tests: start the real `chatd` binary with a
+//! temporary config on an ephemeral port, and talk to it over real TCP.
+//!
+//! Every read has a timeout ([`TIMEOUT`]); nothing waits with a fixed sleep.
+
+#![allow(dead_code)] // Each test binary uses a different subset.
+
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+/// How long any single wait in a test may take before the test fails.
+pub const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Settings every test server gets unless the test overrides them: loopback, an
+/// ephemeral port, no colors (exact bytes are easier to assert), no flood control.
+pub const BASE_CONFIG: &str = "address = \"127.0.0.1\"\nport = 0\ncolors = false\nflood_burst = 0\nflood_lines_per_sec = 0\n";
+
+/// A unique temporary directory for this test process.
+pub fn temp_dir() -> PathBuf {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("chatd-test-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("create temp dir");
+    dir
+}
+
+/// A running `chatd` process; killed when dropped.
+pub struct Server {
+    /// The child process.
+    pub child: Child,
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// The config file it was started with.
+    pub config_path: PathBuf,
+    log: Receiver<String>,
+    /// Every log line read so far.
+    pub log_lines: Vec<String>,
+}
+
+impl Server {
+    /// Starts chatd with [`BASE_CONFIG`] followed by `extra` config lines (a key
+    /// given in both is taken from `extra`).
+    pub fn start(extra: &str) -> Server {
+        Server::start_with(extra, &[], &[])
+    }
+
+    /// Like [`start`](Self::start), with extra command-line arguments and environment.
+    pub fn start_with(extra: &str, args: &[&str], env: &[(&str, &str)]) -> Server {
+        let config = merge_config(BASE_CONFIG, extra);
+        let dir = temp_dir();
+        let config_path = dir.join("chatd.conf");
+        std::fs::write(&config_path, config).expect("write config");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_chatd"));
+        command
+            .arg("--config")
+            .arg(&config_path)
+            .args(args)
+            .env_remove("JOURNAL_STREAM")
+            .env_remove("NOTIFY_SOCKET")
+            .env_remove("LISTEN_FDS")
+            .env_remove("LISTEN_PID")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let mut child = command.spawn().expect("start chatd");
+        let log = spawn_line_reader(child.stderr.take().expect("stderr"));
+        let mut server = Server {
+            child,
+            addr: "127.0.0.1:0".parse().unwrap(),
+            config_path,
+            log,
+            log_lines: Vec::new(),
+        };
+        let line = server.wait_log("listening on ");
+        let addr = line.rsplit("listening on ").next().unwrap().trim();
+        server.addr = addr.parse().expect("listening address");
+        server
+    }
+
+    /// Waits for a log line containing `pattern` and returns it.
+    pub fn wait_log(&mut self, pattern: &str) -> String {
+        if let Some(line) = self.log_lines.iter().find(|l| l.contains(pattern)) {
+            return line.clone();
+        }
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.log.recv_timeout(left) {
+                Ok(line) => {
+                    self.log_lines.push(line.clone());
+                    if line.contains(pattern) {
+                        return line;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => panic!(
+                    "no log line containing {pattern:?} within {TIMEOUT:?}; log so far:\n{}",
+                    self.log_lines.join("\n")
+                ),
+                Err(RecvTimeoutError::Disconnected) => panic!(
+                    "chatd exited before logging {pattern:?}; log:\n{}",
+                    self.log_lines.join("\n")
+                ),
+            }
+        }
+    }
+
+    /// Reads log lines until stderr closes (the process exited); returns them all.
+    pub fn drain_log(&mut self) -> Vec<String> {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.log.recv_timeout(left) {
+                Ok(line) => self.log_lines.push(line),
+                Err(RecvTimeoutError::Disconnected) => return self.log_lines.clone(),
+                Err(RecvTimeoutError::Timeout) => panic!("stderr still open after {TIMEOUT:?}"),
+            }
+        }
+    }
+
+    /// Sends a signal (`"TERM"`, `"INT"`, `"HUP"`, `"KILL"`) with `kill(1)`.
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{name} failed");
+    }
+
+    /// Waits (at most [`TIMEOUT`] plus `extra`) for the process to exit.
+    pub fn wait_exit(&mut self, extra: Duration) -> ExitStatus {
+        let deadline = Instant::now() + TIMEOUT + extra;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "chatd did not exit in time");
+            std::thread::sleep(Duration::from_millis(20)); // polling, not synchronizing
+        }
+    }
+
+    /// Connects a raw client (nothing read yet).
+    pub fn connect(&self) -> Client {
+        Client::connect(self.addr)
+    }
+
+    /// Connects, reads the banner, registers `nick` and reads the welcome line.
+    pub fn join(&self, nick: &str) -> Client {
+        let mut client = self.connect();
+        client.read_banner();
+        client.send(&format!("{nick}#\n"));
+        client.expect_prefix(&format!("* Welcome, {nick}! Online ("));
+        client
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // The process may have exited already; then there is nothing to kill.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `base` with each key that `extra` sets removed, then `extra`.
+pub fn merge_config(base: &str, extra: &str) -> String {
+    let key = |line: &str| line.split('=').next().unwrap_or("").trim().to_owned();
+    let overridden: Vec<String> = extra
+        .lines()
+        .filter(|l| l.contains('=') && !l.trim_start().starts_with('#'))
+        .map(key)
+        .collect();
+    let mut out: String = base
+        .lines()
+        .filter(|l| !overridden.contains(&key(l)))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    out.push_str(extra);
+    out.push('\n');
+    out
+}
+
+/// Reads lines from `source` on a thread and hands them over a channel.
+pub fn spawn_line_reader(source: impl Read + Send + 'static) -> Receiver<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(source).lines() {
+            let Ok(line) = line else { return };
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// A test client over a real TCP connection.
+pub struct Client {
+    /// The connection (for raw writes and shutdowns).
+    pub stream: TcpStream,
+    reader: BufReader<TcpStream>,
+}
+
+impl Client {
+    /// Connects to `addr` with [`TIMEOUT`] on every read.
+    pub fn connect(addr: SocketAddr) -> Client {
+        let stream = TcpStream::connect_timeout(&addr, TIMEOUT).expect("connect");
+        stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+        stream.set_write_timeout(Some(TIMEOUT)).unwrap();
+        let reader = BufReader::new(stream.try_clone().unwrap());
+        Client { stream, reader }
+    }
+
+    /// Sends raw text.
+    pub fn send(&mut self, text: &str) {
+        self.send_bytes(text.as_bytes());
+    }
+
+    /// Sends raw bytes.
+    pub fn send_bytes(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("send");
+    }
+
+    /// Reads one line; it must end in `\r\n`, which is removed. Panics on EOF or timeout.
+    pub fn read_line(&mut self) -> String {
+        let bytes = self.read_raw_line();
+        assert!(bytes.ends_with(b"\r\n"), "line without CRLF: {bytes:?}");
+        String::from_utf8(bytes[..bytes.len() - 2].to_vec()).expect("server sent invalid UTF-8")
+    }
+
+    /// Reads one line's raw bytes including its terminator.
+    pub fn read_raw_line(&mut self) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        match self.reader.read_until(b'\n', &mut bytes) {
+            Ok(0) => panic!("connection closed while waiting for a line"),
+            Ok(_) => bytes,
+            Err(e) => panic!("no line within {TIMEOUT:?}: {e} (partial: {bytes:?})"),
+        }
+    }
+
+    /// Reads one line and checks it exactly.
+    pub fn expect_line(&mut self, expected: &str) {
+        let line = self.read_line();
+        assert_eq!(line, expected);
+    }
+
+    /// Reads one line and checks its start; returns the line.
+    pub fn expect_prefix(&mut self, prefix: &str) -> String {
+        let line = self.read_line();
+        assert!(line.starts_with(prefix), "expected {prefix:?}..., got {line:?}");
+        line
+    }
+
+    /// Reads lines until one contains `pattern`; returns the lines read, that one last.
+    pub fn read_until(&mut self, pattern: &str) -> Vec<String> {
+        let mut lines = Vec::new();
+        loop {
+            let line = self.read_line();
+            let found = line.contains(pattern);
+            lines.push(line);
+            if found {
+                return lines;
+            }
+        }
+    }
+
+    /// Reads the three banner lines (English).
+    pub fn read_banner(&mut self) {
+        self.expect_prefix("> Welcome to ");
+        self.expect_prefix("> ");
+        self.expect_line("> Please type your nickname followed by '#' and press Enter");
+    }
+
+    /// Reads until the server closes the connection; returns everything read.
+    pub fn read_to_close(&mut self) -> Vec<u8> {
+        let mut rest = Vec::new();
+        match self.reader.read_to_end(&mut rest) {
+            Ok(_) => rest,
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => rest,
+            Err(e) => panic!("connection not closed within {TIMEOUT:?}: {e}; read {rest:?}"),
+        }
+    }
+
+    /// Half-closes: the server sees EOF.
+    pub fn shutdown_write(&self) {
+        self.stream.shutdown(Shutdown::Write).expect("shutdown");
+    }
+}
