@@ -51,43 +51,56 @@ impl Server {
 
     /// Like [`start`](Self::start), with extra command-line arguments and environment.
     pub fn start_with(extra: &str, args: &[&str], env: &[(&str, &str)]) -> Server {
-        let config = merge_config(BASE_CONFIG, extra);
-        let dir = temp_dir();
-        let config_path = dir.join("chatd.conf");
-        std::fs::write(&config_path, config).expect("write config");
-        let mut command = Command::new(env!("CARGO_BIN_EXE_chatd"));
-        command
-            .arg("--config")
-            .arg(&config_path)
-            .args(args)
-            .env_remove("JOURNAL_STREAM")
-            .env_remove("NOTIFY_SOCKET")
-            .env_remove("LISTEN_FDS")
-            .env_remove("LISTEN_PID")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        for (k, v) in env {
-            command.env(k, v);
-        }
-        let mut child = command.spawn().expect("start chatd");
-        let log = spawn_line_reader(child.stderr.take().expect("stderr"));
-        let mut server = Server {
-            child,
-            addr: "127.0.0.1:0".parse().unwrap(),
-            config_path,
-            log,
-            log_lines: Vec::new(),
-        };
+        let mut server = Server::launch(extra, args, env);
         let line = server.wait_log("listening on ");
         let addr = line.rsplit("listening on ").next().unwrap().trim();
         server.addr = addr.parse().expect("listening address");
         server
     }
 
+    /// Starts chatd like [`start_with`](Self::start_with) but returns at once, without
+    /// waiting for it to listen: for tests of start-up itself. `addr` is left at
+    /// `127.0.0.1:0` for the test to fill in.
+    pub fn launch(extra: &str, args: &[&str], env: &[(&str, &str)]) -> Server {
+        let config = merge_config(BASE_CONFIG, extra);
+        let dir = temp_dir();
+        let config_path = dir.join("chatd.conf");
+        std::fs::write(&config_path, config).expect("write config");
+        let mut command = chatd_command(env);
+        command
+            .arg("--config")
+            .arg(&config_path)
+            .args(args)
+            .stdout(Stdio::null());
+        let mut child = command.spawn().expect("start chatd");
+        let log = spawn_line_reader(child.stderr.take().expect("stderr"));
+        Server {
+            child,
+            addr: "127.0.0.1:0".parse().unwrap(),
+            config_path,
+            log,
+            log_lines: Vec::new(),
+        }
+    }
+
     /// Waits for a log line containing `pattern` and returns it.
     pub fn wait_log(&mut self, pattern: &str) -> String {
-        if let Some(line) = self.log_lines.iter().find(|l| l.contains(pattern)) {
+        self.wait_log_since(0, &format!("containing {pattern:?}"), |line| {
+            line.contains(pattern)
+        })
+    }
+
+    /// Waits for a log line for which `matches` is true, among the lines from index
+    /// `from` of [`log_lines`](Self::log_lines) on (take `log_lines.len()` before
+    /// the action whose log line you wait for); `what` describes it for the failure.
+    pub fn wait_log_since(
+        &mut self,
+        from: usize,
+        what: &str,
+        matches: impl Fn(&str) -> bool,
+    ) -> String {
+        let seen = self.log_lines.get(from..).unwrap_or_default();
+        if let Some(line) = seen.iter().find(|l| matches(l)) {
             return line.clone();
         }
         let deadline = Instant::now() + TIMEOUT;
@@ -96,16 +109,16 @@ impl Server {
             match self.log.recv_timeout(left) {
                 Ok(line) => {
                     self.log_lines.push(line.clone());
-                    if line.contains(pattern) {
+                    if matches(&line) {
                         return line;
                     }
                 }
                 Err(RecvTimeoutError::Timeout) => panic!(
-                    "no log line containing {pattern:?} within {TIMEOUT:?}; log so far:\n{}",
+                    "no log line {what} within {TIMEOUT:?}; log so far:\n{}",
                     self.log_lines.join("\n")
                 ),
                 Err(RecvTimeoutError::Disconnected) => panic!(
-                    "chatd exited before logging {pattern:?}; log:\n{}",
+                    "chatd exited before logging a line {what}; log:\n{}",
                     self.log_lines.join("\n")
                 ),
             }
@@ -186,6 +199,87 @@ pub fn merge_config(base: &str, extra: &str) -> String {
     out.push_str(extra);
     out.push('\n');
     out
+}
+
+/// What a `chatd` run that is expected to end by itself printed, and how it ended.
+#[derive(Debug)]
+pub struct Finished {
+    /// The exit status.
+    pub status: ExitStatus,
+    /// Everything written to stdout.
+    pub stdout: String,
+    /// Everything written to stderr.
+    pub stderr: String,
+}
+
+/// Runs `chatd` with `args` (and `env` added to a clean environment for the daemon's
+/// systemd variables) until it exits, at most [`TIMEOUT`]: for `--help`,
+/// `--check-config` and start-ups that must fail.
+pub fn run_chatd(args: &[&str], env: &[(&str, &str)]) -> Finished {
+    let mut command = chatd_command(env);
+    command.args(args).stdout(Stdio::piped());
+    let mut child = command.spawn().expect("start chatd");
+    let stdout = spawn_reader(child.stdout.take().expect("stdout"));
+    let stderr = spawn_reader(child.stderr.take().expect("stderr"));
+    let deadline = Instant::now() + TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            // Killing a process that exited meanwhile fails harmlessly.
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("chatd {args:?} still running after {TIMEOUT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10)); // polling, not synchronizing
+    };
+    let text = |rx: Receiver<Vec<u8>>| {
+        let bytes = rx.recv_timeout(TIMEOUT).expect("output not closed");
+        String::from_utf8(bytes).expect("chatd printed invalid UTF-8")
+    };
+    Finished {
+        status,
+        stdout: text(stdout),
+        stderr: text(stderr),
+    }
+}
+
+/// The `chatd` binary with stdin closed, stderr piped, none of systemd's variables
+/// from the test's own environment, and `env` added.
+fn chatd_command(env: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_chatd"));
+    command
+        .env_remove("JOURNAL_STREAM")
+        .env_remove("NOTIFY_SOCKET")
+        .env_remove("LISTEN_FDS")
+        .env_remove("LISTEN_PID")
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    command
+}
+
+/// Reads `source` to its end on a thread; the channel gets everything at once.
+fn spawn_reader(mut source: impl Read + Send + 'static) -> Receiver<Vec<u8>> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        // A read error ends the output early; the test sees what came before it.
+        let _ = source.read_to_end(&mut bytes);
+        // The test may have given up waiting already.
+        let _ = tx.send(bytes);
+    });
+    rx
+}
+
+/// Writes `text` to a new file called `name` in a fresh temporary directory.
+pub fn write_temp_file(name: &str, text: &str) -> PathBuf {
+    let path = temp_dir().join(name);
+    std::fs::write(&path, text).expect("write temp file");
+    path
 }
 
 /// Reads lines from `source` on a thread and hands them over a channel.
@@ -293,4 +387,112 @@ impl Client {
     pub fn shutdown_write(&self) {
         self.stream.shutdown(Shutdown::Write).expect("shutdown");
     }
+}
+
+// Helpers for the session, limits and sanitize tests.
+
+impl Server {
+    /// Joins `n` users named `{prefix}00`, `{prefix}01`, … in that order.
+    pub fn join_many(&self, prefix: &str, n: usize) -> Vec<Client> {
+        (0..n).map(|i| self.join(&format!("{prefix}{i:02}"))).collect()
+    }
+
+    /// Connects and reads the banner, connecting again while the server turns the
+    /// connection away: a slot freed by a close is handed back only after that
+    /// connection's task has finished, a moment after the room logs the leave.
+    /// Polls for at most [`TIMEOUT`].
+    pub fn connect_admitted(&self) -> Client {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let mut client = self.connect();
+            let first = client.read_line();
+            if first.starts_with("> Welcome to ") {
+                client.expect_prefix("> ");
+                client.expect_line("> Please type your nickname followed by '#' and press Enter");
+                return client;
+            }
+            assert!(first.starts_with("! "), "neither banner nor rejection: {first:?}");
+            client.expect_closed();
+            assert!(
+                Instant::now() < deadline,
+                "still rejected after {TIMEOUT:?}: {first:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20)); // polling, not synchronizing
+        }
+    }
+
+    /// Collects the log lines that have arrived by now, without waiting, and
+    /// returns every log line read so far.
+    pub fn log_so_far(&mut self) -> &[String] {
+        while let Ok(line) = self.log.try_recv() {
+            self.log_lines.push(line);
+        }
+        &self.log_lines
+    }
+
+    /// The server process's resident memory in KiB (`VmRSS` in `/proc/PID/status`).
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("read /proc/PID/status");
+        let line = status
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))
+            .expect("VmRSS line");
+        line.split_whitespace()
+            .nth(1)
+            .and_then(|n| n.parse().ok())
+            .expect("VmRSS value")
+    }
+}
+
+impl Client {
+    /// Reads `n` lines and returns their raw bytes, terminators included.
+    pub fn read_raw_lines(&mut self, n: usize) -> Vec<u8> {
+        (0..n).flat_map(|_| self.read_raw_line()).collect()
+    }
+
+    /// Checks that the server closes the connection without sending anything more.
+    pub fn expect_closed(&mut self) {
+        let rest = self.read_to_close();
+        assert!(
+            rest.is_empty(),
+            "expected the connection to close, got {:?}",
+            String::from_utf8_lossy(&rest)
+        );
+    }
+}
+
+/// A child process (an external client such as `nc`) killed when dropped.
+pub struct ChildGuard(pub Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        // It may have exited by itself; then there is nothing to kill.
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Whether `program` is installed (on `PATH`); prints a note when it is not, for
+/// tests that skip themselves without it.
+pub fn have_program(program: &str) -> bool {
+    let found = std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()));
+    if !found {
+        eprintln!("skipped: {program} is not installed");
+    }
+    found
+}
+
+/// `len` pseudo-random bytes from `seed` (xorshift64): the same bytes every run.
+pub fn pseudo_random_bytes(seed: u64, len: usize) -> Vec<u8> {
+    let mut state = seed.max(1);
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 32) as u8
+        })
+        .collect()
 }

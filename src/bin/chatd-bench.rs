@@ -1,0 +1,600 @@
+//! `chatd-bench`: a load generator for chatd, and the benchmark whose numbers the
+//! README quotes.
+//!
+//! It starts the `chatd` binary that sits beside it (optionally pinned to a CPU
+//! with `taskset`), connects N clients over loopback, registers them, lets S of
+//! them send M lines each (as fast as possible or paced), and measures on the
+//! receivers: deliveries per second, end-to-end latency (each line carries its
+//! send time), the server's CPU time per delivery (from /proc) and its RSS.
+//!
+//! Scenarios: burst, paced, bigroom, idle, slow (see `--help`). `--quick` scales
+//! every scenario down so the test suite can check the generator works.
+
+use std::cell::RefCell;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use smol::io::{AsyncReadExt, AsyncWriteExt};
+use smol::net::TcpStream;
+use smol::{LocalExecutor, Timer};
+
+const USAGE: &str = "\
+Usage: chatd-bench [--scenario NAME]... [--quick] [--server-cpu N] [--load-cpu N] [--json PATH]
+
+Starts ./chatd (the binary beside this one) on a free loopback port and measures it.
+Scenarios (default: all, in this order):
+  burst     50 clients, 5 send 20,000 lines each as fast as they can
+  paced     200 clients, 10 send 100 lines/s each for 10 s
+  bigroom   5,000 clients, 10 send 20 lines/s each for 10 s
+  idle      10,000 registered clients doing nothing: server memory per client
+  slow      burst, plus one registered client that never reads
+Options:
+  --quick          scale every scenario down (a smoke test, not a benchmark)
+  --server-cpu N   pin chatd to CPU N (taskset)
+  --load-cpu N     pin this load generator to CPU N
+  --json PATH      also write the results as JSON to PATH
+";
+
+#[derive(Debug, Clone)]
+struct Scenario {
+    name: &'static str,
+    clients: usize,
+    senders: usize,
+    lines_per_sender: usize,
+    /// Lines per second per sender; 0 = as fast as possible.
+    rate: u32,
+    /// One extra registered client that never reads.
+    slow_reader: bool,
+}
+
+#[derive(Debug, Default, Clone)]
+struct Outcome {
+    name: String,
+    clients: usize,
+    deliveries: u64,
+    expected: u64,
+    seconds: f64,
+    deliveries_per_sec: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    max_ms: f64,
+    server_cpu_secs: f64,
+    cpu_us_per_delivery: f64,
+    rss_before_kib: u64,
+    rss_after_kib: u64,
+    rss_per_client_bytes: f64,
+    errors: u64,
+}
+
+fn main() {
+    let mut scenarios = Vec::new();
+    let mut quick = false;
+    let mut server_cpu = None;
+    let mut load_cpu = None;
+    let mut json = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--scenario" => scenarios.push(args.next().unwrap_or_default()),
+            "--quick" => quick = true,
+            "--server-cpu" => server_cpu = args.next(),
+            "--load-cpu" => load_cpu = args.next(),
+            "--json" => json = args.next().map(PathBuf::from),
+            "-h" | "--help" => {
+                print!("{USAGE}");
+                return;
+            }
+            other => {
+                eprintln!("chatd-bench: unknown argument {other:?}\n\n{USAGE}");
+                std::process::exit(2);
+            }
+        }
+    }
+    if let Some(cpu) = load_cpu {
+        if std::env::var_os("CHATD_BENCH_PINNED").is_none() {
+            // Re-run this program under taskset so every thread starts pinned.
+            let status = Command::new("taskset")
+                .arg("-c")
+                .arg(&cpu)
+                .arg(std::env::current_exe().expect("own path"))
+                .args(std::env::args().skip(1))
+                .env("CHATD_BENCH_PINNED", "1")
+                .status()
+                .expect("run taskset");
+            std::process::exit(status.code().unwrap_or(1));
+        }
+    }
+    if scenarios.is_empty() {
+        scenarios = ["burst", "paced", "bigroom", "idle", "slow"]
+            .map(String::from)
+            .to_vec();
+    }
+    let mut outcomes = Vec::new();
+    let mut burst_rate = None;
+    for name in &scenarios {
+        let Some(scenario) = scenario(name, quick) else {
+            eprintln!("chatd-bench: unknown scenario {name:?}\n\n{USAGE}");
+            std::process::exit(2);
+        };
+        let outcome = run_scenario(&scenario, server_cpu.as_deref());
+        if scenario.name == "burst" {
+            burst_rate = Some(outcome.deliveries_per_sec);
+        }
+        if scenario.name == "slow" {
+            if let Some(base) = burst_rate {
+                eprintln!(
+                    "slow consumer: {:.1}% of the burst throughput",
+                    100.0 * outcome.deliveries_per_sec / base
+                );
+            }
+        }
+        outcomes.push(outcome);
+    }
+    print_table(&outcomes);
+    let json_text = to_json(&outcomes);
+    println!("{json_text}");
+    if let Some(path) = json {
+        std::fs::write(&path, json_text + "\n").expect("write json");
+    }
+    let errors: u64 = outcomes.iter().map(|o| o.errors).sum();
+    if errors > 0 {
+        std::process::exit(1);
+    }
+}
+
+fn scenario(name: &str, quick: bool) -> Option<Scenario> {
+    let q = |full: usize, small: usize| if quick { small } else { full };
+    let s = match name {
+        "burst" | "slow" => Scenario {
+            name: if name == "burst" { "burst" } else { "slow" },
+            clients: q(50, 10),
+            senders: q(5, 2),
+            lines_per_sender: q(20_000, 500),
+            rate: 0,
+            slow_reader: name == "slow",
+        },
+        "paced" => Scenario {
+            name: "paced",
+            clients: q(200, 20),
+            senders: q(10, 2),
+            lines_per_sender: q(1000, 20),
+            rate: 100,
+            slow_reader: false,
+        },
+        "bigroom" => Scenario {
+            name: "bigroom",
+            clients: q(5000, 50),
+            senders: q(10, 2),
+            lines_per_sender: q(200, 10),
+            rate: 20,
+            slow_reader: false,
+        },
+        "idle" => Scenario {
+            name: "idle",
+            clients: q(10_000, 50),
+            senders: 0,
+            lines_per_sender: 0,
+            rate: 0,
+            slow_reader: false,
+        },
+        _ => return None,
+    };
+    Some(s)
+}
+
+/// A chatd child process started for one scenario.
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // Already gone is fine: we only want it gone.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_server(clients: usize, cpu: Option<&str>) -> Server {
+    let dir = std::env::temp_dir().join(format!("chatd-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let config = dir.join("bench.conf");
+    std::fs::write(
+        &config,
+        format!(
+            "address = \"127.0.0.1\"\nport = 0\ncolors = false\nlog_level = \"warn\"\n\
+             max_clients = {}\nmax_clients_per_ip = {}\nflood_burst = 0\nflood_lines_per_sec = 0\n\
+             history = 0\nstats_interval_secs = 0\nshutdown_grace_secs = 0\n",
+            clients + 100,
+            clients + 100
+        ),
+    )
+    .expect("write config");
+    let exe = std::env::current_exe().expect("own path");
+    let chatd = exe.with_file_name("chatd");
+    let mut command = match cpu {
+        Some(cpu) => {
+            let mut c = Command::new("taskset");
+            c.arg("-c").arg(cpu).arg(&chatd);
+            c
+        }
+        None => Command::new(&chatd),
+    };
+    // The config logs at "warn" (no line per connect), so chatd will not print its
+    // address: pick a free port here and pass it. Between dropping the probe and
+    // chatd binding, another process could take the port; then the wait fails.
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("probe port");
+    let addr = probe.local_addr().expect("probe address");
+    drop(probe);
+    let mut child = command
+        .arg("--config")
+        .arg(&config)
+        .arg("--port")
+        .arg(addr.port().to_string())
+        .env_remove("JOURNAL_STREAM")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start chatd");
+    let stderr = child.stderr.take().expect("stderr");
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { return };
+            eprintln!("chatd: {line}");
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(addr).is_err() {
+        assert!(Instant::now() < deadline, "chatd did not start listening on {addr}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Server { child, addr }
+}
+
+/// Server CPU seconds (all threads) from /proc, with nanosecond resolution.
+fn server_cpu_secs(pid: u32) -> f64 {
+    let mut total = 0u64;
+    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+        for task in tasks.flatten() {
+            if let Ok(text) = std::fs::read_to_string(task.path().join("schedstat")) {
+                total += text
+                    .split_whitespace()
+                    .next()
+                    .and_then(|n| n.parse::<u64>().ok())
+                    .unwrap_or(0);
+            }
+        }
+    }
+    total as f64 / 1e9
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// What the receivers collect.
+#[derive(Default)]
+struct Tally {
+    chat_lines: u64,
+    latencies_us: Vec<u32>,
+    last_receive: Option<Instant>,
+    errors: u64,
+}
+
+fn run_scenario(scenario: &Scenario, server_cpu: Option<&str>) -> Outcome {
+    eprintln!(
+        "scenario {}: {} clients, {} senders x {} lines{}",
+        scenario.name,
+        scenario.clients,
+        scenario.senders,
+        scenario.lines_per_sender,
+        if scenario.rate > 0 {
+            format!(" at {}/s", scenario.rate)
+        } else {
+            String::new()
+        }
+    );
+    let server = start_server(scenario.clients + 1, server_cpu);
+    let pid = server.child.id();
+    let ex = LocalExecutor::new();
+    let outcome = smol::block_on(ex.run(drive(&ex, scenario, server.addr, pid)));
+    drop(server);
+    outcome
+}
+
+async fn register(addr: SocketAddr, nick: String) -> std::io::Result<TcpStream> {
+    let mut stream = TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    stream.write_all(format!("{nick}#\n").as_bytes()).await?;
+    // Read until our welcome line.
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 1024];
+    let needle = format!("* Welcome, {nick}!");
+    loop {
+        let n = stream.read(&mut buf).await?;
+        if n == 0 {
+            return Err(std::io::Error::other(format!(
+                "closed before welcome: {}",
+                String::from_utf8_lossy(&seen)
+            )));
+        }
+        seen.extend_from_slice(&buf[..n]);
+        if seen.windows(needle.len()).any(|w| w == needle.as_bytes()) {
+            return Ok(stream);
+        }
+    }
+}
+
+async fn drive(ex: &LocalExecutor<'_>, scenario: &Scenario, addr: SocketAddr, pid: u32) -> Outcome {
+    let tally = Rc::new(RefCell::new(Tally::default()));
+    let rss_before = rss_kib(pid);
+    let start = Instant::now();
+    let mut streams = Vec::with_capacity(scenario.clients);
+    // Register in small parallel groups: fast, without a connect storm.
+    for group in (0..scenario.clients).collect::<Vec<_>>().chunks(100) {
+        let tasks: Vec<_> = group
+            .iter()
+            .map(|&i| ex.spawn(register(addr, format!("c{i}"))))
+            .collect();
+        for task in tasks {
+            match task.await {
+                Ok(stream) => streams.push(stream),
+                Err(err) => {
+                    eprintln!("register failed: {err}");
+                    tally.borrow_mut().errors += 1;
+                }
+            }
+        }
+    }
+    eprintln!(
+        "  {} clients registered in {:.1}s",
+        streams.len(),
+        start.elapsed().as_secs_f64()
+    );
+    // Every client reads everything (the join storm, then the chat lines).
+    let parse_all = scenario.rate > 0;
+    let mut readers = Vec::new();
+    for stream in &streams {
+        readers.push(ex.spawn(receive(stream.clone(), Rc::clone(&tally), parse_all, start)));
+    }
+    let slow = if scenario.slow_reader {
+        Some(register(addr, "slowpoke".to_owned()).await.expect("register slowpoke"))
+    } else {
+        None
+    };
+    // Let the join storm drain before measuring: wait until the server's CPU goes quiet.
+    settle(pid).await;
+    let rss_registered = rss_kib(pid);
+
+    if scenario.senders == 0 {
+        let per_client =
+            (rss_registered.saturating_sub(rss_before) as f64 * 1024.0) / streams.len().max(1) as f64;
+        return Outcome {
+            name: scenario.name.into(),
+            clients: streams.len(),
+            rss_before_kib: rss_before,
+            rss_after_kib: rss_registered,
+            rss_per_client_bytes: per_client,
+            errors: tally.borrow().errors,
+            ..Outcome::default()
+        };
+    }
+
+    let senders = scenario.senders.min(streams.len());
+    let expected_per_receiver_others = (senders * scenario.lines_per_sender) as u64;
+    let expected = expected_per_receiver_others * (streams.len() as u64)
+        - (senders * scenario.lines_per_sender) as u64;
+    let base_lines = tally.borrow().chat_lines;
+    let cpu_before = server_cpu_secs(pid);
+    let send_start = Instant::now();
+    let mut send_tasks = Vec::new();
+    for stream in streams.iter().take(senders) {
+        send_tasks.push(ex.spawn(send(
+            stream.clone(),
+            scenario.lines_per_sender,
+            scenario.rate,
+            start,
+        )));
+    }
+    for task in send_tasks {
+        if let Err(err) = task.await {
+            eprintln!("sender failed: {err}");
+            tally.borrow_mut().errors += 1;
+        }
+    }
+    // Wait for every delivery (bounded).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let got = tally.borrow().chat_lines - base_lines;
+        if got >= expected || Instant::now() > deadline {
+            break;
+        }
+        Timer::after(Duration::from_millis(5)).await;
+    }
+    let cpu = server_cpu_secs(pid) - cpu_before;
+    let tally = tally.borrow();
+    let delivered = tally.chat_lines - base_lines;
+    let end = tally.last_receive.unwrap_or_else(Instant::now);
+    let seconds = end.duration_since(send_start).as_secs_f64();
+    let mut lat = tally.latencies_us.clone();
+    lat.sort_unstable();
+    let pct = |p: f64| {
+        if lat.is_empty() {
+            0.0
+        } else {
+            lat[((lat.len() - 1) as f64 * p) as usize] as f64 / 1000.0
+        }
+    };
+    drop(slow);
+    drop(readers);
+    let rss_after = rss_kib(pid);
+    Outcome {
+        name: scenario.name.into(),
+        clients: streams.len(),
+        deliveries: delivered,
+        expected,
+        seconds,
+        deliveries_per_sec: delivered as f64 / seconds,
+        p50_ms: pct(0.50),
+        p99_ms: pct(0.99),
+        max_ms: lat.last().copied().unwrap_or(0) as f64 / 1000.0,
+        server_cpu_secs: cpu,
+        cpu_us_per_delivery: cpu * 1e6 / delivered.max(1) as f64,
+        rss_before_kib: rss_before,
+        rss_after_kib: rss_after,
+        rss_per_client_bytes: 0.0,
+        errors: tally.errors + u64::from(delivered < expected),
+    }
+}
+
+/// Waits until the server has used (almost) no CPU for 200 ms, at most 60 s.
+async fn settle(pid: u32) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut last = server_cpu_secs(pid);
+    while Instant::now() < deadline {
+        Timer::after(Duration::from_millis(200)).await;
+        let now = server_cpu_secs(pid);
+        if now - last < 0.004 {
+            return;
+        }
+        last = now;
+    }
+}
+
+/// Sends `count` lines `t=<micros since start> …`, as fast as possible or at `rate`/s.
+async fn send(mut stream: TcpStream, count: usize, rate: u32, start: Instant) -> std::io::Result<()> {
+    const BATCH: usize = 64;
+    let mut out = Vec::with_capacity(BATCH * 64);
+    let mut sent = 0;
+    let began = Instant::now();
+    while sent < count {
+        out.clear();
+        let n = if rate == 0 { BATCH.min(count - sent) } else { 1 };
+        for _ in 0..n {
+            let micros = start.elapsed().as_micros();
+            out.extend_from_slice(format!("t={micros} the quick brown fox\n").as_bytes());
+        }
+        stream.write_all(&out).await?;
+        sent += n;
+        if rate > 0 {
+            let due = began + Duration::from_secs_f64(sent as f64 / f64::from(rate));
+            Timer::at(due).await;
+        }
+    }
+    Ok(())
+}
+
+/// Reads everything a client gets, counting chat lines (`> …`) and, when
+/// `parse_all`, the latency of each; otherwise of the last line of each read.
+async fn receive(mut stream: TcpStream, tally: Rc<RefCell<Tally>>, parse_all: bool, start: Instant) {
+    let mut buf = vec![0u8; 64 * 1024];
+    // Bytes of a line cut by the end of the previous read.
+    let mut partial: Vec<u8> = Vec::new();
+    loop {
+        let n = match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        let now_us = start.elapsed().as_micros() as u64;
+        let mut lines = 0u64;
+        let mut lat = Vec::new();
+        let mut data = &buf[..n];
+        if !partial.is_empty() {
+            match data.iter().position(|&b| b == b'\n') {
+                Some(i) => {
+                    partial.extend_from_slice(&data[..=i]);
+                    if partial.first() == Some(&b'>') {
+                        lines += 1;
+                        if parse_all {
+                            lat.extend(latency(&partial, now_us));
+                        }
+                    }
+                    partial.clear();
+                    data = &data[i + 1..];
+                }
+                None => {
+                    partial.extend_from_slice(data);
+                    continue;
+                }
+            }
+        }
+        let mut last_line: &[u8] = &[];
+        while let Some(i) = data.iter().position(|&b| b == b'\n') {
+            let line = &data[..=i];
+            if line.first() == Some(&b'>') {
+                lines += 1;
+                if parse_all {
+                    lat.extend(latency(line, now_us));
+                }
+                last_line = line;
+            }
+            data = &data[i + 1..];
+        }
+        partial.extend_from_slice(data);
+        if !parse_all && !last_line.is_empty() {
+            lat.extend(latency(last_line, now_us));
+        }
+        let mut t = tally.borrow_mut();
+        t.chat_lines += lines;
+        t.latencies_us.extend(lat);
+        if lines > 0 {
+            t.last_receive = Some(Instant::now());
+        }
+    }
+}
+
+fn latency(line: &[u8], now_us: u64) -> Option<u32> {
+    let at = line.windows(3).position(|w| w == b": t")? + 4;
+    let digits = &line[at..];
+    let end = digits.iter().position(|b| !b.is_ascii_digit())?;
+    let sent: u64 = std::str::from_utf8(&digits[..end]).ok()?.parse().ok()?;
+    Some(now_us.saturating_sub(sent).min(u64::from(u32::MAX)) as u32)
+}
+
+fn print_table(outcomes: &[Outcome]) {
+    println!(
+        "{:<8} {:>7} {:>11} {:>12} {:>8} {:>8} {:>8} {:>10} {:>10} {:>11}",
+        "scenario", "clients", "deliveries", "deliv/s", "p50 ms", "p99 ms", "max ms", "µs/deliv", "RSS KiB", "B/client"
+    );
+    for o in outcomes {
+        println!(
+            "{:<8} {:>7} {:>11} {:>12.0} {:>8.2} {:>8.2} {:>8.2} {:>10.3} {:>10} {:>11.0}",
+            o.name,
+            o.clients,
+            o.deliveries,
+            o.deliveries_per_sec,
+            o.p50_ms,
+            o.p99_ms,
+            o.max_ms,
+            o.cpu_us_per_delivery,
+            o.rss_after_kib,
+            o.rss_per_client_bytes
+        );
+    }
+}
+
+fn to_json(outcomes: &[Outcome]) -> String {
+    let items: Vec<String> = outcomes
+        .iter()
+        .map(|o| {
+            format!(
+                "{{\"scenario\":\"{}\",\"clients\":{},\"deliveries\":{},\"expected\":{},\"seconds\":{:.3},\"deliveries_per_sec\":{:.0},\"p50_ms\":{:.3},\"p99_ms\":{:.3},\"max_ms\":{:.3},\"server_cpu_secs\":{:.3},\"cpu_us_per_delivery\":{:.4},\"rss_before_kib\":{},\"rss_after_kib\":{},\"rss_per_client_bytes\":{:.0},\"errors\":{}}}",
+                o.name, o.clients, o.deliveries, o.expected, o.seconds, o.deliveries_per_sec, o.p50_ms, o.p99_ms, o.max_ms,
+                o.server_cpu_secs, o.cpu_us_per_delivery, o.rss_before_kib, o.rss_after_kib, o.rss_per_client_bytes, o.errors
+            )
+        })
+        .collect();
+    format!("[{}]", items.join(","))
+}
