@@ -28,10 +28,6 @@ use crate::text::LeaveReason;
 /// processed, never inside the idle connection's future.
 const READ_CHUNK: usize = 4096;
 
-/// A writer buffer that grew beyond this during a burst is freed once written,
-/// so idle connections stay small.
-const KEEP_WRITE_BUFFER: usize = 16 * 1024;
-
 /// Serves one connection until both its reader and its writer are done.
 pub async fn serve(
     id: ClientId,
@@ -69,7 +65,7 @@ async fn read_from_client(
         }
         let eof = {
             let mut chunk = [0u8; READ_CHUNK];
-            match (&*stream.get_ref()).read(&mut chunk) {
+            match stream.get_ref().read(&mut chunk) {
                 Ok(0) => {
                     // A last line without its newline still counts: nothing is lost.
                     if framer.buffered() > 0 {
@@ -106,9 +102,9 @@ async fn read_from_client(
                 return; // The room has closed: the server is shutting down.
             }
         }
-        if frames.capacity() > 64 {
-            frames = Vec::new();
-        }
+        // Likewise the frame list: most reads hold one line, and an idle
+        // connection should not keep a list it no longer needs.
+        frames = Vec::new();
         framer.shrink();
         if eof {
             break LeaveReason::Closed;
@@ -136,10 +132,9 @@ async fn write_to_client(stream: &Async<TcpStream>, outbox: &Outbox) {
             break;
         }
         outbox.written(written);
-        buf.clear();
-        if buf.capacity() > KEEP_WRITE_BUFFER {
-            buf = Vec::new();
-        }
+        // Free the buffer after every write: an idle client then holds no write
+        // buffer at all, and one allocation per batch is cheap next to the write.
+        buf = Vec::new();
     }
     // Whatever ended the writer, the room must stop queueing for this client.
     outbox.abort();

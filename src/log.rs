@@ -26,9 +26,9 @@ fn level_number(level: LogLevel) -> u8 {
     }
 }
 
-/// Chooses the format (journald prefixes when `JOURNAL_STREAM` is set) and the level.
+/// Chooses the format (journald prefixes when `JOURNAL_STREAM` names stderr) and the level.
 pub fn init(level: LogLevel) {
-    JOURNAL.store(std::env::var_os("JOURNAL_STREAM").is_some(), Ordering::Relaxed);
+    JOURNAL.store(crate::systemd::stderr_is_journal(), Ordering::Relaxed);
     set_level(level);
 }
 
@@ -84,7 +84,9 @@ macro_rules! debug { ($($t:tt)*) => { $crate::log::write($crate::config::LogLeve
 
 /// The current time as `2026-11-24T07:30:19.123Z`.
 fn rfc3339_now() -> String {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     format_utc(now.as_secs(), now.subsec_millis())
 }
 

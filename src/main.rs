@@ -78,7 +78,10 @@ fn run(options: Options, config: Config) -> Result<(), String> {
         Some(path) => path.display().to_string(),
         None => "built-in defaults".to_owned(),
     };
-    info!("chatd {} starting (config: {source})", env!("CARGO_PKG_VERSION"));
+    info!(
+        "chatd {} starting (config: {source})",
+        env!("CARGO_PKG_VERSION")
+    );
     let listener = match systemd::listener_from_systemd() {
         Ok(Some(listener)) => {
             info!("using the socket passed by systemd");
@@ -90,10 +93,16 @@ fn run(options: Options, config: Config) -> Result<(), String> {
     let local = listener
         .local_addr()
         .map_err(|e| format!("listening socket: {e}"))?;
-    info!("listening on {local}");
-
+    // Handlers go in before "listening" is logged: whoever waits for that line may
+    // signal at once, and an unhandled SIGHUP or SIGTERM would kill the process.
     let (control_tx, control_rx) = async_channel::bounded(16);
-    start_signal_thread(control_tx, options.config.clone(), options.port, config.clone())?;
+    start_signal_thread(
+        control_tx,
+        options.config.clone(),
+        options.port,
+        config.clone(),
+    )?;
+    info!("listening on {local}");
     notify("READY=1\nSTATUS=accepting connections");
 
     let summary = smol::block_on(server::run(listener, config, control_rx))
@@ -150,9 +159,16 @@ fn start_signal_thread(
             let mut shutdowns = 0;
             for signal in signals.forever() {
                 let message = if signal == SIGHUP {
-                    notify("RELOADING=1");
+                    // Once STOPPING=1 is sent, READY=1 would tell systemd the
+                    // opposite; a reload during the grace is applied silently.
+                    let stopping = shutdowns > 0;
+                    if !stopping {
+                        notify("RELOADING=1");
+                    }
                     let reloaded = reload(path.as_deref(), port_override, &current);
-                    notify("READY=1");
+                    if !stopping {
+                        notify("READY=1");
+                    }
                     match reloaded {
                         Some(new) => {
                             current = new.clone();
@@ -162,9 +178,16 @@ fn start_signal_thread(
                     }
                 } else {
                     shutdowns += 1;
-                    let name = if signal == SIGTERM { "SIGTERM" } else { "SIGINT" };
+                    let name = if signal == SIGTERM {
+                        "SIGTERM"
+                    } else {
+                        "SIGINT"
+                    };
                     if shutdowns == 1 {
-                        info!("{name}: graceful shutdown ({}s grace)", current.shutdown_grace_secs);
+                        info!(
+                            "{name}: graceful shutdown ({}s grace)",
+                            current.shutdown_grace_secs
+                        );
                         notify("STOPPING=1");
                     } else {
                         info!("{name} again: skipping the rest of the grace period");
@@ -182,7 +205,11 @@ fn start_signal_thread(
 
 /// Re-reads the config file for SIGHUP. Returns the config to apply, or None
 /// (logged) when there is nothing to apply.
-fn reload(path: Option<&std::path::Path>, port_override: Option<u16>, current: &Config) -> Option<Config> {
+fn reload(
+    path: Option<&std::path::Path>,
+    port_override: Option<u16>,
+    current: &Config,
+) -> Option<Config> {
     let Some(path) = path else {
         info!("SIGHUP: no config file (running on built-in defaults), nothing to reload");
         return None;

@@ -157,23 +157,23 @@ impl Outbox {
     /// [`written`](Self::written) after writing what was appended.
     pub async fn next_batch(&self, buf: &mut Vec<u8>) -> bool {
         loop {
-            {
+            let lines = {
                 let mut state = self.lock();
                 match state.phase {
                     Phase::Aborted => return false,
-                    _ if !state.lines.is_empty() => {
-                        for line in state.lines.drain(..) {
-                            buf.extend_from_slice(&line);
-                        }
-                        if state.lines.capacity() > 64 {
-                            // A burst grew the ring; an idle client should not keep it.
-                            state.lines.shrink_to(16);
-                        }
-                        return true;
-                    }
+                    // Take the whole queue (leaving an empty one that owns no
+                    // memory) and copy outside the lock.
+                    _ if !state.lines.is_empty() => std::mem::take(&mut state.lines),
                     Phase::Closing => return false,
-                    Phase::Open => {}
+                    Phase::Open => VecDeque::new(),
                 }
+            };
+            if !lines.is_empty() {
+                buf.reserve(lines.iter().map(|line| line.len()).sum());
+                for line in lines {
+                    buf.extend_from_slice(&line);
+                }
+                return true;
             }
             let listener = self.changed.listen();
             // Re-check after registering: a push between the check above and

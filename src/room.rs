@@ -64,7 +64,7 @@ pub enum Event {
     Tick,
     /// A shutdown signal: tell everyone, start the grace period.
     BeginShutdown,
-    /// A second shutdown signal: end the grace period now.
+    /// The grace period is over (its timer fired, or a second signal came).
     EndGrace,
     /// The config file was re-read.
     Reload(Arc<Config>),
@@ -114,6 +114,8 @@ struct Room {
     peak_queue_bytes: usize,
     summary: Summary,
     shared: Arc<SharedCounters>,
+    /// Status and watchdog pings to systemd, sent from the tick.
+    heartbeat: crate::systemd::Heartbeat,
 }
 
 /// Runs the room until shutdown completes (or every event sender is gone).
@@ -137,6 +139,7 @@ pub async fn dispatch(
         peak_queue_bytes: 0,
         summary: Summary::default(),
         shared,
+        heartbeat: crate::systemd::Heartbeat::from_env(),
     };
     while let Ok(event) = events.recv().await {
         let done = room.handle(event);
@@ -177,10 +180,7 @@ impl Room {
             Event::Disconnected { id, reason } => self.remove(id, reason),
             Event::Tick => self.tick(),
             Event::BeginShutdown => self.begin_shutdown(),
-            Event::EndGrace => {
-                info!("second signal: ending the shutdown grace period now");
-                return true;
-            }
+            Event::EndGrace => return true,
             Event::Reload(config) => {
                 self.texts = texts_for(&config);
                 while self.history.len() > config.history {
@@ -189,9 +189,10 @@ impl Room {
                 self.config = config;
             }
         }
-        // During a shutdown the room closes as soon as the last client has left.
+        // During a shutdown the room closes as soon as the last user has left:
+        // connections that never registered have nothing to finish.
         self.shutdown_deadline
-            .is_some_and(|deadline| self.members.is_empty() || Instant::now() >= deadline)
+            .is_some_and(|deadline| self.nicks.is_empty() || Instant::now() >= deadline)
     }
 
     fn connected(&mut self, id: ClientId, peer: SocketAddr, outbox: Arc<Outbox>) {
@@ -259,7 +260,17 @@ impl Room {
                     return;
                 }
                 self.summary.lines_in += 1;
-                self.command(id, &nick, protocol::parse_input(&text));
+                let input = match protocol::parse_input(&text) {
+                    // A new nickname is checked as typed, as at registration:
+                    // sanitizing would silently drop the controls and bidi
+                    // overrides that the nickname rules refuse.
+                    Input::Nick(clean) => match protocol::parse_input(raw) {
+                        Input::Nick(typed) => Input::Nick(typed),
+                        _ => Input::Nick(clean),
+                    },
+                    input => input,
+                };
+                self.command(id, &nick, input);
             }
         }
     }
@@ -330,19 +341,17 @@ impl Room {
                 self.remember(&msg);
                 self.broadcast(&msg, Some(id));
             }
-            Input::Msg { to, text } => {
-                match self.nicks.get(&protocol::nick_key(to)).copied() {
-                    Some(target) => {
-                        let to_name = self.nick_of(target).to_owned();
-                        self.send(target, line(self.texts.private_from(nick, text)));
-                        self.send(id, line(self.texts.private_sent(&to_name, text)));
-                    }
-                    None => {
-                        let msg = self.texts.no_such_user(to);
-                        self.send(id, line(msg));
-                    }
+            Input::Msg { to, text } => match self.nicks.get(&protocol::nick_key(to)).copied() {
+                Some(target) => {
+                    let to_name = self.nick_of(target).to_owned();
+                    self.send(target, line(self.texts.private_from(nick, text)));
+                    self.send(id, line(self.texts.private_sent(&to_name, text)));
                 }
-            }
+                None => {
+                    let msg = self.texts.no_such_user(to);
+                    self.send(id, line(msg));
+                }
+            },
             Input::Nick(new) => self.rename(id, nick, new),
             Input::Who => {
                 let (names, total) = self.names(MAX_LISTED_NAMES);
@@ -462,11 +471,14 @@ impl Room {
             if member.nick.is_some() {
                 continue;
             }
-            info!("rejected {}: no nickname after {}s", member.peer, self.config.login_timeout_secs);
+            info!(
+                "rejected {}: no nickname after {}s",
+                member.peer, self.config.login_timeout_secs
+            );
             self.shared.rejections.fetch_add(1, Ordering::Relaxed);
-            member
-                .outbox
-                .push_final(line(self.texts.login_timeout(self.config.login_timeout_secs)));
+            member.outbox.push_final(line(
+                self.texts.login_timeout(self.config.login_timeout_secs),
+            ));
             member.outbox.close();
             self.members.remove(&id);
         }
@@ -475,6 +487,9 @@ impl Room {
             self.last_health = now;
             self.log_health();
         }
+        let stopping = self.shutdown_deadline.is_some();
+        let (clients, registered) = (self.members.len(), self.registered());
+        self.heartbeat.tick(now, clients, registered, stopping);
     }
 
     fn log_health(&self) {

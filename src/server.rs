@@ -187,8 +187,11 @@ pub async fn run(
     // The room has not closed yet, so this cannot fail; if it had, there would be
     // nobody left to tell.
     let _ = room.send(Event::BeginShutdown).await;
+    let grace = Duration::from_secs(live.get().1.shutdown_grace_secs);
     let summary = {
         let room_done = async { Some(room_task.await) };
+        // Sends of EndGrace below fail only once the room has closed, when the
+        // grace is over anyway.
         let second_signal = async {
             loop {
                 match control.recv().await {
@@ -201,7 +204,17 @@ pub async fn run(
                 }
             }
         };
-        future::or(room_done, second_signal).await.unwrap_or_default()
+        let grace_over = async {
+            Timer::after(grace).await;
+            let _ = room.send(Event::EndGrace).await;
+            future::pending::<()>().await
+        };
+        future::or(room_done, async {
+            future::or(second_signal, grace_over).await;
+            None
+        })
+        .await
+        .unwrap_or_default()
     };
     drop(room);
     drop(room_tx);
@@ -242,12 +255,13 @@ async fn tick(room: Sender<Event>) {
 }
 
 async fn apply_reload(live: &LiveConfig, room: &Sender<Event>, config: Config) {
+    // Logged before the new level applies, so that a reload to "warn" still says so.
+    info!("config reloaded");
     crate::log::set_level(config.log_level);
     let config = Arc::new(config);
     live.replace(Arc::clone(&config));
     // Fails only once the room has closed, when there is nothing left to configure.
     let _ = room.send(Event::Reload(config)).await;
-    info!("config reloaded");
 }
 
 /// Accepts connections until the first shutdown request, applying reloads meanwhile.
@@ -288,7 +302,10 @@ async fn accept_loop(listener: Async<TcpListener>, shared: &Shared, control: &Re
             colors: config.colors,
         };
         let Some(permit) = clients.try_acquire_arc() else {
-            info!("rejected {peer}: server full ({} clients)", config.max_clients);
+            info!(
+                "rejected {peer}: server full ({} clients)",
+                config.max_clients
+            );
             reject(stream, texts.server_full(), shared, &rejects_in_flight);
             continue;
         };
@@ -298,7 +315,12 @@ async fn accept_loop(listener: Async<TcpListener>, shared: &Shared, control: &Re
                 peer.ip(),
                 config.max_clients_per_ip
             );
-            reject(stream, texts.too_many_from_address(), shared, &rejects_in_flight);
+            reject(
+                stream,
+                texts.too_many_from_address(),
+                shared,
+                &rejects_in_flight,
+            );
             continue;
         };
         // Lines are batched by the writer already; Nagle would only add latency.
@@ -351,12 +373,7 @@ async fn accept_failed(err: &io::Error) {
 }
 
 /// Tells a turned-away client why in one line, then closes.
-fn reject(
-    stream: Async<TcpStream>,
-    why: String,
-    shared: &Shared,
-    in_flight: &Arc<AtomicUsize>,
-) {
+fn reject(stream: Async<TcpStream>, why: String, shared: &Shared, in_flight: &Arc<AtomicUsize>) {
     shared.counters.rejections.fetch_add(1, Ordering::Relaxed);
     if in_flight.fetch_add(1, Ordering::AcqRel) >= MAX_REJECTS_IN_FLIGHT {
         in_flight.fetch_sub(1, Ordering::AcqRel);

@@ -14,6 +14,15 @@ const YELLOW: &str = "\x1b[33m";
 const GREEN: &str = "\x1b[92m";
 const DEFAULT_FG: &str = "\x1b[39m";
 
+/// "1 second", "10 seconds".
+fn seconds(n: u64) -> String {
+    if n == 1 {
+        "1 second".to_owned()
+    } else {
+        format!("{n} seconds")
+    }
+}
+
 /// Why a user left, as the room tells it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LeaveReason {
@@ -73,7 +82,10 @@ impl Texts {
     pub fn banner(&self, room: &str, online: usize) -> String {
         let room = self.paint(GREEN, room);
         if self.zh() {
-            format!("> 欢迎来到 {room}\r\n> 当前有{online}人在线\r\n{}", self.prompt())
+            format!(
+                "> 欢迎来到 {room}\r\n> 当前有{online}人在线\r\n{}",
+                self.prompt()
+            )
         } else {
             format!(
                 "> Welcome to {room}\r\n> {online} online now\r\n{}",
@@ -244,7 +256,11 @@ impl Texts {
         if self.zh() {
             format!("* {} 改名为 {}\r\n", self.nick(old), self.nick(new))
         } else {
-            format!("* {} is now known as {}\r\n", self.nick(old), self.nick(new))
+            format!(
+                "* {} is now known as {}\r\n",
+                self.nick(old),
+                self.nick(new)
+            )
         }
     }
 
@@ -333,7 +349,10 @@ impl Texts {
         if self.zh() {
             format!("! {secs}秒内没有输入昵称，连接关闭\r\n")
         } else {
-            format!("! no nickname after {secs} seconds, closing the connection\r\n")
+            format!(
+                "! no nickname after {}, closing the connection\r\n",
+                seconds(secs)
+            )
         }
     }
 
@@ -342,7 +361,7 @@ impl Texts {
         if self.zh() {
             format!("* 服务器将在{secs}秒后关闭\r\n")
         } else {
-            format!("* server shutting down in {secs} seconds\r\n")
+            format!("* server shutting down in {}\r\n", seconds(secs))
         }
     }
 
@@ -390,15 +409,15 @@ mod tests {
 
     #[test]
     fn long_lists_are_cut() {
-        assert_eq!(EN.who(&["a", "b"], 52), "* Online (52): a, b … and 50 more\r\n");
+        assert_eq!(
+            EN.who(&["a", "b"], 52),
+            "* Online (52): a, b … and 50 more\r\n"
+        );
     }
 
     #[test]
     fn colors_only_when_asked() {
-        let colored = Texts {
-            colors: true,
-            ..EN
-        };
+        let colored = Texts { colors: true, ..EN };
         assert_eq!(colored.chat("bob", "hi"), "> \x1b[33mbob\x1b[39m: hi\r\n");
         assert_eq!(EN.chat("bob", "hi"), "> bob: hi\r\n");
     }

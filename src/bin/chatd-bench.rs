@@ -94,19 +94,19 @@ fn main() {
             }
         }
     }
-    if let Some(cpu) = load_cpu {
-        if std::env::var_os("CHATD_BENCH_PINNED").is_none() {
-            // Re-run this program under taskset so every thread starts pinned.
-            let status = Command::new("taskset")
-                .arg("-c")
-                .arg(&cpu)
-                .arg(std::env::current_exe().expect("own path"))
-                .args(std::env::args().skip(1))
-                .env("CHATD_BENCH_PINNED", "1")
-                .status()
-                .expect("run taskset");
-            std::process::exit(status.code().unwrap_or(1));
-        }
+    if let Some(cpu) = load_cpu
+        && std::env::var_os("CHATD_BENCH_PINNED").is_none()
+    {
+        // Re-run this program under taskset so every thread starts pinned.
+        let status = Command::new("taskset")
+            .arg("-c")
+            .arg(&cpu)
+            .arg(std::env::current_exe().expect("own path"))
+            .args(std::env::args().skip(1))
+            .env("CHATD_BENCH_PINNED", "1")
+            .status()
+            .expect("run taskset");
+        std::process::exit(status.code().unwrap_or(1));
     }
     if scenarios.is_empty() {
         scenarios = ["burst", "paced", "bigroom", "idle", "slow"]
@@ -124,13 +124,13 @@ fn main() {
         if scenario.name == "burst" {
             burst_rate = Some(outcome.deliveries_per_sec);
         }
-        if scenario.name == "slow" {
-            if let Some(base) = burst_rate {
-                eprintln!(
-                    "slow consumer: {:.1}% of the burst throughput",
-                    100.0 * outcome.deliveries_per_sec / base
-                );
-            }
+        if scenario.name == "slow"
+            && let Some(base) = burst_rate
+        {
+            eprintln!(
+                "slow consumer: {:.1}% of the burst throughput",
+                100.0 * outcome.deliveries_per_sec / base
+            );
         }
         outcomes.push(outcome);
     }
@@ -153,7 +153,7 @@ fn scenario(name: &str, quick: bool) -> Option<Scenario> {
             name: if name == "burst" { "burst" } else { "slow" },
             clients: q(50, 10),
             senders: q(5, 2),
-            lines_per_sender: q(20_000, 500),
+            lines_per_sender: q(100_000, 500),
             rate: 0,
             slow_reader: name == "slow",
         },
@@ -251,7 +251,10 @@ fn start_server(clients: usize, cpu: Option<&str>) -> Server {
     });
     let deadline = Instant::now() + Duration::from_secs(10);
     while std::net::TcpStream::connect(addr).is_err() {
-        assert!(Instant::now() < deadline, "chatd did not start listening on {addr}");
+        assert!(
+            Instant::now() < deadline,
+            "chatd did not start listening on {addr}"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
     Server { child, addr }
@@ -370,7 +373,11 @@ async fn drive(ex: &LocalExecutor<'_>, scenario: &Scenario, addr: SocketAddr, pi
         readers.push(ex.spawn(receive(stream.clone(), Rc::clone(&tally), parse_all, start)));
     }
     let slow = if scenario.slow_reader {
-        Some(register(addr, "slowpoke".to_owned()).await.expect("register slowpoke"))
+        Some(
+            register(addr, "slowpoke".to_owned())
+                .await
+                .expect("register slowpoke"),
+        )
     } else {
         None
     };
@@ -379,8 +386,8 @@ async fn drive(ex: &LocalExecutor<'_>, scenario: &Scenario, addr: SocketAddr, pi
     let rss_registered = rss_kib(pid);
 
     if scenario.senders == 0 {
-        let per_client =
-            (rss_registered.saturating_sub(rss_before) as f64 * 1024.0) / streams.len().max(1) as f64;
+        let per_client = (rss_registered.saturating_sub(rss_before) as f64 * 1024.0)
+            / streams.len().max(1) as f64;
         return Outcome {
             name: scenario.name.into(),
             clients: streams.len(),
@@ -474,14 +481,23 @@ async fn settle(pid: u32) {
 }
 
 /// Sends `count` lines `t=<micros since start> …`, as fast as possible or at `rate`/s.
-async fn send(mut stream: TcpStream, count: usize, rate: u32, start: Instant) -> std::io::Result<()> {
+async fn send(
+    mut stream: TcpStream,
+    count: usize,
+    rate: u32,
+    start: Instant,
+) -> std::io::Result<()> {
     const BATCH: usize = 64;
     let mut out = Vec::with_capacity(BATCH * 64);
     let mut sent = 0;
     let began = Instant::now();
     while sent < count {
         out.clear();
-        let n = if rate == 0 { BATCH.min(count - sent) } else { 1 };
+        let n = if rate == 0 {
+            BATCH.min(count - sent)
+        } else {
+            1
+        };
         for _ in 0..n {
             let micros = start.elapsed().as_micros();
             out.extend_from_slice(format!("t={micros} the quick brown fox\n").as_bytes());
@@ -498,7 +514,12 @@ async fn send(mut stream: TcpStream, count: usize, rate: u32, start: Instant) ->
 
 /// Reads everything a client gets, counting chat lines (`> …`) and, when
 /// `parse_all`, the latency of each; otherwise of the last line of each read.
-async fn receive(mut stream: TcpStream, tally: Rc<RefCell<Tally>>, parse_all: bool, start: Instant) {
+async fn receive(
+    mut stream: TcpStream,
+    tally: Rc<RefCell<Tally>>,
+    parse_all: bool,
+    start: Instant,
+) {
     let mut buf = vec![0u8; 64 * 1024];
     // Bytes of a line cut by the end of the previous read.
     let mut partial: Vec<u8> = Vec::new();
@@ -566,7 +587,16 @@ fn latency(line: &[u8], now_us: u64) -> Option<u32> {
 fn print_table(outcomes: &[Outcome]) {
     println!(
         "{:<8} {:>7} {:>11} {:>12} {:>8} {:>8} {:>8} {:>10} {:>10} {:>11}",
-        "scenario", "clients", "deliveries", "deliv/s", "p50 ms", "p99 ms", "max ms", "µs/deliv", "RSS KiB", "B/client"
+        "scenario",
+        "clients",
+        "deliveries",
+        "deliv/s",
+        "p50 ms",
+        "p99 ms",
+        "max ms",
+        "µs/deliv",
+        "RSS KiB",
+        "B/client"
     );
     for o in outcomes {
         println!(

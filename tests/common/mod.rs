@@ -18,7 +18,8 @@ pub const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Settings every test server gets unless the test overrides them: loopback, an
 /// ephemeral port, no colors (exact bytes are easier to assert), no flood control.
-pub const BASE_CONFIG: &str = "address = \"127.0.0.1\"\nport = 0\ncolors = false\nflood_burst = 0\nflood_lines_per_sec = 0\n";
+pub const BASE_CONFIG: &str =
+    "address = \"127.0.0.1\"\nport = 0\ncolors = false\nflood_burst = 0\nflood_lines_per_sec = 0\n";
 
 /// A unique temporary directory for this test process.
 pub fn temp_dir() -> PathBuf {
@@ -52,10 +53,15 @@ impl Server {
     /// Like [`start`](Self::start), with extra command-line arguments and environment.
     pub fn start_with(extra: &str, args: &[&str], env: &[(&str, &str)]) -> Server {
         let mut server = Server::launch(extra, args, env);
-        let line = server.wait_log("listening on ");
-        let addr = line.rsplit("listening on ").next().unwrap().trim();
-        server.addr = addr.parse().expect("listening address");
+        server.wait_listening();
         server
+    }
+
+    /// Waits for the "listening on" log line and takes the address from it.
+    pub fn wait_listening(&mut self) {
+        let line = self.wait_log("listening on ");
+        let addr = line.rsplit("listening on ").next().unwrap().trim();
+        self.addr = addr.parse().expect("listening address");
     }
 
     /// Starts chatd like [`start_with`](Self::start_with) but returns at once, without
@@ -67,11 +73,16 @@ impl Server {
         let config_path = dir.join("chatd.conf");
         std::fs::write(&config_path, config).expect("write config");
         let mut command = chatd_command(env);
-        command
-            .arg("--config")
-            .arg(&config_path)
-            .args(args)
-            .stdout(Stdio::null());
+        command.arg("--config").arg(&config_path).args(args);
+        Server::spawn(command, config_path)
+    }
+
+    /// Starts `command` (from [`chatd_command_under`], with any changes the test
+    /// needs, such as a different standard input) with stdout discarded and stderr
+    /// read as the log, and returns at once like [`launch`](Self::launch).
+    /// `config_path` is the config file the command names.
+    pub fn spawn(mut command: Command, config_path: PathBuf) -> Server {
+        command.stdout(Stdio::null());
         let mut child = command.spawn().expect("start chatd");
         let log = spawn_line_reader(child.stderr.take().expect("stderr"));
         Server {
@@ -123,6 +134,13 @@ impl Server {
                 ),
             }
         }
+    }
+
+    /// Replaces the config file with [`BASE_CONFIG`] and `extra`, as [`start`](Self::start)
+    /// wrote it; the server reads it again on SIGHUP.
+    pub fn rewrite_config(&self, extra: &str) {
+        std::fs::write(&self.config_path, merge_config(BASE_CONFIG, extra))
+            .expect("rewrite config");
     }
 
     /// Reads log lines until stderr closes (the process exited); returns them all.
@@ -248,12 +266,30 @@ pub fn run_chatd(args: &[&str], env: &[(&str, &str)]) -> Finished {
 /// The `chatd` binary with stdin closed, stderr piped, none of systemd's variables
 /// from the test's own environment, and `env` added.
 fn chatd_command(env: &[(&str, &str)]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_chatd"));
+    chatd_command_under(&[], env)
+}
+
+/// Like [`chatd_command`], but run by `wrapper` (a program and its arguments, the
+/// chatd binary's path added after them), e.g. `systemd-socket-activate -l ADDR`.
+/// Add chatd's own arguments to the result.
+pub fn chatd_command_under(wrapper: &[&str], env: &[(&str, &str)]) -> Command {
+    let chatd = env!("CARGO_BIN_EXE_chatd");
+    let mut command = match wrapper.split_first() {
+        None => Command::new(chatd),
+        Some((program, args)) => {
+            let mut command = Command::new(program);
+            command.args(args).arg(chatd);
+            command
+        }
+    };
     command
         .env_remove("JOURNAL_STREAM")
         .env_remove("NOTIFY_SOCKET")
+        .env_remove("WATCHDOG_USEC")
+        .env_remove("WATCHDOG_PID")
         .env_remove("LISTEN_FDS")
         .env_remove("LISTEN_PID")
+        .env_remove("LISTEN_FDNAMES")
         .stdin(Stdio::null())
         .stderr(Stdio::piped());
     for (k, v) in env {
@@ -349,7 +385,10 @@ impl Client {
     /// Reads one line and checks its start; returns the line.
     pub fn expect_prefix(&mut self, prefix: &str) -> String {
         let line = self.read_line();
-        assert!(line.starts_with(prefix), "expected {prefix:?}..., got {line:?}");
+        assert!(
+            line.starts_with(prefix),
+            "expected {prefix:?}..., got {line:?}"
+        );
         line
     }
 
@@ -394,7 +433,9 @@ impl Client {
 impl Server {
     /// Joins `n` users named `{prefix}00`, `{prefix}01`, … in that order.
     pub fn join_many(&self, prefix: &str, n: usize) -> Vec<Client> {
-        (0..n).map(|i| self.join(&format!("{prefix}{i:02}"))).collect()
+        (0..n)
+            .map(|i| self.join(&format!("{prefix}{i:02}")))
+            .collect()
     }
 
     /// Connects and reads the banner, connecting again while the server turns the
@@ -411,7 +452,10 @@ impl Server {
                 client.expect_line("> Please type your nickname followed by '#' and press Enter");
                 return client;
             }
-            assert!(first.starts_with("! "), "neither banner nor rejection: {first:?}");
+            assert!(
+                first.starts_with("! "),
+                "neither banner nor rejection: {first:?}"
+            );
             client.expect_closed();
             assert!(
                 Instant::now() < deadline,
@@ -430,18 +474,20 @@ impl Server {
         &self.log_lines
     }
 
-    /// The server process's resident memory in KiB (`VmRSS` in `/proc/PID/status`).
-    pub fn rss_kib(&self) -> u64 {
+    /// A memory figure of the server process in KiB from `/proc/PID/status`:
+    /// `"VmRSS"` (resident now) or `"VmHWM"` (peak resident so far).
+    pub fn memory_kib(&self, field: &str) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
             .expect("read /proc/PID/status");
+        let prefix = format!("{field}:");
         let line = status
             .lines()
-            .find(|l| l.starts_with("VmRSS:"))
-            .expect("VmRSS line");
+            .find(|l| l.starts_with(&prefix))
+            .unwrap_or_else(|| panic!("no {field} in /proc/PID/status"));
         line.split_whitespace()
             .nth(1)
             .and_then(|n| n.parse().ok())
-            .expect("VmRSS value")
+            .unwrap_or_else(|| panic!("bad {line:?}"))
     }
 }
 
@@ -495,4 +541,38 @@ pub fn pseudo_random_bytes(seed: u64, len: usize) -> Vec<u8> {
             (state >> 32) as u8
         })
         .collect()
+}
+
+impl Server {
+    /// Starts chatd like [`start`](Self::start), with stderr connected the way systemd
+    /// connects it to the journal: `JOURNAL_STREAM` holds stderr's device and inode.
+    pub fn start_under_journal(extra: &str) -> Server {
+        use std::os::unix::fs::MetadataExt;
+        let config_path = write_temp_file("chatd.conf", &merge_config(BASE_CONFIG, extra));
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        let dup = writer.try_clone().expect("dup pipe");
+        let stat = std::fs::File::from(std::os::fd::OwnedFd::from(dup))
+            .metadata()
+            .expect("fstat pipe");
+        let stream = format!("{}:{}", stat.dev(), stat.ino());
+        let mut command = chatd_command(&[("JOURNAL_STREAM", &stream)]);
+        command
+            .arg("--config")
+            .arg(&config_path)
+            .stdout(Stdio::null())
+            .stderr(writer);
+        let child = command.spawn().expect("start chatd");
+        // The command holds our copy of the write end; the log ends only when every
+        // copy is closed, so it must go for `drain_log` to see chatd exit.
+        drop(command);
+        let mut server = Server {
+            child,
+            addr: "127.0.0.1:0".parse().unwrap(),
+            config_path,
+            log: spawn_line_reader(reader),
+            log_lines: Vec::new(),
+        };
+        server.wait_listening();
+        server
+    }
 }
