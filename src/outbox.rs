@@ -1,7 +1,7 @@
 //! One client's outgoing queue: what waits to be written to its socket.
 //!
 //! The room pushes into it without ever waiting ([`Outbox::try_push`]); the client's
-//! writer task takes everything queued in one go and writes it with one syscall
+//! writer takes everything queued in one go and writes it with one syscall
 //! ([`Outbox::next_batch`]). The queue is bounded in *bytes* (`send_queue_bytes`),
 //! counting both what is queued and what the writer has taken but not yet written,
 //! so a client that stops reading costs at most that much memory before the room
@@ -9,11 +9,15 @@
 //!
 //! A `std::sync::Mutex` guards the state: it is held only for a few pointer moves
 //! and never across an `.await`, which is cheaper than an async lock here.
+//!
+//! Exactly one task drains an outbox (the connection's task), so the state keeps a
+//! single [`Waker`] rather than a list of listeners: an idle connection then costs
+//! no allocation here beyond the outbox itself.
 
 use std::collections::VecDeque;
+use std::future::poll_fn;
 use std::sync::{Arc, Mutex, MutexGuard};
-
-use event_listener::Event;
+use std::task::{Context, Poll, Waker};
 
 /// A formatted line (or several), ending in `\r\n`, shared by every recipient:
 /// a broadcast is formatted once and each queue holds a pointer to it.
@@ -42,13 +46,23 @@ struct State {
     /// Bytes queued plus bytes taken by the writer and not yet written.
     bytes: usize,
     phase: Phase,
+    /// The draining task, when it waits for lines or for an abort.
+    waker: Option<Waker>,
 }
 
-/// The bounded queue between the room and one client's writer task.
+impl State {
+    /// Registers the draining task to be woken on the next change.
+    fn wait(&mut self, cx: &Context<'_>) {
+        match &self.waker {
+            Some(waker) if waker.will_wake(cx.waker()) => {}
+            _ => self.waker = Some(cx.waker().clone()),
+        }
+    }
+}
+
+/// The bounded queue between the room and one client's writer.
 pub struct Outbox {
     state: Mutex<State>,
-    /// Wakes the writer when lines arrive or the phase changes.
-    changed: Event,
 }
 
 impl std::fmt::Debug for Outbox {
@@ -76,8 +90,8 @@ impl Outbox {
                 lines: VecDeque::new(),
                 bytes: 0,
                 phase: Phase::Open,
+                waker: None,
             }),
-            changed: Event::new(),
         }
     }
 
@@ -85,6 +99,19 @@ impl Outbox {
         // The lock is never held across code that can panic halfway through an
         // update, so a poisoned lock still guards consistent state.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Applies `change` and wakes the draining task if it waits.
+    fn change(&self, change: impl FnOnce(&mut State)) {
+        let waker = {
+            let mut state = self.lock();
+            change(&mut state);
+            state.waker.take()
+        };
+        // Woken outside the lock: the woken task may run at once on another thread.
+        if let Some(waker) = waker {
+            waker.wake();
+        }
     }
 
     /// Queues `line` unless that would put more than `limit` bytes in flight.
@@ -98,14 +125,14 @@ impl Outbox {
             return Err(PushError::Full);
         }
         state.bytes += line.len();
-        let was_empty = state.lines.is_empty();
         state.lines.push_back(line);
         let bytes = state.bytes;
+        // The task only waits on an empty queue, so only the first push after a
+        // batch finds a waker: a broadcast to thousands wakes each writer once.
+        let waker = state.waker.take();
         drop(state);
-        // Only an empty queue can have a writer waiting on it; skipping the
-        // notification otherwise keeps a broadcast to thousands cheap.
-        if was_empty {
-            self.changed.notify(1);
+        if let Some(waker) = waker {
+            waker.wake();
         }
         Ok(bytes)
     }
@@ -113,32 +140,29 @@ impl Outbox {
     /// Like [`try_push`](Self::try_push) but ignores the byte bound: for the few
     /// last words the server owes a client it is closing anyway.
     pub fn push_final(&self, line: Line) {
-        let mut state = self.lock();
-        if state.phase == Phase::Open {
-            state.bytes += line.len();
-            state.lines.push_back(line);
-            drop(state);
-            self.changed.notify(1);
-        }
+        self.change(|state| {
+            if state.phase == Phase::Open {
+                state.bytes += line.len();
+                state.lines.push_back(line);
+            }
+        });
     }
 
     /// After what is queued has been written, close the connection.
     pub fn close(&self) {
-        let mut state = self.lock();
-        if state.phase == Phase::Open {
-            state.phase = Phase::Closing;
-        }
-        drop(state);
-        self.changed.notify(1);
+        self.change(|state| {
+            if state.phase == Phase::Open {
+                state.phase = Phase::Closing;
+            }
+        });
     }
 
     /// Close the connection now and drop what is queued (a slow or dead client).
     pub fn abort(&self) {
-        let mut state = self.lock();
-        state.phase = Phase::Aborted;
-        state.lines = VecDeque::new();
-        drop(state);
-        self.changed.notify(1);
+        self.change(|state| {
+            state.phase = Phase::Aborted;
+            state.lines = VecDeque::new();
+        });
     }
 
     /// Whether the queue still accepts lines.
@@ -156,36 +180,29 @@ impl Outbox {
     /// the queue is empty, or at once after an `abort`. Call
     /// [`written`](Self::written) after writing what was appended.
     pub async fn next_batch(&self, buf: &mut Vec<u8>) -> bool {
-        loop {
-            let lines = {
-                let mut state = self.lock();
-                match state.phase {
-                    Phase::Aborted => return false,
-                    // Take the whole queue (leaving an empty one that owns no
-                    // memory) and copy outside the lock.
-                    _ if !state.lines.is_empty() => std::mem::take(&mut state.lines),
-                    Phase::Closing => return false,
-                    Phase::Open => VecDeque::new(),
-                }
-            };
-            if !lines.is_empty() {
-                buf.reserve(lines.iter().map(|line| line.len()).sum());
-                for line in lines {
-                    buf.extend_from_slice(&line);
-                }
-                return true;
-            }
-            let listener = self.changed.listen();
-            // Re-check after registering: a push between the check above and
-            // `listen` would otherwise be missed.
-            {
-                let state = self.lock();
-                if state.phase != Phase::Open || !state.lines.is_empty() {
-                    continue;
+        let lines = poll_fn(|cx| {
+            let mut state = self.lock();
+            match state.phase {
+                Phase::Aborted => Poll::Ready(None),
+                // Take the whole queue, leaving an empty one that owns no memory.
+                _ if !state.lines.is_empty() => Poll::Ready(Some(std::mem::take(&mut state.lines))),
+                Phase::Closing => Poll::Ready(None),
+                Phase::Open => {
+                    state.wait(cx);
+                    Poll::Pending
                 }
             }
-            listener.await;
+        })
+        .await;
+        let Some(lines) = lines else {
+            return false;
+        };
+        // Copied outside the lock, so the room is never held up by it.
+        buf.reserve(lines.iter().map(|line| line.len()).sum());
+        for line in lines {
+            buf.extend_from_slice(&line);
         }
+        true
     }
 
     /// The writer finished writing `n` bytes taken by `next_batch`.
@@ -195,18 +212,19 @@ impl Outbox {
     }
 
     /// Resolves once the outbox has been aborted: lets the writer give up on a
-    /// write that a dead client will never accept.
+    /// write that a dead client will never accept. Must be polled by the same
+    /// task that drains the outbox (they share one waker slot).
     pub async fn aborted(&self) {
-        loop {
-            if self.lock().phase == Phase::Aborted {
-                return;
+        poll_fn(|cx| {
+            let mut state = self.lock();
+            if state.phase == Phase::Aborted {
+                Poll::Ready(())
+            } else {
+                state.wait(cx);
+                Poll::Pending
             }
-            let listener = self.changed.listen();
-            if self.lock().phase == Phase::Aborted {
-                return;
-            }
-            listener.await;
-        }
+        })
+        .await;
     }
 }
 
@@ -246,6 +264,18 @@ mod tests {
     }
 
     #[test]
+    fn final_words_pass_the_bound_but_not_a_close() {
+        let outbox = Outbox::new();
+        outbox.try_push(line("12345"), 5).unwrap();
+        outbox.push_final(line("bye"));
+        outbox.close();
+        outbox.push_final(line("late"));
+        let mut buf = Vec::new();
+        assert!(smol::block_on(outbox.next_batch(&mut buf)));
+        assert_eq!(buf, b"12345bye");
+    }
+
+    #[test]
     fn abort_drops_queued_lines() {
         let outbox = Outbox::new();
         outbox.try_push(line("a"), 10).unwrap();
@@ -265,5 +295,14 @@ mod tests {
         assert!(smol::block_on(outbox.next_batch(&mut buf)));
         assert_eq!(buf, b"hi");
         thread.join().unwrap().unwrap();
+    }
+
+    #[test]
+    fn waiting_writer_wakes_on_abort_from_another_thread() {
+        let outbox = Arc::new(Outbox::new());
+        let aborter = Arc::clone(&outbox);
+        let thread = std::thread::spawn(move || aborter.abort());
+        smol::block_on(outbox.aborted());
+        thread.join().unwrap();
     }
 }

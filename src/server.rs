@@ -28,7 +28,7 @@ use crate::config::Config;
 use crate::outbox::Outbox;
 use crate::room::{self, ClientId, Event, SharedCounters, Summary};
 use crate::text::Texts;
-use crate::{connection, debug, info, warn};
+use crate::{connection, debug, error, info, warn};
 
 /// Events that may wait between the readers and the room. When it is full, readers
 /// wait (input pauses) rather than any queue growing: with `max_line_bytes` lines
@@ -157,6 +157,9 @@ struct Shared {
 /// 4. the room sends the final notice and closes every outbox after its queue;
 /// 5. wait (at most [`FLUSH_TIMEOUT`]) for every writer to flush and close;
 /// 6. log the summary and return it.
+///
+/// If the listening socket itself fails, the same order runs and `run` then
+/// returns that error.
 pub async fn run(
     listener: TcpListener,
     config: Config,
@@ -179,7 +182,7 @@ pub async fn run(
         all_done: done_tx,
     };
 
-    accept_loop(listener, &shared, &control).await;
+    let fatal = accept_loop(listener, &shared, &control).await;
     let Shared { room, all_done, .. } = shared;
     drop(all_done);
 
@@ -242,7 +245,10 @@ pub async fn run(
         "shutdown finished: {} clients notified, {} lines in, {} deliveries, {} slow drops",
         summary.clients_at_close, summary.lines_in, summary.deliveries, summary.slow_drops
     );
-    Ok(summary)
+    match fatal {
+        Some(err) => Err(err),
+        None => Ok(summary),
+    }
 }
 
 async fn tick(room: Sender<Event>) {
@@ -265,7 +271,13 @@ async fn apply_reload(live: &LiveConfig, room: &Sender<Event>, config: Config) {
 }
 
 /// Accepts connections until the first shutdown request, applying reloads meanwhile.
-async fn accept_loop(listener: Async<TcpListener>, shared: &Shared, control: &Receiver<Control>) {
+/// Returns the error if the listening socket itself failed; the server then shuts
+/// down gracefully as if signalled, and `run` reports the error.
+async fn accept_loop(
+    listener: Async<TcpListener>,
+    shared: &Shared,
+    control: &Receiver<Control>,
+) -> Option<io::Error> {
     let (_, config) = shared.live.get();
     // The client limit: one permit per connection. Changing `max_clients` needs a
     // restart, because a semaphore cannot take permits back.
@@ -286,6 +298,10 @@ async fn accept_loop(listener: Async<TcpListener>, shared: &Shared, control: &Re
         let (stream, peer) = match woke {
             Woke::Accepted(Ok(accepted)) => accepted,
             Woke::Accepted(Err(err)) => {
+                if listener_broken(&err) {
+                    error!("accept failed: {err}; the listening socket is unusable");
+                    return Some(err);
+                }
                 accept_failed(&err).await;
                 continue;
             }
@@ -294,7 +310,7 @@ async fn accept_loop(listener: Async<TcpListener>, shared: &Shared, control: &Re
                 continue;
             }
             // A shutdown, or main hung up: stop accepting either way.
-            Woke::Control(Some(Control::Shutdown) | None) => return,
+            Woke::Control(Some(Control::Shutdown) | None) => return None,
         };
         let (_, config) = shared.live.get();
         let texts = Texts {
@@ -337,7 +353,7 @@ async fn accept_loop(listener: Async<TcpListener>, shared: &Shared, control: &Re
             outbox: Arc::clone(&outbox),
         };
         if shared.room.send(connected).await.is_err() {
-            return;
+            return None;
         }
         let room = shared.room.clone();
         let live = Arc::clone(&shared.live);
@@ -353,6 +369,13 @@ async fn accept_loop(listener: Async<TcpListener>, shared: &Shared, control: &Re
         })
         .detach();
     }
+}
+
+/// Whether a failed accept means the listening socket itself is unusable (not a
+/// TCP listener, closed, or invalid), so that retrying would only spin.
+fn listener_broken(err: &io::Error) -> bool {
+    // EBADF, EINVAL, ENOTSOCK, EOPNOTSUPP.
+    matches!(err.raw_os_error(), Some(9 | 22 | 88 | 95))
 }
 
 /// Logs a failed accept and backs off when retrying at once would only spin.

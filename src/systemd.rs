@@ -245,27 +245,81 @@ fn parse_listen_fds(pid: Option<&str>, fds: Option<&str>, own_pid: u32) -> Resul
     }
 }
 
-/// Checks, where `/proc` lets us, that fd 3 is an open socket before it is taken:
-/// a wrong `LISTEN_FDS` should be an error message, not a misused descriptor.
+/// Checks, where `/proc` lets us, that fd 3 is an open socket before it is taken,
+/// and not one chatd cannot accept on: a wrong `LISTEN_FDS` or a `ListenDatagram=`
+/// unit should be an error message at start, not a misused descriptor or an
+/// accept loop failing forever.
 fn check_listen_fd() -> io::Result<()> {
-    let path = format!("/proc/self/fd/{LISTEN_FDS_START}");
-    match std::fs::metadata(&path) {
-        Ok(meta) if !meta.file_type().is_socket() => Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("fd {LISTEN_FDS_START} is not a socket"),
-        )),
+    let invalid = |message: String| Err(io::Error::new(io::ErrorKind::InvalidInput, message));
+    let fd = LISTEN_FDS_START;
+    let path = format!("/proc/self/fd/{fd}");
+    let is_socket = match std::fs::metadata(&path) {
+        Ok(meta) => meta.file_type().is_socket(),
         Err(err)
             if err.kind() == io::ErrorKind::NotFound
                 && std::path::Path::new("/proc/self/fd").is_dir() =>
         {
-            Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("LISTEN_FDS is set but fd {LISTEN_FDS_START} is not open"),
-            ))
+            return invalid(format!("LISTEN_FDS is set but fd {fd} is not open"));
         }
-        // A socket, or no /proc to ask: trust the protocol.
-        _ => Ok(()),
+        // No /proc to ask: trust the protocol.
+        Err(_) => return Ok(()),
+    };
+    if !is_socket {
+        return invalid(format!("fd {fd} is not a socket"));
     }
+    // The link reads `socket:[INODE]`; the kernel's socket tables say what it is.
+    let Some(inode) = std::fs::read_link(&path)
+        .ok()
+        .and_then(|target| socket_inode(target.to_str()?))
+    else {
+        return Ok(());
+    };
+    let table = |name: &str| std::fs::read_to_string(format!("/proc/self/net/{name}"));
+    for name in ["tcp", "tcp6"] {
+        if let Ok(text) = table(name)
+            && let Some(state) = socket_state(&text, inode)
+        {
+            if state == TCP_LISTEN {
+                return Ok(());
+            }
+            return invalid(format!("fd {fd} is a TCP socket that is not listening"));
+        }
+    }
+    for name in ["udp", "udp6"] {
+        if let Ok(text) = table(name)
+            && socket_state(&text, inode).is_some()
+        {
+            return invalid(format!(
+                "fd {fd} is a datagram socket; chatd needs a stream socket (ListenStream=)"
+            ));
+        }
+    }
+    // Listening, or in no table we can read (a socket from another network
+    // namespace, say): the checks after taking it have the last word.
+    Ok(())
+}
+
+/// The state column's value for a listening socket in `/proc/net/tcp`.
+const TCP_LISTEN: &str = "0A";
+
+/// The inode in a socket's `/proc/self/fd` link target, `socket:[INODE]`.
+fn socket_inode(target: &str) -> Option<u64> {
+    target
+        .strip_prefix("socket:[")?
+        .strip_suffix(']')?
+        .parse()
+        .ok()
+}
+
+/// The state column (`st`, hexadecimal) of the socket with `inode` in a table in
+/// the format of `/proc/net/tcp` and `/proc/net/udp`, if it is there.
+fn socket_state(table: &str, inode: u64) -> Option<&str> {
+    // Columns: sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode …
+    table.lines().skip(1).find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let found = fields.get(9)?.parse::<u64>().ok()? == inode;
+        found.then(|| fields.get(3).copied()).flatten()
+    })
 }
 
 /// Takes ownership of fd 3.
@@ -476,6 +530,27 @@ mod tests {
         );
         // Meant for another process: not ours to judge.
         assert_eq!(parse_listen_fds(Some("41"), Some("2"), 42), Ok(0));
+    }
+
+    #[test]
+    fn socket_inode_reads_the_fd_link() {
+        assert_eq!(socket_inode("socket:[31467]"), Some(31_467));
+        assert_eq!(socket_inode("pipe:[31467]"), None);
+        assert_eq!(socket_inode("/dev/null"), None);
+        assert_eq!(socket_inode("socket:[x]"), None);
+    }
+
+    #[test]
+    fn socket_state_finds_the_inode_in_a_proc_table() {
+        let tcp = concat!(
+            "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n",
+            "   0: 0100007F:2002 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 31467 1 0000000000000000 100 0 0 10 0\n",
+            "   1: 0100007F:2002 0100007F:D8F2 01 00000000:00000000 00:00000000 00000000     0        0 31999 1 0000000000000000 20 4 30 10 -1\n",
+        );
+        assert_eq!(socket_state(tcp, 31_467), Some("0A"));
+        assert_eq!(socket_state(tcp, 31_999), Some("01"));
+        assert_eq!(socket_state(tcp, 1), None);
+        assert_eq!(socket_state("", 31_467), None);
     }
 
     #[test]

@@ -168,7 +168,7 @@ fn service_exposure_level_is_ok() {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no number in {overall:?}"));
     eprintln!("systemd-analyze security: {overall}");
-    // The README quotes 1.2; "OK" in systemd's words is below 2.0 (the best a
+    // The README quotes 1.1; "OK" in systemd's words is below 2.0 (the best a
     // service with network access can reach is about 1.0).
     assert!(level < 2.0, "exposure level {overall}:\n{report}");
 }
@@ -533,6 +533,24 @@ fn passed_fd_that_is_not_a_socket_is_refused() {
     command.arg("--config").arg(&config);
     let mut server = Server::spawn(command, config);
     server.wait_log("socket activation: fd 3 is not a socket");
+    assert_eq!(server.wait_exit(Duration::ZERO).code(), Some(1));
+}
+
+#[test]
+fn passed_datagram_socket_is_refused() {
+    // A unit with ListenDatagram= instead of ListenStream=: chatd must say so at
+    // start rather than fail to accept forever.
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind udp");
+    let config = write_temp_file("chatd.conf", &merge_config(BASE_CONFIG, ""));
+    let mut command = chatd_command_under(&["sh", "-c", STDIN_AS_FD3], &[]);
+    command
+        .arg("--config")
+        .arg(&config)
+        .stdin(Stdio::from(OwnedFd::from(socket)));
+    let mut server = Server::spawn(command, config);
+    server.wait_log(
+        "socket activation: fd 3 is a datagram socket; chatd needs a stream socket (ListenStream=)",
+    );
     assert_eq!(server.wait_exit(Duration::ZERO).code(), Some(1));
 }
 

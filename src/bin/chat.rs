@@ -16,7 +16,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, rust_2018_idioms)]
 
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, BufRead, BufReader, IsTerminal, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
 use std::process::ExitCode;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
@@ -410,6 +410,11 @@ fn decide(inbox: &Receiver<Event>, outgoing: &Mutex<Outgoing>, closer: &TcpStrea
             Event::Interrupted if leaving_since.is_some() => return Outcome::Left,
             Event::Interrupted => {
                 leaving_since = Some(Instant::now());
+                // The terminal has echoed `^C` mid-line; what follows starts afresh.
+                if io::stderr().is_terminal() {
+                    // A failed cosmetic newline is not worth reporting.
+                    let _ = io::stderr().write_all(b"\n");
+                }
                 match outgoing.try_lock() {
                     Ok(mut outgoing) => outgoing.say_goodbye(),
                     Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner().say_goodbye(),

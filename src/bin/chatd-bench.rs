@@ -345,6 +345,9 @@ async fn drive(ex: &LocalExecutor<'_>, scenario: &Scenario, addr: SocketAddr, pi
     let rss_before = rss_kib(pid);
     let start = Instant::now();
     let mut streams = Vec::with_capacity(scenario.clients);
+    // Every client reads everything (the join storm, then the chat lines).
+    let parse_all = scenario.rate > 0;
+    let mut readers = Vec::new();
     // Register in small parallel groups: fast, without a connect storm.
     for group in (0..scenario.clients).collect::<Vec<_>>().chunks(100) {
         let tasks: Vec<_> = group
@@ -353,7 +356,18 @@ async fn drive(ex: &LocalExecutor<'_>, scenario: &Scenario, addr: SocketAddr, pi
             .collect();
         for task in tasks {
             match task.await {
-                Ok(stream) => streams.push(stream),
+                Ok(stream) => {
+                    // Read from the start, as a real client does: otherwise the
+                    // join storm piles up in the server's queues and the memory
+                    // figures measure that instead of idle clients.
+                    readers.push(ex.spawn(receive(
+                        stream.clone(),
+                        Rc::clone(&tally),
+                        parse_all,
+                        start,
+                    )));
+                    streams.push(stream);
+                }
                 Err(err) => {
                     eprintln!("register failed: {err}");
                     tally.borrow_mut().errors += 1;
@@ -366,12 +380,6 @@ async fn drive(ex: &LocalExecutor<'_>, scenario: &Scenario, addr: SocketAddr, pi
         streams.len(),
         start.elapsed().as_secs_f64()
     );
-    // Every client reads everything (the join storm, then the chat lines).
-    let parse_all = scenario.rate > 0;
-    let mut readers = Vec::new();
-    for stream in &streams {
-        readers.push(ex.spawn(receive(stream.clone(), Rc::clone(&tally), parse_all, start)));
-    }
     let slow = if scenario.slow_reader {
         Some(
             register(addr, "slowpoke".to_owned())
