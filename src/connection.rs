@@ -19,7 +19,7 @@ use smol::io::AsyncWriteExt;
 
 use crate::config::Config;
 use crate::outbox::Outbox;
-use crate::protocol::{Frame, LineFramer};
+use crate::protocol::{Frame, LineFramer, TIMING_MARK_REPLY};
 use crate::room::{ClientId, Event};
 use crate::server::LiveConfig;
 use crate::text::LeaveReason;
@@ -37,7 +37,7 @@ pub async fn serve(
     live: Arc<LiveConfig>,
 ) {
     future::zip(
-        read_from_client(id, &stream, room, live),
+        read_from_client(id, &stream, &outbox, room, live),
         write_to_client(&stream, &outbox),
     )
     .await;
@@ -47,6 +47,7 @@ pub async fn serve(
 async fn read_from_client(
     id: ClientId,
     stream: &Async<TcpStream>,
+    outbox: &Outbox,
     room: Sender<Event>,
     live: Arc<LiveConfig>,
 ) {
@@ -86,6 +87,13 @@ async fn read_from_client(
                 Err(err) => break LeaveReason::Error(err.to_string()),
             }
         };
+        if framer.take_timing_marks() > 0 {
+            // One answer per read is enough to resynchronise telnet. It goes
+            // straight to the outbox (not through the room: it is not chat) and
+            // within the queue bound, so a flood of requests cannot grow memory;
+            // a full or closed queue needs no answer.
+            let _ = outbox.try_push(Arc::from(&TIMING_MARK_REPLY[..]), config.send_queue_bytes);
+        }
         for frame in frames.drain(..) {
             let event = match frame {
                 // Blank lines mean nothing to the room; they need not cost a token.

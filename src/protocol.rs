@@ -26,6 +26,10 @@ const SE: u8 = 0xF0;
 const SB: u8 = 0xFA;
 /// Telnet WILL; WILL, WONT, DO and DONT (251..=254) each carry one option byte.
 const WILL: u8 = 0xFB;
+/// Telnet DO: the peer asks us to enable an option.
+const DO: u8 = 0xFD;
+/// The TIMING-MARK option (RFC 860).
+const TIMING_MARK: u8 = 6;
 /// Telnet DONT, the last of the option negotiation commands.
 const DONT: u8 = 0xFE;
 
@@ -35,6 +39,9 @@ const DONT: u8 = 0xFE;
 /// us reallocate after every read.
 const SHRINK_ABOVE: usize = 256;
 
+/// The answer to `IAC DO TIMING-MARK`: `IAC WILL TIMING-MARK`.
+pub const TIMING_MARK_REPLY: [u8; 3] = [IAC, WILL, TIMING_MARK];
+
 /// Where the framer is inside the telnet command syntax.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Telnet {
@@ -42,8 +49,9 @@ enum Telnet {
     Data,
     /// Just saw IAC; the next byte says what it means.
     Iac,
-    /// Saw IAC WILL/WONT/DO/DONT; the next byte is the option and is skipped.
-    Option,
+    /// Saw IAC WILL/WONT/DO/DONT (the byte kept here); the next byte is the
+    /// option and is skipped.
+    Option(u8),
     /// Inside IAC SB … : skip bytes until an IAC.
     Sub,
     /// Saw IAC inside a subnegotiation; SE ends it.
@@ -84,6 +92,8 @@ pub struct LineFramer {
     cr: bool,
     /// The current line was reported as too long; skip to its end.
     discarding: bool,
+    /// `IAC DO TIMING-MARK` requests seen and not yet taken.
+    timing_marks: usize,
 }
 
 impl LineFramer {
@@ -99,6 +109,7 @@ impl LineFramer {
             telnet: Telnet::Data,
             cr: false,
             discarding: false,
+            timing_marks: 0,
         }
     }
 
@@ -144,7 +155,10 @@ impl LineFramer {
                     i += 1;
                     self.telnet_command(b, out);
                 }
-                Telnet::Option => {
+                Telnet::Option(verb) => {
+                    if verb == DO && input[i] == TIMING_MARK {
+                        self.timing_marks += 1;
+                    }
                     i += 1;
                     self.telnet = Telnet::Data;
                 }
@@ -177,6 +191,16 @@ impl LineFramer {
         }
     }
 
+    /// How many `IAC DO TIMING-MARK` requests arrived since the last call.
+    ///
+    /// The netkit `telnet` client sends one after an interrupt (Ctrl-C, or
+    /// a `^O` it finds in multibyte input) and then discards everything the
+    /// server sends until it gets `IAC WILL TIMING-MARK` back ([`TIMING_MARK_REPLY`]),
+    /// so an unanswered one silences the session for good.
+    pub fn take_timing_marks(&mut self) -> usize {
+        std::mem::take(&mut self.timing_marks)
+    }
+
     /// Bytes currently buffered for the unfinished line (for memory
     /// accounting and tests). Never more than the line limit.
     pub fn buffered(&self) -> usize {
@@ -200,7 +224,7 @@ impl LineFramer {
                 Telnet::Data
             }
             SB => Telnet::Sub,
-            WILL..=DONT => Telnet::Option,
+            WILL..=DONT => Telnet::Option(b),
             // Every other command is two bytes long.
             _ => Telnet::Data,
         };
@@ -1239,5 +1263,21 @@ mod tests {
         assert_eq!(nick_key("B\u{41e}B"), "bob");
         assert_eq!(nick_key("b\u{3bf}b"), "bob");
         assert_eq!(nick_key("\u{440}\u{430}\u{443}"), "pay");
+    }
+
+    #[test]
+    fn timing_mark_requests_are_counted_not_passed_on() {
+        let mut framer = LineFramer::new(100);
+        let mut frames = Vec::new();
+        // What netkit telnet sends for Ctrl-C: IAC IP IAC DO TIMING-MARK.
+        framer.push(b"ab\xff\xf4\xff\xfd", &mut |f| frames.push(f));
+        framer.push(b"\x06cd\n\xff\xfb\x06\n", &mut |f| frames.push(f));
+        assert_eq!(
+            frames,
+            vec![Frame::Line("abcd".into()), Frame::Line(String::new())]
+        );
+        // IAC WILL TIMING-MARK is not a request.
+        assert_eq!(framer.take_timing_marks(), 1);
+        assert_eq!(framer.take_timing_marks(), 0);
     }
 }

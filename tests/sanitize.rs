@@ -100,6 +100,18 @@ fn telnet_commands_are_removed_and_not_echoed() {
 }
 
 #[test]
+fn telnet_timing_mark_is_answered_so_output_resumes() {
+    // netkit telnet sends IAC IP IAC DO TIMING-MARK on Ctrl-C and then drops all
+    // output until IAC WILL TIMING-MARK comes back.
+    let (_server, mut alice, mut bob) = alice_and_bob();
+    alice.send_bytes(b"\xff\xf4\xff\xfd\x06/who\n");
+    assert_eq!(alice.read_raw_line(), b"\xff\xfb\x06* Online (2): alice, bob\r\n");
+    // The request is not passed on as text either.
+    alice.send("still here\n");
+    assert_eq!(bob.read_raw_line(), b"> alice: still here\r\n");
+}
+
+#[test]
 fn telnet_command_split_across_writes_is_removed() {
     let (_server, mut alice, mut bob) = alice_and_bob();
     alice.stream.set_nodelay(true).unwrap();
