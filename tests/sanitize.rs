@@ -105,7 +105,10 @@ fn telnet_timing_mark_is_answered_so_output_resumes() {
     // output until IAC WILL TIMING-MARK comes back.
     let (_server, mut alice, mut bob) = alice_and_bob();
     alice.send_bytes(b"\xff\xf4\xff\xfd\x06/who\n");
-    assert_eq!(alice.read_raw_line(), b"\xff\xfb\x06* Online (2): alice, bob\r\n");
+    assert_eq!(
+        alice.read_raw_line(),
+        b"\xff\xfb\x06* Online (2): alice, bob\r\n"
+    );
     // The request is not passed on as text either.
     alice.send("still here\n");
     assert_eq!(bob.read_raw_line(), b"> alice: still here\r\n");
