@@ -23,7 +23,7 @@ use smol::net::TcpStream;
 use smol::{LocalExecutor, Timer};
 
 const USAGE: &str = "\
-Usage: chatd-bench [--scenario NAME]... [--quick] [--server-cpu N] [--load-cpu N] [--json PATH]
+Usage: chatd-bench [--scenario NAME]... [--quick] [--clients N] [--server-cpu N] [--load-cpu N] [--json PATH]
 
 Starts ./chatd (the binary beside this one) on a free loopback port and measures it.
 Scenarios (default: all, in this order):
@@ -31,9 +31,11 @@ Scenarios (default: all, in this order):
   paced     200 clients, 10 send 100 lines/s each for 10 s
   bigroom   5,000 clients, 10 send 20 lines/s each for 10 s
   idle      10,000 registered clients doing nothing: server memory per client
+  connected 10,000 connected clients that never pick a nickname: memory per connection
   slow      burst, plus one registered client that never reads
 Options:
   --quick          scale every scenario down (a smoke test, not a benchmark)
+  --clients N      override the number of clients of every scenario run
   --server-cpu N   pin chatd to CPU N (taskset)
   --load-cpu N     pin this load generator to CPU N
   --json PATH      also write the results as JSON to PATH
@@ -49,6 +51,8 @@ struct Scenario {
     rate: u32,
     /// One extra registered client that never reads.
     slow_reader: bool,
+    /// Clients pick a nickname (join the room); `false` leaves them connected only.
+    register: bool,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -76,11 +80,19 @@ fn main() {
     let mut server_cpu = None;
     let mut load_cpu = None;
     let mut json = None;
+    let mut clients: Option<usize> = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--scenario" => scenarios.push(args.next().unwrap_or_default()),
             "--quick" => quick = true,
+            "--clients" => {
+                clients = args.next().and_then(|n| n.parse().ok());
+                if clients.is_none() {
+                    eprintln!("chatd-bench: --clients needs a number");
+                    std::process::exit(2);
+                }
+            }
             "--server-cpu" => server_cpu = args.next(),
             "--load-cpu" => load_cpu = args.next(),
             "--json" => json = args.next().map(PathBuf::from),
@@ -109,17 +121,20 @@ fn main() {
         std::process::exit(status.code().unwrap_or(1));
     }
     if scenarios.is_empty() {
-        scenarios = ["burst", "paced", "bigroom", "idle", "slow"]
+        scenarios = ["burst", "paced", "bigroom", "idle", "connected", "slow"]
             .map(String::from)
             .to_vec();
     }
     let mut outcomes = Vec::new();
     let mut burst_rate = None;
     for name in &scenarios {
-        let Some(scenario) = scenario(name, quick) else {
+        let Some(mut scenario) = scenario(name, quick) else {
             eprintln!("chatd-bench: unknown scenario {name:?}\n\n{USAGE}");
             std::process::exit(2);
         };
+        if let Some(clients) = clients {
+            scenario.clients = clients;
+        }
         let outcome = run_scenario(&scenario, server_cpu.as_deref());
         if scenario.name == "burst" {
             burst_rate = Some(outcome.deliveries_per_sec);
@@ -156,6 +171,7 @@ fn scenario(name: &str, quick: bool) -> Option<Scenario> {
             lines_per_sender: q(100_000, 500),
             rate: 0,
             slow_reader: name == "slow",
+            register: true,
         },
         "paced" => Scenario {
             name: "paced",
@@ -164,6 +180,7 @@ fn scenario(name: &str, quick: bool) -> Option<Scenario> {
             lines_per_sender: q(1000, 20),
             rate: 100,
             slow_reader: false,
+            register: true,
         },
         "bigroom" => Scenario {
             name: "bigroom",
@@ -172,6 +189,16 @@ fn scenario(name: &str, quick: bool) -> Option<Scenario> {
             lines_per_sender: q(200, 10),
             rate: 20,
             slow_reader: false,
+            register: true,
+        },
+        "connected" => Scenario {
+            name: "connected",
+            clients: q(10_000, 50),
+            senders: 0,
+            lines_per_sender: 0,
+            rate: 0,
+            slow_reader: false,
+            register: false,
         },
         "idle" => Scenario {
             name: "idle",
@@ -180,6 +207,7 @@ fn scenario(name: &str, quick: bool) -> Option<Scenario> {
             lines_per_sender: 0,
             rate: 0,
             slow_reader: false,
+            register: true,
         },
         _ => return None,
     };
@@ -317,6 +345,28 @@ fn run_scenario(scenario: &Scenario, server_cpu: Option<&str>) -> Outcome {
     outcome
 }
 
+/// Connects and, given a nickname, registers (waiting for the welcome); without
+/// one, waits for the banner only.
+async fn connect(addr: SocketAddr, nick: Option<String>) -> std::io::Result<TcpStream> {
+    match nick {
+        Some(nick) => register(addr, nick).await,
+        None => {
+            let mut stream = TcpStream::connect(addr).await?;
+            let mut buf = [0u8; 1024];
+            let mut seen = 0;
+            // The banner is three short lines.
+            while seen < 3 {
+                let n = stream.read(&mut buf).await?;
+                if n == 0 {
+                    return Err(std::io::Error::other("closed before the banner"));
+                }
+                seen += buf[..n].iter().filter(|&&b| b == b'\n').count();
+            }
+            Ok(stream)
+        }
+    }
+}
+
 async fn register(addr: SocketAddr, nick: String) -> std::io::Result<TcpStream> {
     let mut stream = TcpStream::connect(addr).await?;
     stream.set_nodelay(true)?;
@@ -352,7 +402,10 @@ async fn drive(ex: &LocalExecutor<'_>, scenario: &Scenario, addr: SocketAddr, pi
     for group in (0..scenario.clients).collect::<Vec<_>>().chunks(100) {
         let tasks: Vec<_> = group
             .iter()
-            .map(|&i| ex.spawn(register(addr, format!("c{i}"))))
+            .map(|&i| {
+                let nick = scenario.register.then(|| format!("c{i}"));
+                ex.spawn(connect(addr, nick))
+            })
             .collect();
         for task in tasks {
             match task.await {

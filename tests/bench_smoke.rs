@@ -1,0 +1,39 @@
+//! The load generator runs end to end (scaled down) and reports every scenario.
+//! A smoke test: no speed is asserted here; the README's numbers come from full runs.
+
+use std::process::Command;
+
+#[test]
+fn load_generator_runs_every_scenario() {
+    let json = std::env::temp_dir().join(format!("chatd-bench-smoke-{}.json", std::process::id()));
+    let output = Command::new(env!("CARGO_BIN_EXE_chatd-bench"))
+        .arg("--quick")
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .expect("run chatd-bench");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "chatd-bench failed:\n{stderr}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    for scenario in ["burst", "paced", "bigroom", "idle", "connected", "slow"] {
+        assert!(
+            stdout.lines().any(|l| l.starts_with(scenario)),
+            "no table row for {scenario}:\n{stdout}"
+        );
+    }
+    let json = std::fs::read_to_string(&json).expect("json written");
+    // Every delivery the senders caused arrived, and nothing failed.
+    assert!(json.contains("\"scenario\":\"burst\""), "{json}");
+    assert!(!json.contains("\"errors\":1"), "{json}");
+    for item in json.split("},{") {
+        let field = |name: &str| {
+            item.split(&format!("\"{name}\":"))
+                .nth(1)
+                .and_then(|v| v.split([',', '}']).next())
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or_else(|| panic!("no {name} in {item}"))
+        };
+        assert_eq!(field("deliveries"), field("expected"), "{item}");
+        assert_eq!(field("errors"), 0.0, "{item}");
+    }
+}
