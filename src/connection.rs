@@ -7,7 +7,8 @@
 //! everything queued in one go and gives up at once when the room aborts the
 //! outbox, so a client that never reads cannot hold anything up.
 
-use std::io::{self, Read};
+use std::collections::VecDeque;
+use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,14 +16,17 @@ use std::time::{Duration, Instant};
 use async_channel::Sender;
 use smol::Async;
 use smol::future;
-use smol::io::AsyncWriteExt;
 
 use crate::config::Config;
-use crate::outbox::Outbox;
+use crate::outbox::{Line, Outbox};
 use crate::protocol::{Frame, LineFramer, TIMING_MARK_REPLY};
 use crate::room::{ClientId, Event};
 use crate::server::LiveConfig;
 use crate::text::LeaveReason;
+
+/// Most lines handed to one `writev` (Linux allows 1024); a bigger batch takes
+/// several calls.
+const MAX_IOVECS: usize = 512;
 
 /// Bytes read from a socket at a time. It lives on the stack only while a read is
 /// processed, never inside the idle connection's future.
@@ -124,30 +128,73 @@ async fn read_from_client(
 
 /// Writes what the room queues until the outbox is closed or aborted, then shuts
 /// the socket down, which also ends the reader.
+///
+/// Lines go straight from the shared `Arc`s to the socket with `writev`: no copy,
+/// and no buffer that an idle connection would keep. When the socket is full the
+/// unwritten rest of the batch waits here (it still counts against the client's
+/// queue bound) until the socket is writable or the room aborts the outbox.
 async fn write_to_client(stream: &Async<TcpStream>, outbox: &Outbox) {
-    let mut buf = Vec::new();
-    while outbox.next_batch(&mut buf).await {
-        let written = buf.len();
-        let write = async {
-            let mut writer = stream;
-            writer.write_all(&buf).await.is_ok()
-        };
-        let aborted = async {
-            outbox.aborted().await;
-            false
-        };
-        if !future::or(write, aborted).await {
-            break;
+    'batches: while let Some(mut lines) = outbox.next_lines().await {
+        // Bytes of the front line already written by an earlier, partial write.
+        let mut offset = 0;
+        while !lines.is_empty() {
+            match write_some(stream.get_ref(), &lines, offset) {
+                Ok(0) => break 'batches,
+                Ok(n) => {
+                    outbox.written(n);
+                    offset = consume(&mut lines, offset, n);
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                    let writable = async { stream.writable().await.is_ok() };
+                    let aborted = async {
+                        outbox.aborted().await;
+                        false
+                    };
+                    if !future::or(writable, aborted).await {
+                        break 'batches;
+                    }
+                }
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => break 'batches,
+            }
         }
-        outbox.written(written);
-        // Free the buffer after every write: an idle client then holds no write
-        // buffer at all, and one allocation per batch is cheap next to the write.
-        buf = Vec::new();
     }
     // Whatever ended the writer, the room must stop queueing for this client.
     outbox.abort();
     // The peer may already be gone; shutting down a dead socket is harmless.
     let _ = stream.get_ref().shutdown(Shutdown::Both);
+}
+
+/// One non-blocking `writev` of the queued lines, the front one from `offset` on.
+fn write_some(mut stream: &TcpStream, lines: &VecDeque<Line>, offset: usize) -> io::Result<usize> {
+    // On the stack and only here: it never becomes part of a connection's future.
+    let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+    let mut count = 0;
+    for (slot, line) in slices.iter_mut().zip(lines) {
+        let bytes = if count == 0 {
+            &line[offset..]
+        } else {
+            &line[..]
+        };
+        *slot = IoSlice::new(bytes);
+        count += 1;
+    }
+    stream.write_vectored(&slices[..count])
+}
+
+/// Drops the lines that `n` more written bytes completed; returns the offset of
+/// the first unwritten byte in the new front line.
+fn consume(lines: &mut VecDeque<Line>, mut offset: usize, mut n: usize) -> usize {
+    while let Some(front) = lines.front() {
+        let left = front.len() - offset;
+        if n < left {
+            return offset + n;
+        }
+        n -= left;
+        offset = 0;
+        lines.pop_front();
+    }
+    0
 }
 
 /// Flood control: a token bucket per client. Each line takes a token; tokens come
@@ -234,6 +281,35 @@ mod tests {
             assert_eq!(bucket.take(later), None);
         }
         assert!(bucket.take(later).is_some());
+    }
+
+    #[test]
+    fn consume_tracks_partial_writes() {
+        let mut lines: VecDeque<Line> = ["abc", "de", "f"]
+            .into_iter()
+            .map(|s| Line::from(s.as_bytes()))
+            .collect();
+        assert_eq!(consume(&mut lines, 0, 2), 2); // "ab" of "abc"
+        assert_eq!(lines.len(), 3);
+        assert_eq!(consume(&mut lines, 2, 2), 1); // "c", then "d" of "de"
+        assert_eq!(lines.len(), 2);
+        assert_eq!(consume(&mut lines, 1, 2), 0); // "e", "f"
+        assert!(lines.is_empty());
+    }
+
+    #[test]
+    fn write_some_skips_what_was_written() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (mut server, _) = listener.accept().unwrap();
+        let lines: VecDeque<Line> = ["hello ", "world\r\n"]
+            .into_iter()
+            .map(|s| Line::from(s.as_bytes()))
+            .collect();
+        assert_eq!(write_some(&client, &lines, 3).unwrap(), 10);
+        let mut got = [0u8; 10];
+        server.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"lo world\r\n");
     }
 
     #[test]

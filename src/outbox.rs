@@ -1,8 +1,8 @@
 //! One client's outgoing queue: what waits to be written to its socket.
 //!
 //! The room pushes into it without ever waiting ([`Outbox::try_push`]); the client's
-//! writer takes everything queued in one go and writes it with one syscall
-//! ([`Outbox::next_batch`]). The queue is bounded in *bytes* (`send_queue_bytes`),
+//! writer takes everything queued in one go ([`Outbox::next_lines`]) and writes
+//! it with as few `writev` calls as it can. The queue is bounded in *bytes* (`send_queue_bytes`),
 //! counting both what is queued and what the writer has taken but not yet written,
 //! so a client that stops reading costs at most that much memory before the room
 //! drops it as "too slow".
@@ -175,16 +175,15 @@ impl Outbox {
         self.lock().bytes
     }
 
-    /// Waits until there is something to write, then appends all of it to `buf`.
-    /// Returns `false` when the connection should be closed: after a `close` once
-    /// the queue is empty, or at once after an `abort`. Call
-    /// [`written`](Self::written) after writing what was appended.
-    pub async fn next_batch(&self, buf: &mut Vec<u8>) -> bool {
-        let lines = poll_fn(|cx| {
+    /// Waits until there is something to write, then takes all of it (leaving an
+    /// empty queue that owns no memory). Returns `None` when the connection should
+    /// be closed: after a `close` once the queue is empty, or at once after an
+    /// `abort`. Call [`written`](Self::written) as the lines get written.
+    pub async fn next_lines(&self) -> Option<VecDeque<Line>> {
+        poll_fn(|cx| {
             let mut state = self.lock();
             match state.phase {
                 Phase::Aborted => Poll::Ready(None),
-                // Take the whole queue, leaving an empty one that owns no memory.
                 _ if !state.lines.is_empty() => Poll::Ready(Some(std::mem::take(&mut state.lines))),
                 Phase::Closing => Poll::Ready(None),
                 Phase::Open => {
@@ -193,19 +192,10 @@ impl Outbox {
                 }
             }
         })
-        .await;
-        let Some(lines) = lines else {
-            return false;
-        };
-        // Copied outside the lock, so the room is never held up by it.
-        buf.reserve(lines.iter().map(|line| line.len()).sum());
-        for line in lines {
-            buf.extend_from_slice(&line);
-        }
-        true
+        .await
     }
 
-    /// The writer finished writing `n` bytes taken by `next_batch`.
+    /// The writer finished writing `n` bytes taken by `next_lines`.
     pub fn written(&self, n: usize) {
         let mut state = self.lock();
         state.bytes = state.bytes.saturating_sub(n);
@@ -236,15 +226,19 @@ mod tests {
         Arc::from(s.as_bytes())
     }
 
+    /// Takes the next batch as one byte string, or None.
+    fn next(outbox: &Outbox) -> Option<Vec<u8>> {
+        let lines = smol::block_on(outbox.next_lines())?;
+        Some(lines.iter().flat_map(|l| l.iter().copied()).collect())
+    }
+
     #[test]
     fn bound_counts_unwritten_bytes() {
         let outbox = Outbox::new();
         assert_eq!(outbox.try_push(line("12345"), 10), Ok(5));
         assert_eq!(outbox.try_push(line("12345"), 10), Ok(10));
         assert_eq!(outbox.try_push(line("1"), 10), Err(PushError::Full));
-        let mut buf = Vec::new();
-        assert!(smol::block_on(outbox.next_batch(&mut buf)));
-        assert_eq!(buf, b"1234512345");
+        assert_eq!(next(&outbox).unwrap(), b"1234512345");
         // Taken but not yet written still counts.
         assert_eq!(outbox.try_push(line("1"), 10), Err(PushError::Full));
         outbox.written(10);
@@ -257,10 +251,8 @@ mod tests {
         outbox.try_push(line("a"), 10).unwrap();
         outbox.close();
         assert_eq!(outbox.try_push(line("b"), 10), Err(PushError::Closed));
-        let mut buf = Vec::new();
-        assert!(smol::block_on(outbox.next_batch(&mut buf)));
-        assert_eq!(buf, b"a");
-        assert!(!smol::block_on(outbox.next_batch(&mut buf)));
+        assert_eq!(next(&outbox).unwrap(), b"a");
+        assert_eq!(next(&outbox), None);
     }
 
     #[test]
@@ -270,9 +262,7 @@ mod tests {
         outbox.push_final(line("bye"));
         outbox.close();
         outbox.push_final(line("late"));
-        let mut buf = Vec::new();
-        assert!(smol::block_on(outbox.next_batch(&mut buf)));
-        assert_eq!(buf, b"12345bye");
+        assert_eq!(next(&outbox).unwrap(), b"12345bye");
     }
 
     #[test]
@@ -280,9 +270,7 @@ mod tests {
         let outbox = Outbox::new();
         outbox.try_push(line("a"), 10).unwrap();
         outbox.abort();
-        let mut buf = Vec::new();
-        assert!(!smol::block_on(outbox.next_batch(&mut buf)));
-        assert!(buf.is_empty());
+        assert_eq!(next(&outbox), None);
         smol::block_on(outbox.aborted());
     }
 
@@ -291,9 +279,7 @@ mod tests {
         let outbox = Arc::new(Outbox::new());
         let pusher = Arc::clone(&outbox);
         let thread = std::thread::spawn(move || pusher.try_push(line("hi"), 10));
-        let mut buf = Vec::new();
-        assert!(smol::block_on(outbox.next_batch(&mut buf)));
-        assert_eq!(buf, b"hi");
+        assert_eq!(next(&outbox).unwrap(), b"hi");
         thread.join().unwrap().unwrap();
     }
 
