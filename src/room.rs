@@ -90,11 +90,36 @@ pub struct Summary {
     pub slow_drops: u64,
 }
 
+/// Pushes lines into outboxes and keeps count; who overflowed is collected in
+/// `too_slow` and dropped after the current event.
+#[derive(Default)]
+struct Fanout {
+    deliveries: u64,
+    peak_queue_bytes: usize,
+    too_slow: Vec<ClientId>,
+}
+
+impl Fanout {
+    fn push(&mut self, id: ClientId, outbox: &Outbox, msg: Line, limit: usize) {
+        match outbox.try_push(msg, limit) {
+            Ok(bytes) => {
+                self.deliveries += 1;
+                self.peak_queue_bytes = self.peak_queue_bytes.max(bytes);
+            }
+            Err(PushError::Full) => self.too_slow.push(id),
+            // The writer already gave up on this connection; the reader's
+            // Disconnected event is on its way and will remove it.
+            Err(PushError::Closed) => {}
+        }
+    }
+}
+
 struct Member {
     outbox: Arc<Outbox>,
     peer: SocketAddr,
     /// None until the client registers.
-    nick: Option<String>,
+    /// Shared, so that handling a line can hold it without copying it.
+    nick: Option<Arc<str>>,
 }
 
 struct Room {
@@ -106,12 +131,10 @@ struct Room {
     history: VecDeque<Line>,
     /// Unregistered connections in the order they must have registered by.
     login_deadlines: VecDeque<(Instant, ClientId)>,
-    /// Clients whose outbox overflowed during the current event; dropped after it.
-    too_slow: Vec<ClientId>,
+    fanout: Fanout,
     shutdown_deadline: Option<Instant>,
     started: Instant,
     last_health: Instant,
-    peak_queue_bytes: usize,
     summary: Summary,
     shared: Arc<SharedCounters>,
     /// Status and watchdog pings to systemd, sent from the tick.
@@ -132,11 +155,10 @@ pub async fn dispatch(
         nicks: HashMap::new(),
         history: VecDeque::new(),
         login_deadlines: VecDeque::new(),
-        too_slow: Vec::new(),
+        fanout: Fanout::default(),
         shutdown_deadline: None,
         started: now,
         last_health: now,
-        peak_queue_bytes: 0,
         summary: Summary::default(),
         shared,
         heartbeat: crate::systemd::Heartbeat::from_env(),
@@ -149,6 +171,7 @@ pub async fn dispatch(
             break;
         }
     }
+    room.summary.deliveries = room.fanout.deliveries;
     room.summary
 }
 
@@ -214,18 +237,9 @@ impl Room {
 
     /// Queues `msg` for one client; an overflow marks it too slow.
     fn send(&mut self, id: ClientId, msg: Line) {
-        let Some(member) = self.members.get(&id) else {
-            return;
-        };
-        match member.outbox.try_push(msg, self.config.send_queue_bytes) {
-            Ok(bytes) => {
-                self.summary.deliveries += 1;
-                self.peak_queue_bytes = self.peak_queue_bytes.max(bytes);
-            }
-            Err(PushError::Full) => self.too_slow.push(id),
-            // The writer already gave up on this connection; the reader's
-            // Disconnected event is on its way and will remove it.
-            Err(PushError::Closed) => {}
+        if let Some(member) = self.members.get(&id) {
+            let limit = self.config.send_queue_bytes;
+            self.fanout.push(id, &member.outbox, msg, limit);
         }
     }
 
@@ -233,16 +247,8 @@ impl Room {
     fn broadcast(&mut self, msg: &Line, except: Option<ClientId>) {
         let limit = self.config.send_queue_bytes;
         for (&id, member) in &self.members {
-            if member.nick.is_none() || Some(id) == except {
-                continue;
-            }
-            match member.outbox.try_push(Arc::clone(msg), limit) {
-                Ok(bytes) => {
-                    self.summary.deliveries += 1;
-                    self.peak_queue_bytes = self.peak_queue_bytes.max(bytes);
-                }
-                Err(PushError::Full) => self.too_slow.push(id),
-                Err(PushError::Closed) => {}
+            if member.nick.is_some() && Some(id) != except {
+                self.fanout.push(id, &member.outbox, Arc::clone(msg), limit);
             }
         }
     }
@@ -297,7 +303,7 @@ impl Room {
         let Some(member) = self.members.get_mut(&id) else {
             return;
         };
-        member.nick = Some(nick.clone());
+        member.nick = Some(Arc::from(nick.as_str()));
         let peer = member.peer;
         info!("registered {nick:?} from {peer}");
 
@@ -405,7 +411,7 @@ impl Room {
         self.nicks.remove(&old_key);
         self.nicks.insert(new_key, id);
         if let Some(member) = self.members.get_mut(&id) {
-            member.nick = Some(new.clone());
+            member.nick = Some(Arc::from(new.as_str()));
             info!("renamed {old:?} to {new:?} from {}", member.peer);
         }
         let msg = line(self.texts.renamed(old, &new));
@@ -444,7 +450,7 @@ impl Room {
     /// Drops every client whose outbox overflowed. Announcing one drop can
     /// overflow another outbox, so this loops until nothing is left.
     fn drop_too_slow(&mut self) {
-        while let Some(id) = self.too_slow.pop() {
+        while let Some(id) = self.fanout.too_slow.pop() {
             if let Some(member) = self.members.get(&id) {
                 warn!(
                     "slow client dropped: {} {:?} (more than {} bytes queued)",
@@ -498,10 +504,10 @@ impl Room {
             self.members.len(),
             self.registered(),
             self.summary.lines_in,
-            self.summary.deliveries,
+            self.fanout.deliveries,
             self.summary.slow_drops,
             self.shared.rejections.load(Ordering::Relaxed),
-            self.peak_queue_bytes,
+            self.fanout.peak_queue_bytes,
             self.started.elapsed().as_secs()
         );
     }
