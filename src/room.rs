@@ -8,7 +8,7 @@
 //! is dropped as too slow, never that the room waits for it. It never awaits a
 //! socket.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,6 +24,9 @@ use crate::{debug, info, warn};
 
 /// Identifies one connection for its whole life; never reused.
 pub type ClientId = u64;
+
+/// The room lets other tasks run after queueing this many lines (see `dispatch`).
+const YIELD_AFTER_DELIVERIES: u64 = 32 * 1024;
 
 /// Join lines carry the whole list of names only while the room is at most this
 /// big: in a room of thousands a list in every join line would be most of the traffic.
@@ -127,7 +130,9 @@ struct Room {
     texts: Texts,
     members: HashMap<ClientId, Member>,
     /// Registered nicknames by [`protocol::nick_key`], for case-insensitive uniqueness.
-    nicks: HashMap<String, ClientId>,
+    /// Ordered, so that listing names in case-insensitive order costs no sort:
+    /// a join in a room of thousands must not sort thousands of names.
+    nicks: BTreeMap<String, ClientId>,
     history: VecDeque<Line>,
     /// Unregistered connections in the order they must have registered by.
     login_deadlines: VecDeque<(Instant, ClientId)>,
@@ -152,7 +157,7 @@ pub async fn dispatch(
         texts: texts_for(&config),
         config,
         members: HashMap::new(),
-        nicks: HashMap::new(),
+        nicks: BTreeMap::new(),
         history: VecDeque::new(),
         login_deadlines: VecDeque::new(),
         fanout: Fanout::default(),
@@ -163,12 +168,21 @@ pub async fn dispatch(
         shared,
         heartbeat: crate::systemd::Heartbeat::from_env(),
     };
+    let mut yielded_at = 0;
     while let Ok(event) = events.recv().await {
         let done = room.handle(event);
         room.drop_too_slow();
         if done {
             room.close_all();
             break;
+        }
+        // While events keep coming, `recv` never waits and the room would run
+        // on, filling every outbox, before any writer gets a turn. Letting the
+        // writers in after so many deliveries keeps queues short (memory) and
+        // latency fair in big rooms, while still leaving them whole batches.
+        if room.fanout.deliveries - yielded_at >= YIELD_AFTER_DELIVERIES {
+            yielded_at = room.fanout.deliveries;
+            smol::future::yield_now().await;
         }
     }
     room.summary.deliveries = room.fanout.deliveries;
@@ -322,17 +336,15 @@ impl Room {
         self.broadcast(&joined, Some(id));
     }
 
-    /// Up to `max` registered nicknames, sorted case-insensitively, and how many there are.
+    /// Up to `max` registered nicknames, in case-insensitive order, and how many there are.
     fn names(&self, max: usize) -> (Vec<&str>, usize) {
-        let mut names: Vec<&str> = self
-            .members
+        let names = self
+            .nicks
             .values()
-            .filter_map(|m| m.nick.as_deref())
+            .take(max)
+            .map(|&id| self.nick_of(id))
             .collect();
-        names.sort_by_cached_key(|n| protocol::nick_key(n));
-        let total = names.len();
-        names.truncate(max);
-        (names, total)
+        (names, self.nicks.len())
     }
 
     fn command(&mut self, id: ClientId, nick: &str, input: Input<'_>) {

@@ -1,10 +1,12 @@
 //! `chat`, the client that ships with chatd (the tutorial's `chat-client.js`).
 //!
-//! Three threads and one decision-maker:
+//! Four threads and one decision-maker:
 //! - `copy_server_to_stdout` writes the server's bytes to stdout exactly as they
 //!   arrive, one flush per chunk, so colors, prompts and partial lines show at once;
-//! - `copy_stdin_to_server` sends stdin line by line, and at end of input says
-//!   goodbye (`/quit`) and half-closes the connection;
+//! - `copy_stdin_to_server` reads stdin line by line and queues the lines, then at
+//!   end of input a goodbye;
+//! - `write_to_server`, the one writer of the socket, sends them in order, and for
+//!   the goodbye sends `/quit` and half-closes the connection;
 //! - a signal thread turns SIGINT/SIGTERM into the same goodbye;
 //! - `main` waits for their [`Event`]s, prints the one local notice and picks the
 //!   exit status: 0 when the room closed the connection, 1 on a connection error,
@@ -19,8 +21,9 @@
 use std::io::{self, BufRead, BufReader, IsTerminal, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
 use std::process::ExitCode;
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
-use std::sync::{Arc, Mutex, TryLockError};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender};
 use std::time::{Duration, Instant};
 
 use signal_hook::consts::{SIGINT, SIGTERM};
@@ -36,10 +39,13 @@ const GOODBYE_TIMEOUT: Duration = Duration::from_secs(10);
 /// (the server discards it as too long anyway), so a binary file on stdin cannot
 /// grow memory without bound.
 const MAX_LINE_PIECE: u64 = 64 * 1024;
+/// Lines from stdin waiting for the writer. Small: it only smooths the hand-over,
+/// and bounds what a fast stdin can queue while the server is not reading.
+const OUTGOING_QUEUE: usize = 16;
 /// Exit status for a command line `chat` cannot act on, as getopt-style tools use.
 const EXIT_USAGE: u8 = 2;
 /// What `chat` says to the server when the user leaves.
-const GOODBYE: &[u8] = b"/quit\n";
+const GOODBYE: &str = "/quit\n";
 
 fn main() -> ExitCode {
     let target = match parse_args(std::env::args().skip(1)) {
@@ -262,42 +268,21 @@ enum Event {
     ServerFailed(io::Error),
     /// Writing to stdout failed.
     StdoutGone,
-    /// Stdin ended; the goodbye has been sent and the connection half-closed.
-    StdinDone,
-    /// Sending a stdin line failed; the reader will see why, or the wait times out.
+    /// `/quit` has been sent and the connection half-closed.
+    GoodbyeSent,
+    /// Sending to the server failed; the reader will see why, or the wait times out.
     SendFailed(io::Error),
     /// SIGINT or SIGTERM.
     Interrupted,
 }
 
-/// The write half of the connection, shared by the stdin thread and `main` (for
-/// the goodbye on Ctrl-C). The lock makes each line one write, so a goodbye
-/// never lands in the middle of a line.
-struct Outgoing {
-    stream: TcpStream,
-    /// The last thing written did not end a line.
-    mid_line: bool,
-}
-
-impl Outgoing {
-    fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.stream.write_all(bytes)?;
-        self.mid_line = !bytes.ends_with(b"\n");
-        Ok(())
-    }
-
-    /// Ends any unfinished line, sends `/quit` and half-closes. The half-close
-    /// matters: a client that never registered has its `/quit` taken as a
-    /// (rejected) nickname, and only the EOF makes the server close.
-    fn say_goodbye(&mut self) {
-        // Errors are ignored: if the connection is already broken, the reader
-        // reports it, and there is nobody left to say goodbye to.
-        if self.mid_line {
-            let _ = self.send(b"\n");
-        }
-        let _ = self.send(GOODBYE);
-        let _ = self.stream.shutdown(Shutdown::Write);
-    }
+/// What the writer thread is asked to send.
+#[derive(Debug)]
+enum Outgoing {
+    /// A line from stdin, or a piece of one that is longer than [`MAX_LINE_PIECE`].
+    Line(Vec<u8>),
+    /// Leave: send `/quit` and half-close.
+    Goodbye,
 }
 
 /// Resolves `target` and connects to the first address that answers.
@@ -326,18 +311,15 @@ fn connect(target: &Target) -> Result<TcpStream, String> {
 
 /// Runs a connected session to its end.
 fn run(stream: TcpStream) -> Outcome {
-    let (events, inbox) = mpsc::channel();
-    let streams = stream
-        .try_clone()
-        .and_then(|r| Ok((r, stream.try_clone()?)));
-    let (reader, closer) = match streams {
-        Ok(streams) => streams,
+    let reader = match stream.try_clone() {
+        Ok(reader) => reader,
         Err(err) => return Outcome::Failed(describe(&err)),
     };
-    let outgoing = Arc::new(Mutex::new(Outgoing {
-        stream,
-        mid_line: false,
-    }));
+    // Unbounded, but each thread sends one event before it ends; only the signal
+    // thread sends more, one per signal.
+    let (events, inbox) = mpsc::channel();
+    let (outgoing, queue) = mpsc::sync_channel(OUTGOING_QUEUE);
+    let leaving = Arc::new(AtomicBool::new(false));
     // Signals are caught only now that we are connected: until then Ctrl-C
     // should simply end the program, even during a slow connect.
     if let Err(err) = forward_signals(events.clone()) {
@@ -351,34 +333,43 @@ fn run(stream: TcpStream) -> Outcome {
         move || copy_server_to_stdout(reader, events)
     })
     .and_then(|()| {
-        let outgoing = Arc::clone(&outgoing);
+        let (events, leaving) = (events.clone(), Arc::clone(&leaving));
+        spawn("server-writer", move || {
+            write_to_server(stream, &queue, &leaving, events)
+        })
+    })
+    .and_then(|()| {
+        let (outgoing, leaving) = (outgoing.clone(), Arc::clone(&leaving));
         spawn("stdin-reader", move || {
-            copy_stdin_to_server(&outgoing, events)
+            copy_stdin_to_server(&outgoing, &leaving)
         })
     });
     if let Err(err) = started {
         return Outcome::Failed(format!("cannot start a thread: {}", describe(&err)));
     }
-    decide(&inbox, &outgoing, &closer)
+    decide(&inbox, &outgoing, &leaving)
 }
 
 /// Waits for the events that end the session. Until the user leaves, anything
-/// the server does decides; once we have said goodbye, we give the server
-/// [`GOODBYE_TIMEOUT`] to close and then leave anyway.
-fn decide(inbox: &Receiver<Event>, outgoing: &Mutex<Outgoing>, closer: &TcpStream) -> Outcome {
-    let mut leaving_since: Option<Instant> = None;
+/// the server does decides; once we have said goodbye (or tried to), the server
+/// gets [`GOODBYE_TIMEOUT`] to close, and then we leave anyway.
+fn decide(
+    inbox: &Receiver<Event>,
+    outgoing: &SyncSender<Outgoing>,
+    leaving: &AtomicBool,
+) -> Outcome {
+    let mut deadline: Option<Instant> = None;
     let mut send_error: Option<io::Error> = None;
     loop {
-        let event = match leaving_since {
+        let event = match deadline {
+            // The signal thread holds a sender for the life of the process, so
+            // the channel never disconnects; were it to, nothing more could come.
             None => match inbox.recv() {
                 Ok(event) => event,
-                // Cannot happen while `run` holds a sender clone in the signal
-                // thread; treat it as the server having gone quiet.
                 Err(_) => return Outcome::Left,
             },
-            Some(since) => {
-                let left = GOODBYE_TIMEOUT.saturating_sub(since.elapsed());
-                match inbox.recv_timeout(left) {
+            Some(deadline) => {
+                match inbox.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
                     Ok(event) => event,
                     Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {
                         return match send_error {
@@ -391,40 +382,35 @@ fn decide(inbox: &Receiver<Event>, outgoing: &Mutex<Outgoing>, closer: &TcpStrea
         };
         match event {
             Event::ServerClosed => return Outcome::Left,
-            // After our goodbye a reset is just how this server said it too.
+            // After our goodbye a reset is just another way of closing.
             Event::ServerFailed(err)
-                if leaving_since.is_some() && err.kind() == io::ErrorKind::ConnectionReset =>
+                if deadline.is_some() && err.kind() == io::ErrorKind::ConnectionReset =>
             {
                 return Outcome::Left;
             }
             Event::ServerFailed(err) => return Outcome::Failed(describe(&err)),
             Event::StdoutGone => return Outcome::StdoutGone,
-            Event::StdinDone => {
-                leaving_since.get_or_insert_with(Instant::now);
+            Event::GoodbyeSent => {
+                deadline.get_or_insert_with(|| Instant::now() + GOODBYE_TIMEOUT);
             }
             Event::SendFailed(err) => {
                 send_error = Some(err);
-                leaving_since.get_or_insert_with(Instant::now);
+                deadline.get_or_insert_with(|| Instant::now() + GOODBYE_TIMEOUT);
             }
             // A second Ctrl-C while waiting for the server: leave now.
-            Event::Interrupted if leaving_since.is_some() => return Outcome::Left,
+            Event::Interrupted if leaving.load(Ordering::SeqCst) => return Outcome::Left,
             Event::Interrupted => {
-                leaving_since = Some(Instant::now());
                 // The terminal has echoed `^C` mid-line; what follows starts afresh.
                 if io::stderr().is_terminal() {
                     // A failed cosmetic newline is not worth reporting.
                     let _ = io::stderr().write_all(b"\n");
                 }
-                match outgoing.try_lock() {
-                    Ok(mut outgoing) => outgoing.say_goodbye(),
-                    Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner().say_goodbye(),
-                    // The stdin thread is stuck writing (the server is not
-                    // reading): skip the `/quit` and just half-close, which ends
-                    // that write too. Ignored errors: see `say_goodbye`.
-                    Err(TryLockError::WouldBlock) => {
-                        let _ = closer.shutdown(Shutdown::Write);
-                    }
-                }
+                // The flag makes the writer drop queued lines and say goodbye
+                // next; the message wakes it if it is idle. A full queue means it
+                // is busy and sees the flag next; a closed one that it is done.
+                leaving.store(true, Ordering::SeqCst);
+                let _ = outgoing.try_send(Outgoing::Goodbye);
+                deadline.get_or_insert_with(|| Instant::now() + GOODBYE_TIMEOUT);
             }
         }
     }
@@ -465,13 +451,52 @@ fn copy_server_to_stdout(mut server: TcpStream, events: Sender<Event>) {
     let _ = events.send(event);
 }
 
-/// Sends stdin to the server line by line; at end of input (or a read error,
-/// which ends input just the same) says goodbye.
-fn copy_stdin_to_server(outgoing: &Mutex<Outgoing>, events: Sender<Event>) {
+/// The only thread that writes to the server, so lines go out whole and in
+/// order, and the goodbye never lands in the middle of one.
+fn write_to_server(
+    mut server: TcpStream,
+    queue: &Receiver<Outgoing>,
+    leaving: &AtomicBool,
+    events: Sender<Event>,
+) {
+    let mut mid_line = false;
+    let event = loop {
+        let bytes = match queue.recv() {
+            Ok(Outgoing::Line(bytes)) if !leaving.load(Ordering::SeqCst) => bytes,
+            // A goodbye was asked for; or Ctrl-C, and the lines still queued are
+            // dropped; or every sender is gone, which cannot happen while `main`
+            // holds one, and would mean the same.
+            _ => break say_goodbye(&mut server, mid_line),
+        };
+        if let Err(err) = server.write_all(&bytes) {
+            break Event::SendFailed(err);
+        }
+        mid_line = !bytes.ends_with(b"\n");
+    };
+    // `main` may have finished already; then nobody needs to know.
+    let _ = events.send(event);
+}
+
+/// Ends any unfinished line, sends `/quit` and half-closes. The half-close
+/// matters: a client that never registered has its `/quit` taken as a
+/// (rejected) nickname, and only the EOF makes the server close.
+fn say_goodbye(server: &mut TcpStream, mid_line: bool) -> Event {
+    let end = if mid_line { "\n" } else { "" };
+    let sent = server
+        .write_all(format!("{end}{GOODBYE}").as_bytes())
+        .and_then(|()| server.shutdown(Shutdown::Write));
+    match sent {
+        Ok(()) => Event::GoodbyeSent,
+        Err(err) => Event::SendFailed(err),
+    }
+}
+
+/// Hands stdin to the writer line by line; at end of input (or a read error,
+/// which ends input just the same) asks it to say goodbye.
+fn copy_stdin_to_server(outgoing: &SyncSender<Outgoing>, leaving: &AtomicBool) {
     let mut stdin = BufReader::new(io::stdin().lock());
-    let mut line = Vec::new();
     loop {
-        line.clear();
+        let mut line = Vec::new();
         match (&mut stdin)
             .take(MAX_LINE_PIECE)
             .read_until(b'\n', &mut line)
@@ -479,21 +504,12 @@ fn copy_stdin_to_server(outgoing: &Mutex<Outgoing>, events: Sender<Event>) {
             Ok(0) | Err(_) => break,
             Ok(_) => {}
         }
-        // A poisoned lock only means another thread panicked mid-write; the
-        // stream itself is still usable.
-        let mut out = outgoing.lock().unwrap_or_else(|p| p.into_inner());
-        if let Err(err) = out.send(&line) {
-            // `main` may have finished already; then nobody needs to know.
-            let _ = events.send(Event::SendFailed(err));
-            return;
+        if leaving.load(Ordering::SeqCst) || outgoing.send(Outgoing::Line(line)).is_err() {
+            return; // Ctrl-C, or the writer is done: the rest is not wanted.
         }
     }
-    outgoing
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .say_goodbye();
-    // As above: `main` may be gone.
-    let _ = events.send(Event::StdinDone);
+    // Ignored if the writer is already done (it said goodbye or failed).
+    let _ = outgoing.send(Outgoing::Goodbye);
 }
 
 /// Turns SIGINT and SIGTERM into [`Event::Interrupted`], so Ctrl-C says goodbye
