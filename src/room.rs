@@ -299,6 +299,12 @@ impl Room {
         if raw.trim().is_empty() {
             return;
         }
+        // `/quit` at the nickname prompt leaves (a nickname cannot start with '/').
+        if let Input::Quit(_) = protocol::parse_input(&protocol::sanitize(raw)) {
+            self.send(id, line(self.texts.bye_unregistered()));
+            self.remove(id, LeaveReason::Quit(None));
+            return;
+        }
         let nick = match protocol::nick_from_registration(raw, self.config.max_nick_chars) {
             Ok(nick) => nick.to_owned(),
             Err(err) => {

@@ -382,6 +382,15 @@ impl Texts {
             format!("* Bye, {}!\r\n", self.nick(nick))
         }
     }
+
+    /// Answer to `/quit` before registering.
+    pub fn bye_unregistered(&self) -> String {
+        if self.zh() {
+            "* 再见！\r\n".to_owned()
+        } else {
+            "* Bye!\r\n".to_owned()
+        }
+    }
 }
 
 #[cfg(test)]

@@ -619,3 +619,13 @@ fn telnet_client_chats() {
     let port = server.addr.port().to_string();
     chat_through("telnet", &["127.0.0.1".into(), port], &server, "tuser");
 }
+
+#[test]
+fn quit_at_the_nickname_prompt_leaves() {
+    let server = Server::start("");
+    let mut client = server.connect();
+    client.read_banner();
+    client.send("/quit\n");
+    client.expect_line("* Bye!");
+    assert!(client.read_to_close().is_empty());
+}
