@@ -687,7 +687,16 @@ fn unescape(body: &str) -> Result<(String, usize), String> {
                         chars.nth(len - 1);
                         code
                     }
-                    other => return Err(format!("unknown escape \"\\{other}\" in string")),
+                    other => {
+                        // Quoted the way every other bad value is, so that a control
+                        // character cannot garble the one-line error in the log.
+                        let shown: String = if other.is_control() {
+                            other.escape_debug().collect()
+                        } else {
+                            other.to_string()
+                        };
+                        return Err(format!("unknown escape \"\\{shown}\" in string"));
+                    }
                 };
                 value.push(resolved);
             }

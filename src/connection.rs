@@ -7,8 +7,9 @@
 //! everything queued in one go and gives up at once when the room aborts the
 //! outbox, so a client that never reads cannot hold anything up.
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,10 +24,6 @@ use crate::protocol::{Frame, LineFramer, TIMING_MARK_REPLY};
 use crate::room::{ClientId, Event};
 use crate::server::LiveConfig;
 use crate::text::LeaveReason;
-
-/// Most lines handed to one `writev` (Linux allows 1024); a bigger batch takes
-/// several calls.
-const MAX_IOVECS: usize = 512;
 
 /// Bytes read from a socket at a time. It lives on the stack only while a read is
 /// processed, never inside the idle connection's future.
@@ -73,9 +70,7 @@ async fn read_from_client(
             match stream.get_ref().read(&mut chunk) {
                 Ok(0) => {
                     // A last line without its newline still counts: nothing is lost.
-                    if framer.buffered() > 0 {
-                        framer.push(b"\n", &mut |frame| frames.push(frame));
-                    }
+                    framer.finish(&mut |frame| frames.push(frame));
                     true
                 }
                 Ok(n) => {
@@ -129,20 +124,29 @@ async fn read_from_client(
 /// Writes what the room queues until the outbox is closed or aborted, then shuts
 /// the socket down, which also ends the reader.
 ///
-/// Lines go straight from the shared `Arc`s to the socket with `writev`: no copy,
-/// and no buffer that an idle connection would keep. When the socket is full the
-/// unwritten rest of the batch waits here (it still counts against the client's
-/// queue bound) until the socket is writable or the room aborts the outbox.
+/// Each batch is gathered into a per-thread scratch buffer and written with one
+/// non-blocking call ([`write_batch`]), so an idle connection keeps no write
+/// buffer and a busy one costs one syscall per batch. Only when the socket is
+/// full does the unwritten tail get a buffer of its own and wait here (still
+/// counted against the client's queue bound) until the socket is writable or the
+/// room aborts the outbox.
 async fn write_to_client(stream: &Async<TcpStream>, outbox: &Outbox) {
-    'batches: while let Some(mut lines) = outbox.next_lines().await {
-        // Bytes of the front line already written by an earlier, partial write.
-        let mut offset = 0;
-        while !lines.is_empty() {
-            match write_some(stream.get_ref(), &lines, offset) {
+    'batches: while let Some(lines) = outbox.next_lines().await {
+        let tail = match write_batch(stream.get_ref(), &lines) {
+            Ok((written, tail)) => {
+                outbox.written(written);
+                tail
+            }
+            Err(_) => break,
+        };
+        drop(lines);
+        let mut pos = 0;
+        while pos < tail.len() {
+            match stream.get_ref().write(&tail[pos..]) {
                 Ok(0) => break 'batches,
                 Ok(n) => {
+                    pos += n;
                     outbox.written(n);
-                    offset = consume(&mut lines, offset, n);
                 }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
                     let writable = async { stream.writable().await.is_ok() };
@@ -165,36 +169,37 @@ async fn write_to_client(stream: &Async<TcpStream>, outbox: &Outbox) {
     let _ = stream.get_ref().shutdown(Shutdown::Both);
 }
 
-/// One non-blocking `writev` of the queued lines, the front one from `offset` on.
-fn write_some(mut stream: &TcpStream, lines: &VecDeque<Line>, offset: usize) -> io::Result<usize> {
-    // On the stack and only here: it never becomes part of a connection's future.
-    let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
-    let mut count = 0;
-    for (slot, line) in slices.iter_mut().zip(lines) {
-        let bytes = if count == 0 {
-            &line[offset..]
-        } else {
-            &line[..]
-        };
-        *slot = IoSlice::new(bytes);
-        count += 1;
-    }
-    stream.write_vectored(&slices[..count])
+thread_local! {
+    /// Where a batch is gathered for its one write. Per thread, not per
+    /// connection: only the executor threads ever hold one.
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Drops the lines that `n` more written bytes completed; returns the offset of
-/// the first unwritten byte in the new front line.
-fn consume(lines: &mut VecDeque<Line>, mut offset: usize, mut n: usize) -> usize {
-    while let Some(front) = lines.front() {
-        let left = front.len() - offset;
-        if n < left {
-            return offset + n;
+/// A scratch buffer that grew beyond this for one huge batch is let go after it.
+const SCRATCH_KEEP: usize = 1 << 20;
+
+/// Gathers `lines` and writes them with one non-blocking call. Returns the bytes
+/// written and a copy of what the socket did not take (empty in the common case).
+fn write_batch(mut stream: &TcpStream, lines: &VecDeque<Line>) -> io::Result<(usize, Vec<u8>)> {
+    SCRATCH.with_borrow_mut(|buf| {
+        buf.clear();
+        for line in lines {
+            buf.extend_from_slice(line);
         }
-        n -= left;
-        offset = 0;
-        lines.pop_front();
-    }
-    0
+        let result = loop {
+            match stream.write(buf) {
+                Ok(0) if !buf.is_empty() => break Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => break Ok((n, buf[n..].to_vec())),
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => break Ok((0, buf.clone())),
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => break Err(err),
+            }
+        };
+        if buf.capacity() > SCRATCH_KEEP {
+            *buf = Vec::new();
+        }
+        result
+    })
 }
 
 /// Flood control: a token bucket per client. Each line takes a token; tokens come
@@ -284,21 +289,7 @@ mod tests {
     }
 
     #[test]
-    fn consume_tracks_partial_writes() {
-        let mut lines: VecDeque<Line> = ["abc", "de", "f"]
-            .into_iter()
-            .map(|s| Line::from(s.as_bytes()))
-            .collect();
-        assert_eq!(consume(&mut lines, 0, 2), 2); // "ab" of "abc"
-        assert_eq!(lines.len(), 3);
-        assert_eq!(consume(&mut lines, 2, 2), 1); // "c", then "d" of "de"
-        assert_eq!(lines.len(), 2);
-        assert_eq!(consume(&mut lines, 1, 2), 0); // "e", "f"
-        assert!(lines.is_empty());
-    }
-
-    #[test]
-    fn write_some_skips_what_was_written() {
+    fn write_batch_sends_every_line_in_one_write() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (mut server, _) = listener.accept().unwrap();
@@ -306,10 +297,24 @@ mod tests {
             .into_iter()
             .map(|s| Line::from(s.as_bytes()))
             .collect();
-        assert_eq!(write_some(&client, &lines, 3).unwrap(), 10);
-        let mut got = [0u8; 10];
+        let (written, tail) = write_batch(&client, &lines).unwrap();
+        assert_eq!((written, tail.len()), (13, 0));
+        let mut got = [0u8; 13];
         server.read_exact(&mut got).unwrap();
-        assert_eq!(&got, b"lo world\r\n");
+        assert_eq!(&got, b"hello world\r\n");
+    }
+
+    #[test]
+    fn write_batch_keeps_what_a_full_socket_refused() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let _server = listener.accept().unwrap(); // never reads
+        client.set_nonblocking(true).unwrap();
+        let line = Line::from(vec![b'x'; 1 << 20]);
+        let lines: VecDeque<Line> = std::iter::repeat_n(line, 64).collect();
+        let (written, tail) = write_batch(&client, &lines).unwrap();
+        assert!(!tail.is_empty(), "64 MiB fit into loopback buffers");
+        assert_eq!(written + tail.len(), 64 << 20);
     }
 
     #[test]

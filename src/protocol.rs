@@ -201,6 +201,17 @@ impl LineFramer {
         std::mem::take(&mut self.timing_marks)
     }
 
+    /// The stream has ended: emits the unfinished line if it has any content,
+    /// whatever telnet command or `\r` was cut off after it (pushing a `\n`
+    /// instead would be swallowed by an unfinished telnet command).
+    pub fn finish(&mut self, out: &mut impl FnMut(Frame)) {
+        self.telnet = Telnet::Data;
+        self.cr = false;
+        if !self.buf.is_empty() {
+            self.end_line(out);
+        }
+    }
+
     /// Bytes currently buffered for the unfinished line (for memory
     /// accounting and tests). Never more than the line limit.
     pub fn buffered(&self) -> usize {
@@ -584,18 +595,39 @@ fn is_invisible(c: char) -> bool {
 /// The key under which a nickname must be unique.
 ///
 /// Case-insensitive: every char is lowercased with `char::to_lowercase`, so
-/// "Bob" and "bOB" collide. Then a few cheap confusables are folded to ASCII
-/// so impersonation is harder:
+/// "Bob" and "bOB" collide, and a lowercase letter with a second lowercase
+/// form (ς and σ, ı and i, ſ and s, µ and μ) is folded to the lowercase of its
+/// uppercase, so "bıll" and "BILL" collide too. Then a few cheap confusables
+/// are folded to ASCII so impersonation is harder:
 /// - fullwidth ASCII (U+FF01–U+FF5E) to the ASCII it copies ("ｂｏｂ" → "bob");
 /// - Cyrillic and Greek lowercase letters drawn the same as Latin ones
-///   (Cyrillic а е о р с у х і ј ѕ ԁ ԛ ԝ, Greek ο) to those Latin letters.
+///   (Cyrillic а е о р с у х і ј ѕ ԁ ԛ ԝ, Greek ο) to those Latin letters;
+/// - Cyrillic and Greek letters whose capital is drawn the same as a Latin
+///   capital (Cyrillic в к м н т, Greek α β ε ζ η ι κ μ ν ρ τ υ χ) to that
+///   Latin letter, in both cases so the key stays case-insensitive ("Воb" →
+///   "bob").
 ///
 /// The key is only for comparison; users see the nickname as typed.
 pub fn nick_key(nick: &str) -> String {
     nick.chars()
         .flat_map(char::to_lowercase)
+        .map(fold_case_variant)
         .map(fold_confusable)
         .collect()
+}
+
+/// Maps a lowercase char to the lowercase of its uppercase, when both mappings
+/// give one char: "ς" → "Σ" → "σ". Other chars are returned unchanged.
+fn fold_case_variant(c: char) -> char {
+    let mut upper = c.to_uppercase();
+    let (Some(upper), None) = (upper.next(), upper.next()) else {
+        return c;
+    };
+    let mut lower = upper.to_lowercase();
+    match (lower.next(), lower.next()) {
+        (Some(lower), None) => lower,
+        _ => c,
+    }
 }
 
 /// Maps one lowercase char to the ASCII letter it imitates, if it is one of
@@ -618,6 +650,20 @@ fn fold_confusable(c: char) -> char {
         'ԛ' => 'q', // U+051B
         'ԝ' => 'w', // U+051D
         'ο' => 'o', // U+03BF Greek omicron
+        // Drawn like Latin capitals: В К М Н Т, Α Β Ε Ζ Η Ι Κ Μ Ν Ρ Τ Υ Χ.
+        'в' | 'β' => 'b', // U+0432, U+03B2
+        'к' | 'κ' => 'k', // U+043A, U+03BA
+        'м' | 'μ' => 'm', // U+043C, U+03BC
+        'н' | 'η' => 'h', // U+043D, U+03B7
+        'т' | 'τ' => 't', // U+0442, U+03C4
+        'α' => 'a',       // U+03B1
+        'ε' => 'e',       // U+03B5
+        'ζ' => 'z',       // U+03B6
+        'ι' => 'i',       // U+03B9
+        'ν' => 'n',       // U+03BD
+        'ρ' => 'p',       // U+03C1
+        'υ' => 'y',       // U+03C5
+        'χ' => 'x',       // U+03C7
         _ => c,
     }
 }

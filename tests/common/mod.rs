@@ -576,3 +576,58 @@ impl Server {
         server
     }
 }
+
+// Helpers for the robustness and abuse tests.
+
+impl Server {
+    /// Starts chatd like [`start`](Self::start), but run by `wrapper` (see
+    /// [`chatd_command_under`]), e.g. `["sh", "-c", "ulimit -n 64; exec \"$0\" \"$@\""]`
+    /// to start it with a lower file limit; a wrapper must `exec` chatd so that
+    /// [`child`](Self::child) is chatd itself.
+    pub fn start_under(wrapper: &[&str], extra: &str) -> Server {
+        let config_path = write_temp_file("chatd.conf", &merge_config(BASE_CONFIG, extra));
+        let mut command = chatd_command_under(wrapper, &[]);
+        command.arg("--config").arg(&config_path);
+        let mut server = Server::spawn(command, config_path);
+        server.wait_listening();
+        server
+    }
+
+    /// How many file descriptors the server process has open now.
+    pub fn open_fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.child.id()))
+            .expect("read /proc/PID/fd")
+            .count()
+    }
+
+    /// How many file descriptors the server holds while idle: measured after one
+    /// connection has come and gone, so that the event loop's own descriptors
+    /// (created lazily, after "listening on" is logged) are counted.
+    pub fn idle_fds(&self) -> usize {
+        let mut probe = self.connect();
+        probe.read_banner();
+        let with_probe = self.open_fds();
+        drop(probe);
+        self.wait_open_fds_at_most(with_probe - 1)
+    }
+
+    /// Polls (at most [`TIMEOUT`]) until the server has at most `fds` descriptors
+    /// open, as it closes the sockets of connections that ended; returns how many it
+    /// has then.
+    pub fn wait_open_fds_at_most(&self, fds: usize) -> usize {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let open = self.open_fds();
+            if open <= fds || Instant::now() >= deadline {
+                return open;
+            }
+            std::thread::sleep(Duration::from_millis(20)); // polling, not synchronizing
+        }
+    }
+}
+
+/// A loopback port that was free a moment ago, for tests that need a fixed port.
+pub fn free_port() -> u16 {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind probe");
+    probe.local_addr().expect("probe address").port()
+}
