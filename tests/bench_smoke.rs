@@ -21,7 +21,10 @@ fn load_generator_runs_every_scenario() {
             "no table row for {scenario}:\n{stdout}"
         );
     }
-    let json = std::fs::read_to_string(&json).expect("json written");
+    let json_path = json;
+    let json = std::fs::read_to_string(&json_path).expect("json written");
+    // Only litter if left behind.
+    let _ = std::fs::remove_file(&json_path);
     // Every delivery the senders caused arrived, and nothing failed.
     assert!(json.contains("\"scenario\":\"burst\""), "{json}");
     assert!(!json.contains("\"errors\":1"), "{json}");

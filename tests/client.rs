@@ -100,12 +100,7 @@ impl Chat {
 
     /// Sends a signal (`"INT"`, `"TERM"`) with `kill(1)`.
     fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .arg(format!("-{name}"))
-            .arg(self.child.id().to_string())
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill -{name} failed");
+        common::send_signal(self.child.id(), name);
     }
 
     /// Waits for chat to exit (stdin is left as it is) and collects its output.

@@ -19,8 +19,8 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::{
-    BASE_CONFIG, ChildGuard, Server, TIMEOUT, chatd_command_under, have_program, merge_config,
-    spawn_line_reader, temp_dir, write_temp_file,
+    BASE_CONFIG, ChildGuard, Server, TIMEOUT, chatd_command_under, free_port, have_program,
+    merge_config, spawn_line_reader, temp_dir, write_temp_file,
 };
 
 const SERVICE: &str = include_str!("../systemd/chatd.service");
@@ -433,11 +433,6 @@ fn unusable_notify_socket_is_logged_not_fatal() {
 // --- Socket activation ----------------------------------------------------------
 
 /// A port that was free a moment ago (`systemd-socket-activate` cannot take port 0).
-fn free_port() -> u16 {
-    let probe = TcpListener::bind("127.0.0.1:0").expect("bind probe");
-    probe.local_addr().unwrap().port()
-}
-
 #[test]
 fn chats_through_the_socket_from_systemd_socket_activate() {
     if !have_program("systemd-socket-activate") {

@@ -158,12 +158,7 @@ impl Server {
 
     /// Sends a signal (`"TERM"`, `"INT"`, `"HUP"`, `"KILL"`) with `kill(1)`.
     pub fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .arg(format!("-{name}"))
-            .arg(self.child.id().to_string())
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill -{name} failed");
+        send_signal(self.child.id(), name);
     }
 
     /// Waits (at most [`TIMEOUT`] plus `extra`) for the process to exit.
@@ -198,7 +193,24 @@ impl Drop for Server {
         // The process may have exited already; then there is nothing to kill.
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // The config's directory is this server's own (see `temp_dir`); a
+        // failure to remove it leaves litter, not a wrong result.
+        if let Some(dir) = self.config_path.parent()
+            && dir.starts_with(std::env::temp_dir())
+        {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
+}
+
+/// Sends signal `name` (`"TERM"`, `"INT"`, …) to process `pid` with `kill(1)`.
+pub fn send_signal(pid: u32, name: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{name} {pid} failed");
 }
 
 /// `base` with each key that `extra` sets removed, then `extra`.
