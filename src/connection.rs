@@ -25,8 +25,9 @@ use crate::room::{ClientId, Event};
 use crate::server::LiveConfig;
 use crate::text::LeaveReason;
 
-/// Bytes read from a socket at a time. It lives on the stack only while a read is
-/// processed, never inside the idle connection's future.
+/// Bytes read from a socket at a time. The read goes to a stack buffer that is
+/// never part of an idle connection's future; what the room has not yet taken
+/// waits as at most this many bytes.
 const READ_CHUNK: usize = 4096;
 
 /// Serves one connection until both its reader and its writer are done.
@@ -56,6 +57,10 @@ async fn read_from_client(
     let mut framer = LineFramer::new(config.max_line_bytes);
     let mut bucket = FloodBucket::new(&config, Instant::now());
     let mut frames = Vec::new();
+    // Input read but not yet framed. While the room or flood control holds this
+    // reader up, the rest of a read waits here as bytes (at most READ_CHUNK), not
+    // as a list of framed lines, which for tiny lines would be many times larger.
+    let mut unframed: Vec<u8> = Vec::new();
     let reason = loop {
         if let Err(err) = stream.readable().await {
             break LeaveReason::Error(err.to_string());
@@ -68,13 +73,9 @@ async fn read_from_client(
         let eof = {
             let mut chunk = [0u8; READ_CHUNK];
             match stream.get_ref().read(&mut chunk) {
-                Ok(0) => {
-                    // A last line without its newline still counts: nothing is lost.
-                    framer.finish(&mut |frame| frames.push(frame));
-                    true
-                }
+                Ok(0) => true,
                 Ok(n) => {
-                    framer.push(&chunk[..n], &mut |frame| frames.push(frame));
+                    unframed.extend_from_slice(&chunk[..n]);
                     false
                 }
                 Err(err)
@@ -86,31 +87,49 @@ async fn read_from_client(
                 Err(err) => break LeaveReason::Error(err.to_string()),
             }
         };
-        if framer.take_timing_marks() > 0 {
-            // One answer per read is enough to resynchronise telnet. It goes
-            // straight to the outbox (not through the room: it is not chat) and
-            // within the queue bound, so a flood of requests cannot grow memory;
-            // a full or closed queue needs no answer.
-            let _ = outbox.try_push(Arc::from(&TIMING_MARK_REPLY[..]), config.send_queue_bytes);
-        }
-        for frame in frames.drain(..) {
-            let event = match frame {
-                // Blank lines mean nothing to the room; they need not cost a token.
-                Frame::Line(text) if text.trim().is_empty() => continue,
-                Frame::Line(text) => {
-                    while let Some(wait) = bucket.take(Instant::now()) {
-                        smol::Timer::after(wait).await;
+        let mut pos = 0;
+        loop {
+            if pos < unframed.len() {
+                // Up to the next newline only: lines are framed as they are handed on.
+                let end = unframed[pos..]
+                    .iter()
+                    .position(|&b| b == b'\n')
+                    .map_or(unframed.len(), |i| pos + i + 1);
+                framer.push(&unframed[pos..end], &mut |frame| frames.push(frame));
+                pos = end;
+            } else if eof {
+                // A last line without its newline still counts: nothing is lost.
+                framer.finish(&mut |frame| frames.push(frame));
+            }
+            if framer.take_timing_marks() > 0 {
+                // One answer is enough to resynchronise telnet. It goes straight
+                // to the outbox (not through the room: it is not chat) and within
+                // the queue bound, so a flood of requests cannot grow memory; a
+                // full or closed queue needs no answer.
+                let _ = outbox.try_push(Arc::from(&TIMING_MARK_REPLY[..]), config.send_queue_bytes);
+            }
+            for frame in frames.drain(..) {
+                let event = match frame {
+                    // Blank lines mean nothing to the room; they need not cost a token.
+                    Frame::Line(text) if text.trim().is_empty() => continue,
+                    Frame::Line(text) => {
+                        while let Some(wait) = bucket.take(Instant::now()) {
+                            smol::Timer::after(wait).await;
+                        }
+                        Event::Line { id, text }
                     }
-                    Event::Line { id, text }
+                    Frame::TooLong => Event::TooLong { id },
+                };
+                if room.send(event).await.is_err() {
+                    return; // The room has closed: the server is shutting down.
                 }
-                Frame::TooLong => Event::TooLong { id },
-            };
-            if room.send(event).await.is_err() {
-                return; // The room has closed: the server is shutting down.
+            }
+            if pos == unframed.len() {
+                break;
             }
         }
-        // Likewise the frame list: most reads hold one line, and an idle
-        // connection should not keep a list it no longer needs.
+        // An idle connection keeps no input buffers.
+        unframed = Vec::new();
         frames = Vec::new();
         framer.shrink();
         if eof {
