@@ -165,16 +165,6 @@ impl Outbox {
         });
     }
 
-    /// Whether the queue still accepts lines.
-    pub fn is_open(&self) -> bool {
-        self.lock().phase == Phase::Open
-    }
-
-    /// Bytes queued or being written.
-    pub fn bytes(&self) -> usize {
-        self.lock().bytes
-    }
-
     /// Waits until there is something to write, then takes all of it (leaving an
     /// empty queue that owns no memory). Returns `None` when the connection should
     /// be closed: after a `close` once the queue is empty, or at once after an

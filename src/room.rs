@@ -25,9 +25,6 @@ use crate::{debug, info, warn};
 /// Identifies one connection for its whole life; never reused.
 pub type ClientId = u64;
 
-/// The room lets other tasks run after queueing this many lines (see `dispatch`).
-const YIELD_AFTER_DELIVERIES: u64 = 32 * 1024;
-
 /// Join lines carry the whole list of names only while the room is at most this
 /// big: in a room of thousands a list in every join line would be most of the traffic.
 pub const JOIN_LIST_MAX_ROOM: usize = 20;
@@ -168,21 +165,16 @@ pub async fn dispatch(
         shared,
         heartbeat: crate::systemd::Heartbeat::from_env(),
     };
-    let mut yielded_at = 0;
+    // No yielding between events: while events keep coming the room works
+    // through them all, and each writer then finds a long run of lines to send
+    // in one write. Under load that batching is what keeps a delivery cheap; the
+    // bounded room queue makes the readers, not the outboxes, wait.
     while let Ok(event) = events.recv().await {
         let done = room.handle(event);
         room.drop_too_slow();
         if done {
             room.close_all();
             break;
-        }
-        // While events keep coming, `recv` never waits and the room would run
-        // on, filling every outbox, before any writer gets a turn. Letting the
-        // writers in after so many deliveries keeps queues short (memory) and
-        // latency fair in big rooms, while still leaving them whole batches.
-        if room.fanout.deliveries - yielded_at >= YIELD_AFTER_DELIVERIES {
-            yielded_at = room.fanout.deliveries;
-            smol::future::yield_now().await;
         }
     }
     room.summary.deliveries = room.fanout.deliveries;
