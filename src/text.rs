@@ -165,7 +165,11 @@ impl Texts {
         if self.zh() {
             format!("* 最近的{count}条消息：\r\n")
         } else {
-            format!("* Last {count} messages:\r\n")
+            if count == 1 {
+                "* Last message:\r\n".to_owned()
+            } else {
+                format!("* Last {count} messages:\r\n")
+            }
         }
     }
 
