@@ -60,7 +60,7 @@ pub enum Event {
         /// How.
         reason: LeaveReason,
     },
-    /// Once a second: login timeouts, the health line, the shutdown deadline.
+    /// Once a second: login timeouts, the health line, systemd status.
     Tick,
     /// A shutdown signal: tell everyone, start the grace period.
     BeginShutdown,
@@ -134,7 +134,8 @@ struct Room {
     /// Unregistered connections in the order they must have registered by.
     login_deadlines: VecDeque<(Instant, ClientId)>,
     fanout: Fanout,
-    shutdown_deadline: Option<Instant>,
+    /// A shutdown has begun; the server's grace timer sends `EndGrace`.
+    shutting_down: bool,
     started: Instant,
     last_health: Instant,
     summary: Summary,
@@ -158,7 +159,7 @@ pub async fn dispatch(
         history: VecDeque::new(),
         login_deadlines: VecDeque::new(),
         fanout: Fanout::default(),
-        shutdown_deadline: None,
+        shutting_down: false,
         started: now,
         last_health: now,
         summary: Summary::default(),
@@ -220,8 +221,7 @@ impl Room {
         }
         // During a shutdown the room closes as soon as the last user has left:
         // connections that never registered have nothing to finish.
-        self.shutdown_deadline
-            .is_some_and(|deadline| self.nicks.is_empty() || Instant::now() >= deadline)
+        self.shutting_down && self.nicks.is_empty()
     }
 
     fn connected(&mut self, id: ClientId, peer: SocketAddr, outbox: Arc<Outbox>) {
@@ -235,10 +235,6 @@ impl Room {
         let deadline = Instant::now() + Duration::from_secs(self.config.login_timeout_secs);
         self.login_deadlines.push_back((deadline, id));
         self.send(id, line(banner));
-        if let Some(deadline) = self.shutdown_deadline {
-            let secs = deadline.saturating_duration_since(Instant::now()).as_secs();
-            self.send(id, line(self.texts.shutdown_begun(secs)));
-        }
     }
 
     /// Queues `msg` for one client; an overflow marks it too slow.
@@ -503,7 +499,7 @@ impl Room {
             self.last_health = now;
             self.log_health();
         }
-        let stopping = self.shutdown_deadline.is_some();
+        let stopping = self.shutting_down;
         let (clients, registered) = (self.members.len(), self.registered());
         self.heartbeat.tick(now, clients, registered, stopping);
     }
@@ -523,11 +519,11 @@ impl Room {
     }
 
     fn begin_shutdown(&mut self) {
-        if self.shutdown_deadline.is_some() {
+        if self.shutting_down {
             return;
         }
+        self.shutting_down = true;
         let grace = self.config.shutdown_grace_secs;
-        self.shutdown_deadline = Some(Instant::now() + Duration::from_secs(grace));
         let msg = line(self.texts.shutdown_begun(grace));
         // Everyone hears it, registered or not, so it is not a broadcast.
         let ids: Vec<ClientId> = self.members.keys().copied().collect();
