@@ -46,6 +46,11 @@ pub async fn serve(
 }
 
 /// Reads lines and sends them to the room until EOF, an error, or the room is gone.
+///
+/// An idle connection waits at `readable()` with only the [`Reader`]'s few words
+/// in its future. Handing lines on (framing, flood waits, a full room queue) is
+/// a future of its own, boxed for as long as it runs: were it inlined, every
+/// connection's future would be sized for its largest state, idle or not.
 async fn read_from_client(
     id: ClientId,
     stream: &Async<TcpStream>,
@@ -53,29 +58,29 @@ async fn read_from_client(
     room: Sender<Event>,
     live: Arc<LiveConfig>,
 ) {
-    let (mut generation, mut config) = live.get();
-    let mut framer = LineFramer::new(config.max_line_bytes);
-    let mut bucket = FloodBucket::new(&config, Instant::now());
-    let mut frames = Vec::new();
-    // Input read but not yet framed. While the room or flood control holds this
-    // reader up, the rest of a read waits here as bytes (at most READ_CHUNK), not
-    // as a list of framed lines, which for tiny lines would be many times larger.
-    let mut unframed: Vec<u8> = Vec::new();
+    let (generation, config) = live.get();
+    let mut reader = Reader {
+        id,
+        outbox,
+        room,
+        framer: LineFramer::new(config.max_line_bytes),
+        bucket: FloodBucket::new(&config, Instant::now()),
+        generation,
+        config,
+        live,
+        unframed: Vec::new(),
+    };
     let reason = loop {
         if let Err(err) = stream.readable().await {
             break LeaveReason::Error(err.to_string());
         }
-        if live.generation() != generation {
-            (generation, config) = live.get();
-            framer.set_max_line_bytes(config.max_line_bytes);
-            bucket.reconfigure(&config);
-        }
+        reader.reload();
         let eof = {
             let mut chunk = [0u8; READ_CHUNK];
             match stream.get_ref().read(&mut chunk) {
                 Ok(0) => true,
                 Ok(n) => {
-                    unframed.extend_from_slice(&chunk[..n]);
+                    reader.unframed.extend_from_slice(&chunk[..n]);
                     false
                 }
                 Err(err)
@@ -87,57 +92,101 @@ async fn read_from_client(
                 Err(err) => break LeaveReason::Error(err.to_string()),
             }
         };
+        if Box::pin(reader.hand_on(eof)).await.is_err() {
+            return; // The room has closed: the server is shutting down.
+        }
+        if eof {
+            break LeaveReason::Closed;
+        }
+    };
+    // Ignored if the room has already closed: then nobody is left to tell.
+    let _ = reader.room.send(Event::Disconnected { id, reason }).await;
+}
+
+/// The reading half's state between reads.
+struct Reader<'a> {
+    id: ClientId,
+    outbox: &'a Outbox,
+    room: Sender<Event>,
+    framer: LineFramer,
+    bucket: FloodBucket,
+    /// The config generation `config` was taken at.
+    generation: u64,
+    config: Arc<Config>,
+    live: Arc<LiveConfig>,
+    /// Input read but not yet framed. While the room or flood control holds this
+    /// reader up, the rest of a read waits here as bytes (at most READ_CHUNK), not
+    /// as a list of framed lines, which for tiny lines would be many times larger.
+    unframed: Vec<u8>,
+}
+
+/// The room's event channel has closed.
+struct RoomClosed;
+
+impl Reader<'_> {
+    /// Takes up a reloaded config, if there is one.
+    fn reload(&mut self) {
+        if self.live.generation() != self.generation {
+            (self.generation, self.config) = self.live.get();
+            self.framer.set_max_line_bytes(self.config.max_line_bytes);
+            self.bucket.reconfigure(&self.config);
+        }
+    }
+
+    /// Frames what was read and sends the room each line in turn (waiting for
+    /// flood control and for room in the room's queue). `eof`: the client has
+    /// closed, so an unterminated last line counts too.
+    async fn hand_on(&mut self, eof: bool) -> Result<(), RoomClosed> {
+        let mut frames = Vec::new();
         let mut pos = 0;
         loop {
-            if pos < unframed.len() {
+            if pos < self.unframed.len() {
                 // Up to the next newline only: lines are framed as they are handed on.
-                let end = unframed[pos..]
+                let rest = &self.unframed[pos..];
+                let end = rest
                     .iter()
                     .position(|&b| b == b'\n')
-                    .map_or(unframed.len(), |i| pos + i + 1);
-                framer.push(&unframed[pos..end], &mut |frame| frames.push(frame));
-                pos = end;
+                    .map_or(rest.len(), |i| i + 1);
+                self.framer
+                    .push(&rest[..end], &mut |frame| frames.push(frame));
+                pos += end;
             } else if eof {
                 // A last line without its newline still counts: nothing is lost.
-                framer.finish(&mut |frame| frames.push(frame));
+                self.framer.finish(&mut |frame| frames.push(frame));
             }
-            if framer.take_timing_marks() > 0 {
+            if self.framer.take_timing_marks() > 0 {
                 // One answer is enough to resynchronise telnet. It goes straight
                 // to the outbox (not through the room: it is not chat) and within
                 // the queue bound, so a flood of requests cannot grow memory; a
                 // full or closed queue needs no answer.
-                let _ = outbox.try_push(Arc::from(&TIMING_MARK_REPLY[..]), config.send_queue_bytes);
+                let reply = Arc::from(&TIMING_MARK_REPLY[..]);
+                let _ = self.outbox.try_push(reply, self.config.send_queue_bytes);
             }
             for frame in frames.drain(..) {
                 let event = match frame {
                     // Blank lines mean nothing to the room; they need not cost a token.
                     Frame::Line(text) if text.trim().is_empty() => continue,
                     Frame::Line(text) => {
-                        while let Some(wait) = bucket.take(Instant::now()) {
+                        while let Some(wait) = self.bucket.take(Instant::now()) {
                             smol::Timer::after(wait).await;
                         }
-                        Event::Line { id, text }
+                        Event::Line { id: self.id, text }
                     }
-                    Frame::TooLong => Event::TooLong { id },
+                    Frame::TooLong => Event::TooLong { id: self.id },
                 };
-                if room.send(event).await.is_err() {
-                    return; // The room has closed: the server is shutting down.
+                if self.room.send(event).await.is_err() {
+                    return Err(RoomClosed);
                 }
             }
-            if pos == unframed.len() {
+            if pos == self.unframed.len() {
                 break;
             }
         }
         // An idle connection keeps no input buffers.
-        unframed = Vec::new();
-        frames = Vec::new();
-        framer.shrink();
-        if eof {
-            break LeaveReason::Closed;
-        }
-    };
-    // Ignored if the room has already closed: then nobody is left to tell.
-    let _ = room.send(Event::Disconnected { id, reason }).await;
+        self.unframed = Vec::new();
+        self.framer.shrink();
+        Ok(())
+    }
 }
 
 /// Writes what the room queues until the outbox is closed or aborted, then shuts
@@ -173,7 +222,9 @@ async fn write_to_client(stream: &Async<TcpStream>, outbox: &Outbox) {
                         outbox.aborted().await;
                         false
                     };
-                    if !future::or(writable, aborted).await {
+                    // Boxed: only a connection whose socket is full pays for
+                    // this wait's state, not every idle one.
+                    if !Box::pin(future::or(writable, aborted)).await {
                         break 'batches;
                     }
                 }
