@@ -20,3 +20,6 @@ pub mod room;
 pub mod server;
 pub mod systemd;
 pub mod text;
+
+#[cfg(test)]
+mod test_rng;

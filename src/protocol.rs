@@ -671,6 +671,7 @@ fn fold_confusable(c: char) -> char {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_rng::Rng;
 
     /// Frames from feeding `input` in one push.
     fn frames(max: usize, input: &[u8]) -> Vec<Frame> {
@@ -993,23 +994,12 @@ mod tests {
         out
     }
 
-    /// xorshift64: deterministic and dependency-free.
-    struct Rng(u64);
+    /// Random bytes for the framer.
+    trait FramerBytes {
+        fn byte(&mut self) -> u8;
+    }
 
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            let mut x = self.0;
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            self.0 = x;
-            x
-        }
-
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
-        }
-
+    impl FramerBytes for Rng {
         /// Bytes biased toward the ones the framer treats specially.
         fn byte(&mut self) -> u8 {
             const SPECIAL: &[u8] = &[

@@ -25,6 +25,14 @@ use crate::{debug, info, warn};
 /// Identifies one connection for its whole life; never reused.
 pub type ClientId = u64;
 
+/// A round handles at most this many events before its broadcasts go out, so
+/// that under a steady flood of events lines still leave every few milliseconds.
+pub const ROUND_EVENTS: usize = 256;
+
+/// A round's broadcasts go out early once they add up to this many bytes: each
+/// recipient then gets blocks of a bounded size.
+pub const ROUND_BYTES: usize = 64 * 1024;
+
 /// Join lines carry the whole list of names only while the room is at most this
 /// big: in a room of thousands a list in every join line would be most of the traffic.
 pub const JOIN_LIST_MAX_ROOM: usize = 20;
@@ -100,16 +108,62 @@ struct Fanout {
 }
 
 impl Fanout {
-    fn push(&mut self, id: ClientId, outbox: &Outbox, msg: Line, limit: usize) {
+    /// Queues `msg`, which holds `lines` lines, for one client.
+    fn push(&mut self, id: ClientId, outbox: &Outbox, msg: Line, lines: u64, limit: usize) {
         match outbox.try_push(msg, limit) {
             Ok(bytes) => {
-                self.deliveries += 1;
+                self.deliveries += lines;
                 self.peak_queue_bytes = self.peak_queue_bytes.max(bytes);
             }
             Err(PushError::Full) => self.too_slow.push(id),
             // The writer already gave up on this connection; the reader's
             // Disconnected event is on its way and will remove it.
             Err(PushError::Closed) => {}
+        }
+    }
+}
+
+/// The broadcasts of the current round, not yet queued to anyone.
+///
+/// While events keep coming, the room handles a round of them before it queues
+/// their broadcasts, and then queues them as one block per recipient: a round of
+/// 100 joins in a room of 10,000 is 10,000 pushes, not a million. Each recipient
+/// still gets exactly the lines it would have got one by one, in the same order
+/// relative to what is sent to it alone.
+#[derive(Default)]
+struct Round {
+    /// Each broadcast, and the one registered member it is not for.
+    lines: Vec<(Line, Option<ClientId>)>,
+    bytes: usize,
+    /// Registered members for whom the round is not simply all of `lines`, with
+    /// the first line that is for them: they registered mid-round, were caught up
+    /// mid-round (before a line sent to them alone), or are the exception of a
+    /// line (skipped when their block is built).
+    partial: HashMap<ClientId, usize>,
+}
+
+impl Round {
+    /// The lines from `start` on that are for `who` (all of them for `None`), as
+    /// one block, and how many lines it holds.
+    fn block(&self, who: Option<ClientId>, start: usize) -> Option<(Line, u64)> {
+        let mine = || {
+            self.lines[start..]
+                .iter()
+                .filter(move |(_, except)| who.is_none() || *except != who)
+                .map(|(line, _)| line)
+        };
+        let count = mine().count();
+        match count {
+            0 => None,
+            // One line: share it, no copy.
+            1 => mine().next().map(|line| (Arc::clone(line), 1)),
+            _ => {
+                let mut block = Vec::with_capacity(mine().map(|line| line.len()).sum());
+                for line in mine() {
+                    block.extend_from_slice(line);
+                }
+                Some((Arc::from(block.into_boxed_slice()), count as u64))
+            }
         }
     }
 }
@@ -134,6 +188,7 @@ struct Room {
     /// Unregistered connections in the order they must have registered by.
     login_deadlines: VecDeque<(Instant, ClientId)>,
     fanout: Fanout,
+    round: Round,
     /// A shutdown has begun; the server's grace timer sends `EndGrace`.
     shutting_down: bool,
     started: Instant,
@@ -150,29 +205,23 @@ pub async fn dispatch(
     config: Arc<Config>,
     shared: Arc<SharedCounters>,
 ) -> Summary {
-    let now = Instant::now();
-    let mut room = Room {
-        texts: texts_for(&config),
-        config,
-        members: HashMap::new(),
-        nicks: BTreeMap::new(),
-        history: VecDeque::new(),
-        login_deadlines: VecDeque::new(),
-        fanout: Fanout::default(),
-        shutting_down: false,
-        started: now,
-        last_health: now,
-        summary: Summary::default(),
-        shared,
-        heartbeat: crate::systemd::Heartbeat::from_env(),
-    };
+    let mut room = Room::new(config, shared);
     // No yielding between events: while events keep coming the room works
-    // through them all, and each writer then finds a long run of lines to send
-    // in one write. Under load that batching is what keeps a delivery cheap; the
+    // through a round of them, queues the round's broadcasts as one block per
+    // recipient, and each writer then finds a long run of lines to send in one
+    // write. Under load that batching is what keeps a delivery cheap; the
     // bounded room queue makes the readers, not the outboxes, wait.
     while let Ok(event) = events.recv().await {
-        let done = room.handle(event);
-        room.drop_too_slow();
+        let mut done = room.handle(event);
+        let mut handled = 1;
+        while !done && handled < ROUND_EVENTS {
+            let Ok(event) = events.try_recv() else {
+                break;
+            };
+            done = room.handle(event);
+            handled += 1;
+        }
+        room.end_round();
         if done {
             room.close_all();
             break;
@@ -194,6 +243,26 @@ fn line(text: String) -> Line {
 }
 
 impl Room {
+    fn new(config: Arc<Config>, shared: Arc<SharedCounters>) -> Room {
+        let now = Instant::now();
+        Room {
+            texts: texts_for(&config),
+            config,
+            members: HashMap::new(),
+            nicks: BTreeMap::new(),
+            history: VecDeque::new(),
+            login_deadlines: VecDeque::new(),
+            fanout: Fanout::default(),
+            round: Round::default(),
+            shutting_down: false,
+            started: now,
+            last_health: now,
+            summary: Summary::default(),
+            shared,
+            heartbeat: crate::systemd::Heartbeat::from_env(),
+        }
+    }
+
     fn registered(&self) -> usize {
         self.nicks.len()
     }
@@ -237,21 +306,83 @@ impl Room {
         self.send(id, line(banner));
     }
 
-    /// Queues `msg` for one client; an overflow marks it too slow.
+    /// Queues `msg` for one client, after the round's broadcasts that came
+    /// before it; an overflow marks it too slow.
     fn send(&mut self, id: ClientId, msg: Line) {
+        self.catch_up(id);
         if let Some(member) = self.members.get(&id) {
             let limit = self.config.send_queue_bytes;
-            self.fanout.push(id, &member.outbox, msg, limit);
+            self.fanout.push(id, &member.outbox, msg, 1, limit);
         }
     }
 
-    /// Queues `msg` for every registered client except `except`.
+    /// Sends every registered client except `except` the line `msg`, with the
+    /// rest of the round's broadcasts.
     fn broadcast(&mut self, msg: &Line, except: Option<ClientId>) {
+        self.round.lines.push((Arc::clone(msg), except));
+        self.round.bytes += msg.len();
+        if let Some(id) = except {
+            self.round.partial.entry(id).or_insert(0);
+        }
+        if self.round.bytes >= ROUND_BYTES {
+            self.flush();
+        }
+    }
+
+    /// Queues for `id` the round's broadcasts it has not got yet, so that a line
+    /// sent to it alone comes after them, as it was sent.
+    fn catch_up(&mut self, id: ClientId) {
+        if self.round.lines.is_empty() {
+            return;
+        }
+        let Some(member) = self.members.get(&id) else {
+            return;
+        };
+        if member.nick.is_none() {
+            return; // Broadcasts are for registered members only.
+        }
+        let start = self.round.partial.get(&id).copied().unwrap_or(0);
+        if let Some((block, lines)) = self.round.block(Some(id), start) {
+            let limit = self.config.send_queue_bytes;
+            self.fanout.push(id, &member.outbox, block, lines, limit);
+        }
+        self.round.partial.insert(id, self.round.lines.len());
+    }
+
+    /// Queues the round's broadcasts: the whole round as one shared block for
+    /// most members, a block of their own for the few in `partial`.
+    fn flush(&mut self) {
+        if self.round.lines.is_empty() {
+            return;
+        }
+        let everything = self.round.block(None, 0);
         let limit = self.config.send_queue_bytes;
         for (&id, member) in &self.members {
-            if member.nick.is_some() && Some(id) != except {
-                self.fanout.push(id, &member.outbox, Arc::clone(msg), limit);
+            if member.nick.is_none() {
+                continue;
             }
+            let block = match self.round.partial.get(&id) {
+                None => everything.clone(),
+                Some(&start) => self.round.block(Some(id), start),
+            };
+            if let Some((block, lines)) = block {
+                self.fanout.push(id, &member.outbox, block, lines, limit);
+            }
+        }
+        self.round.lines.clear();
+        self.round.bytes = 0;
+        self.round.partial.clear();
+    }
+
+    /// Ends a round: queues its broadcasts and drops whoever that overflowed
+    /// (which, announced, starts the next round).
+    fn end_round(&mut self) {
+        loop {
+            self.flush();
+            if self.fanout.too_slow.is_empty() {
+                break;
+            }
+            self.drop_too_slow();
         }
     }
 
@@ -314,6 +445,8 @@ impl Room {
         member.nick = Some(Arc::from(nick.as_str()));
         let peer = member.peer;
         info!("registered {nick:?} from {peer}");
+        // The round's broadcasts so far were sent before this member was registered.
+        self.round.partial.insert(id, self.round.lines.len());
 
         let online = self.registered();
         let (names, total) = self.names(MAX_LISTED_NAMES);
@@ -426,6 +559,10 @@ impl Room {
 
     /// Removes a client: closes its outbox (after what is queued) and tells the room.
     fn remove(&mut self, id: ClientId, reason: LeaveReason) {
+        if reason != LeaveReason::TooSlow {
+            // What was said before this client left is written before the close.
+            self.catch_up(id);
+        }
         let Some(member) = self.members.remove(&id) else {
             return;
         };
@@ -523,6 +660,8 @@ impl Room {
             return;
         }
         self.shutting_down = true;
+        // Everyone's notice comes after the round so far, in one pass.
+        self.flush();
         let grace = self.config.shutdown_grace_secs;
         let msg = line(self.texts.shutdown_begun(grace));
         // Everyone hears it, registered or not, so it is not a broadcast.
@@ -550,5 +689,180 @@ impl Room {
         }
         self.nicks.clear();
         self.log_health();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_rng::Rng;
+    use std::net::{Ipv4Addr, SocketAddr};
+
+    const CLIENTS: usize = 6;
+    const NICKS: [&str; 4] = ["ann", "Bob", "carl", "ANN"];
+
+    /// A room and its clients' outboxes, fed events directly (no sockets).
+    struct Harness {
+        room: Room,
+        outboxes: Vec<Arc<Outbox>>,
+    }
+
+    impl Harness {
+        fn new() -> Self {
+            // The room logs every join; thousands of them would bury the test output.
+            crate::log::set_level(crate::config::LogLevel::Error);
+            let config = Config {
+                history: 3,
+                ..Config::default()
+            };
+            let mut harness = Harness {
+                room: Room::new(Arc::new(config), Arc::default()),
+                outboxes: Vec::new(),
+            };
+            for i in 0..CLIENTS {
+                let outbox = Arc::new(Outbox::new());
+                harness.outboxes.push(Arc::clone(&outbox));
+                let id = i as ClientId;
+                let peer = SocketAddr::from((Ipv4Addr::LOCALHOST, 40000 + i as u16));
+                harness.room.handle(Event::Connected { id, peer, outbox });
+                harness.room.end_round();
+            }
+            harness
+        }
+
+        /// Everything queued for each client so far.
+        fn output(&self) -> Vec<String> {
+            self.outboxes
+                .iter()
+                .map(|outbox| {
+                    let mut got = Vec::new();
+                    while let Some(Some(lines)) =
+                        smol::block_on(smol::future::poll_once(outbox.next_lines()))
+                    {
+                        for line in lines {
+                            got.extend_from_slice(&line);
+                            outbox.written(line.len());
+                        }
+                    }
+                    String::from_utf8(got).unwrap()
+                })
+                .collect()
+        }
+    }
+
+    fn random_event(rng: &mut Rng) -> Event {
+        let id = rng.below(CLIENTS) as ClientId;
+        let nick = NICKS[rng.below(NICKS.len())];
+        // Leaving is rare, so that most cases keep a room to talk in.
+        let text = match rng.below(40) {
+            0..=5 => nick.to_owned(),
+            6..=21 => format!("hello {}", rng.below(100)),
+            22..=24 => "/me waves".to_owned(),
+            25..=28 => format!("/msg {nick} psst"),
+            29..=31 => format!("/nick {nick}"),
+            32..=33 => "/who".to_owned(),
+            34 => "/quit".to_owned(),
+            35..=37 => return Event::TooLong { id },
+            _ => {
+                let reason = LeaveReason::Closed;
+                return Event::Disconnected { id, reason };
+            }
+        };
+        Event::Line { id, text }
+    }
+
+    fn clone_event(event: &Event) -> Event {
+        match event {
+            Event::Line { id, text } => Event::Line {
+                id: *id,
+                text: text.clone(),
+            },
+            Event::TooLong { id } => Event::TooLong { id: *id },
+            Event::Disconnected { id, reason } => Event::Disconnected {
+                id: *id,
+                reason: reason.clone(),
+            },
+            _ => unreachable!("not generated"),
+        }
+    }
+
+    /// Coalescing a round's broadcasts must not change what anyone receives:
+    /// the same events, handled in rounds of random length, give every client
+    /// byte for byte what handling them one at a time gives.
+    #[test]
+    fn rounds_deliver_what_single_events_deliver() {
+        let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+        let mut cases_with_chat = 0;
+        for case in 0..300 {
+            let events: Vec<Event> = (0..80).map(|_| random_event(&mut rng)).collect();
+
+            let mut one_by_one = Harness::new();
+            for event in &events {
+                one_by_one.room.handle(clone_event(event));
+                one_by_one.room.end_round();
+            }
+
+            let mut in_rounds = Harness::new();
+            let mut rest = &events[..];
+            while !rest.is_empty() {
+                let (round, later) = rest.split_at(1 + rng.below(rest.len()));
+                for event in round {
+                    in_rounds.room.handle(clone_event(event));
+                }
+                in_rounds.room.end_round();
+                rest = later;
+            }
+
+            let expected = one_by_one.output();
+            // A chat line that reached someone other than its sender.
+            let heard = expected
+                .iter()
+                .filter(|out| out.contains(": hello"))
+                .count();
+            cases_with_chat += usize::from(heard > 0);
+            assert_eq!(in_rounds.output(), expected, "case {case}");
+            assert_eq!(
+                in_rounds.room.fanout.deliveries, one_by_one.room.fanout.deliveries,
+                "case {case}"
+            );
+        }
+        // Otherwise the cases would prove little.
+        assert!(
+            cases_with_chat > 250,
+            "{cases_with_chat} of 300 cases had chat"
+        );
+    }
+
+    /// A big round goes out in blocks of about `ROUND_BYTES`, not as one block
+    /// that could by itself exceed a client's queue bound.
+    #[test]
+    fn a_big_round_is_flushed_in_bounded_blocks() {
+        let mut harness = Harness::new();
+        for (i, nick) in ["ann", "bob"].into_iter().enumerate() {
+            let id = i as ClientId;
+            harness.room.handle(Event::Line {
+                id,
+                text: nick.into(),
+            });
+        }
+        harness.room.end_round();
+        harness.output();
+        let text = "x".repeat(1000);
+        let lines = 3 * ROUND_BYTES / text.len();
+        for _ in 0..lines {
+            let text = text.clone();
+            harness.room.handle(Event::Line { id: 0, text });
+        }
+        harness.room.end_round();
+        let bob = &harness.outboxes[1];
+        let batch = smol::block_on(bob.next_lines()).unwrap();
+        assert!(batch.len() >= 3, "{} blocks", batch.len());
+        let largest = batch.iter().map(|b| b.len()).max().unwrap();
+        assert!(
+            largest < ROUND_BYTES + 2 * text.len(),
+            "block of {largest} bytes"
+        );
+        let total: usize = batch.iter().map(|b| b.len()).sum();
+        assert!(total >= lines * text.len(), "only {total} bytes");
     }
 }
