@@ -27,7 +27,7 @@ Usage: chatd-bench [--scenario NAME]... [--quick] [--clients N] [--server-cpu N]
 
 Starts ./chatd (the binary beside this one) on a free loopback port and measures it.
 Scenarios (default: all, in this order):
-  burst     50 clients, 5 send 20,000 lines each as fast as they can
+  burst     50 clients, 5 send 100,000 lines each as fast as they can
   paced     200 clients, 10 send 100 lines/s each for 10 s
   bigroom   5,000 clients, 10 send 20 lines/s each for 10 s
   idle      10,000 registered clients doing nothing: server memory per client
