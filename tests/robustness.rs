@@ -348,6 +348,7 @@ fn receive_until_goodbye(me: usize, mut client: Client, shared: Shared) -> [u64;
                 .and_then(|rest| rest.split_once(": "))
                 .and_then(|(s, n)| Some((s.parse::<usize>().ok()?, n.parse::<u64>().ok()?)))
                 .unwrap_or_else(|| panic!("c{me} got {line:?}"));
+            assert_ne!(from, me, "c{me} got its own line back");
             assert_eq!(
                 n, traffic.received[me][from],
                 "c{me}: c{from}'s lines out of order"
