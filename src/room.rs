@@ -146,25 +146,24 @@ impl Round {
     /// The lines from `start` on that are for `who` (all of them for `None`), as
     /// one block, and how many lines it holds.
     fn block(&self, who: Option<ClientId>, start: usize) -> Option<(Line, u64)> {
-        let mine = || {
-            self.lines[start..]
-                .iter()
-                .filter(move |(_, except)| who.is_none() || *except != who)
-                .map(|(line, _)| line)
-        };
-        let count = mine().count();
-        match count {
-            0 => None,
+        let mut mine = self.lines[start..]
+            .iter()
+            .filter(|(_, except)| who.is_none() || *except != who)
+            .map(|(line, _)| line);
+        let first = mine.next()?;
+        let Some(second) = mine.next() else {
             // One line: share it, no copy.
-            1 => mine().next().map(|line| (Arc::clone(line), 1)),
-            _ => {
-                let mut block = Vec::with_capacity(mine().map(|line| line.len()).sum());
-                for line in mine() {
-                    block.extend_from_slice(line);
-                }
-                Some((Arc::from(block.into_boxed_slice()), count as u64))
-            }
+            return Some((Arc::clone(first), 1));
+        };
+        let mut block = Vec::with_capacity(self.bytes);
+        block.extend_from_slice(first);
+        block.extend_from_slice(second);
+        let mut count = 2;
+        for line in mine {
+            block.extend_from_slice(line);
+            count += 1;
         }
+        Some((Arc::from(block), count))
     }
 }
 
