@@ -38,7 +38,7 @@ pub const ROUND_BYTES: usize = 64 * 1024;
 pub const JOIN_LIST_MAX_ROOM: usize = 20;
 
 /// What the room reacts to.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum Event {
     /// The accept loop admitted a connection; the room owns its outbox from now on.
     Connected {
@@ -589,8 +589,9 @@ impl Room {
         self.broadcast(&msg, None);
     }
 
-    /// Drops every client whose outbox overflowed. Announcing one drop can
-    /// overflow another outbox, so this loops until nothing is left.
+    /// Drops every client whose outbox overflowed. Their leave lines join the
+    /// round; [`end_round`](Self::end_round) queues them, which can overflow
+    /// another outbox, and calls this again.
     fn drop_too_slow(&mut self) {
         while let Some(id) = self.fanout.too_slow.pop() {
             if let Some(member) = self.members.get(&id) {
@@ -770,21 +771,6 @@ mod tests {
         Event::Line { id, text }
     }
 
-    fn clone_event(event: &Event) -> Event {
-        match event {
-            Event::Line { id, text } => Event::Line {
-                id: *id,
-                text: text.clone(),
-            },
-            Event::TooLong { id } => Event::TooLong { id: *id },
-            Event::Disconnected { id, reason } => Event::Disconnected {
-                id: *id,
-                reason: reason.clone(),
-            },
-            _ => unreachable!("not generated"),
-        }
-    }
-
     /// Coalescing a round's broadcasts must not change what anyone receives:
     /// the same events, handled in rounds of random length, give every client
     /// byte for byte what handling them one at a time gives.
@@ -797,7 +783,7 @@ mod tests {
 
             let mut one_by_one = Harness::new();
             for event in &events {
-                one_by_one.room.handle(clone_event(event));
+                one_by_one.room.handle(event.clone());
                 one_by_one.room.end_round();
             }
 
@@ -806,7 +792,7 @@ mod tests {
             while !rest.is_empty() {
                 let (round, later) = rest.split_at(1 + rng.below(rest.len()));
                 for event in round {
-                    in_rounds.room.handle(clone_event(event));
+                    in_rounds.room.handle(event.clone());
                 }
                 in_rounds.room.end_round();
                 rest = later;
