@@ -19,7 +19,7 @@ use smol::Async;
 use smol::future;
 
 use crate::config::Config;
-use crate::outbox::{Line, Outbox};
+use crate::outbox::{Block, Outbox};
 use crate::protocol::{Frame, LineFramer, TIMING_MARK_REPLY};
 use crate::room::{ClientId, Event};
 use crate::server::LiveConfig;
@@ -199,15 +199,15 @@ impl Reader<'_> {
 /// counted against the client's queue bound) until the socket is writable or the
 /// room aborts the outbox.
 async fn write_to_client(stream: &Async<TcpStream>, outbox: &Outbox) {
-    'batches: while let Some(lines) = outbox.next_lines().await {
-        let tail = match write_batch(stream.get_ref(), &lines) {
+    'batches: while let Some(blocks) = outbox.next_blocks().await {
+        let tail = match write_batch(stream.get_ref(), &blocks) {
             Ok((written, tail)) => {
                 outbox.written(written);
                 tail
             }
             Err(_) => break,
         };
-        drop(lines);
+        drop(blocks);
         let mut pos = 0;
         while pos < tail.len() {
             match stream.get_ref().write(&tail[pos..]) {
@@ -248,13 +248,13 @@ thread_local! {
 /// A scratch buffer that grew beyond this for one huge batch is let go after it.
 const SCRATCH_KEEP: usize = 1 << 20;
 
-/// Gathers `lines` and writes them with one non-blocking call. Returns the bytes
+/// Gathers `blocks` and writes them with one non-blocking call. Returns the bytes
 /// written and a copy of what the socket did not take (empty in the common case).
-fn write_batch(mut stream: &TcpStream, lines: &VecDeque<Line>) -> io::Result<(usize, Vec<u8>)> {
+fn write_batch(mut stream: &TcpStream, blocks: &VecDeque<Block>) -> io::Result<(usize, Vec<u8>)> {
     SCRATCH.with_borrow_mut(|buf| {
         buf.clear();
-        for line in lines {
-            buf.extend_from_slice(line);
+        for block in blocks {
+            buf.extend_from_slice(block);
         }
         let result = loop {
             match stream.write(buf) {
@@ -363,9 +363,9 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (mut server, _) = listener.accept().unwrap();
-        let lines: VecDeque<Line> = ["hello ", "world\r\n"]
+        let lines: VecDeque<Block> = ["hello ", "world\r\n"]
             .into_iter()
-            .map(|s| Line::from(s.as_bytes()))
+            .map(|s| Block::from(s.as_bytes()))
             .collect();
         let (written, tail) = write_batch(&client, &lines).unwrap();
         assert_eq!((written, tail.len()), (13, 0));
@@ -380,8 +380,8 @@ mod tests {
         let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let _server = listener.accept().unwrap(); // never reads
         client.set_nonblocking(true).unwrap();
-        let line = Line::from(vec![b'x'; 1 << 20]);
-        let lines: VecDeque<Line> = std::iter::repeat_n(line, 64).collect();
+        let line = Block::from(vec![b'x'; 1 << 20]);
+        let lines: VecDeque<Block> = std::iter::repeat_n(line, 64).collect();
         let (written, tail) = write_batch(&client, &lines).unwrap();
         assert!(!tail.is_empty(), "64 MiB fit into loopback buffers");
         assert_eq!(written + tail.len(), 64 << 20);

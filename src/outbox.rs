@@ -1,8 +1,8 @@
 //! One client's outgoing queue: what waits to be written to its socket.
 //!
 //! The room pushes into it without ever waiting ([`Outbox::try_push`]); the client's
-//! writer takes everything queued in one go ([`Outbox::next_lines`]) and writes
-//! it with as few `writev` calls as it can. The queue is bounded in *bytes* (`send_queue_bytes`),
+//! writer takes everything queued in one go ([`Outbox::next_blocks`]), gathers it
+//! into one buffer and writes it with one call. The queue is bounded in *bytes* (`send_queue_bytes`),
 //! counting both what is queued and what the writer has taken but not yet written,
 //! so a client that stops reading costs at most that much memory before the room
 //! drops it as "too slow".
@@ -19,9 +19,10 @@ use std::future::poll_fn;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
-/// A formatted line (or several), ending in `\r\n`, shared by every recipient:
-/// a broadcast is formatted once and each queue holds a pointer to it.
-pub type Line = Arc<[u8]>;
+/// What an outbox queues: one or more formatted lines, each ending in `\r\n`,
+/// shared by every recipient. A broadcast is formatted once and each queue
+/// holds a pointer to it; a round's broadcasts go out as one block.
+pub type Block = Arc<[u8]>;
 
 /// Why a line could not be queued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,7 +43,7 @@ enum Phase {
 }
 
 struct State {
-    lines: VecDeque<Line>,
+    blocks: VecDeque<Block>,
     /// Bytes queued plus bytes taken by the writer and not yet written.
     bytes: usize,
     phase: Phase,
@@ -69,7 +70,7 @@ impl std::fmt::Debug for Outbox {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let state = self.lock();
         f.debug_struct("Outbox")
-            .field("lines", &state.lines.len())
+            .field("blocks", &state.blocks.len())
             .field("bytes", &state.bytes)
             .field("phase", &state.phase)
             .finish()
@@ -87,7 +88,7 @@ impl Outbox {
     pub fn new() -> Self {
         Outbox {
             state: Mutex::new(State {
-                lines: VecDeque::new(),
+                blocks: VecDeque::new(),
                 bytes: 0,
                 phase: Phase::Open,
                 waker: None,
@@ -114,18 +115,18 @@ impl Outbox {
         }
     }
 
-    /// Queues `line` unless that would put more than `limit` bytes in flight.
+    /// Queues `block` unless that would put more than `limit` bytes in flight.
     /// Returns the bytes in flight after the push (for the peak-queue statistic).
-    pub fn try_push(&self, line: Line, limit: usize) -> Result<usize, PushError> {
+    pub fn try_push(&self, block: Block, limit: usize) -> Result<usize, PushError> {
         let mut state = self.lock();
         if state.phase != Phase::Open {
             return Err(PushError::Closed);
         }
-        if state.bytes + line.len() > limit {
+        if state.bytes + block.len() > limit {
             return Err(PushError::Full);
         }
-        state.bytes += line.len();
-        state.lines.push_back(line);
+        state.bytes += block.len();
+        state.blocks.push_back(block);
         let bytes = state.bytes;
         // The task only waits on an empty queue, so only the first push after a
         // batch finds a waker: a broadcast to thousands wakes each writer once.
@@ -139,11 +140,11 @@ impl Outbox {
 
     /// Like [`try_push`](Self::try_push) but ignores the byte bound: for the few
     /// last words the server owes a client it is closing anyway.
-    pub fn push_final(&self, line: Line) {
+    pub fn push_final(&self, block: Block) {
         self.change(|state| {
             if state.phase == Phase::Open {
-                state.bytes += line.len();
-                state.lines.push_back(line);
+                state.bytes += block.len();
+                state.blocks.push_back(block);
             }
         });
     }
@@ -161,7 +162,7 @@ impl Outbox {
     pub fn abort(&self) {
         self.change(|state| {
             state.phase = Phase::Aborted;
-            state.lines = VecDeque::new();
+            state.blocks = VecDeque::new();
         });
     }
 
@@ -169,12 +170,14 @@ impl Outbox {
     /// empty queue that owns no memory). Returns `None` when the connection should
     /// be closed: after a `close` once the queue is empty, or at once after an
     /// `abort`. Call [`written`](Self::written) as the lines get written.
-    pub async fn next_lines(&self) -> Option<VecDeque<Line>> {
+    pub async fn next_blocks(&self) -> Option<VecDeque<Block>> {
         poll_fn(|cx| {
             let mut state = self.lock();
             match state.phase {
                 Phase::Aborted => Poll::Ready(None),
-                _ if !state.lines.is_empty() => Poll::Ready(Some(std::mem::take(&mut state.lines))),
+                _ if !state.blocks.is_empty() => {
+                    Poll::Ready(Some(std::mem::take(&mut state.blocks)))
+                }
                 Phase::Closing => Poll::Ready(None),
                 Phase::Open => {
                     state.wait(cx);
@@ -185,7 +188,7 @@ impl Outbox {
         .await
     }
 
-    /// The writer finished writing `n` bytes taken by `next_lines`.
+    /// The writer finished writing `n` bytes taken by `next_blocks`.
     pub fn written(&self, n: usize) {
         let mut state = self.lock();
         state.bytes = state.bytes.saturating_sub(n);
@@ -212,13 +215,13 @@ impl Outbox {
 mod tests {
     use super::*;
 
-    fn line(s: &str) -> Line {
+    fn line(s: &str) -> Block {
         Arc::from(s.as_bytes())
     }
 
     /// Takes the next batch as one byte string, or None.
     fn next(outbox: &Outbox) -> Option<Vec<u8>> {
-        let lines = smol::block_on(outbox.next_lines())?;
+        let lines = smol::block_on(outbox.next_blocks())?;
         Some(lines.iter().flat_map(|l| l.iter().copied()).collect())
     }
 

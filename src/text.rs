@@ -4,8 +4,9 @@
 //! user text reaching here are already sanitized; the only escape codes in the
 //! output are the server's own colors, and only when `colors` is on.
 
+use crate::command::{Access, COMMANDS, Command, Words};
 use crate::config::Language;
-use crate::protocol::NickError;
+use crate::nick::NickError;
 
 /// Lists longer than this end in "… and N more".
 pub const MAX_LISTED_NAMES: usize = 50;
@@ -13,6 +14,27 @@ pub const MAX_LISTED_NAMES: usize = 50;
 const YELLOW: &str = "\x1b[33m";
 const GREEN: &str = "\x1b[92m";
 const DEFAULT_FG: &str = "\x1b[39m";
+
+/// The column where `/help` starts each command's description.
+const HELP_COLUMN: usize = 19;
+
+/// Columns `text` takes on a terminal, for aligning `/help`: wide (CJK and
+/// fullwidth) characters take two. Exact for the table's own texts, which is
+/// all it measures.
+fn display_width(text: &str) -> usize {
+    text.chars()
+        .map(|c| match c {
+            '\u{1100}'..='\u{115f}'
+            | '\u{2e80}'..='\u{a4cf}'
+            | '\u{ac00}'..='\u{d7a3}'
+            | '\u{f900}'..='\u{faff}'
+            | '\u{fe30}'..='\u{fe4f}'
+            | '\u{ff00}'..='\u{ff60}'
+            | '\u{ffe0}'..='\u{ffe6}' => 2,
+            _ => 1,
+        })
+        .sum()
+}
 
 /// "1 second", "10 seconds".
 fn seconds(n: u64) -> String {
@@ -268,47 +290,77 @@ impl Texts {
         }
     }
 
-    /// Answer to `/help`.
-    pub fn help(&self) -> String {
-        if self.zh() {
-            concat!(
-                "* 命令：\r\n",
-                "*   /help              显示本帮助\r\n",
-                "*   /who               谁在线\r\n",
-                "*   /nick 新昵称       改名\r\n",
-                "*   /me 动作           以第三人称说话\r\n",
-                "*   /msg 昵称 内容     私聊\r\n",
-                "*   /quit [原因]       离开聊天室\r\n",
-                "*   //文字             发送以 / 开头的文字\r\n",
-            )
-            .to_owned()
+    /// Answer to `/help`: the commands of the table that a user with `access`
+    /// may use, each with its usage and help, then the `//` escape.
+    pub fn help(&self, access: Access) -> String {
+        let mut out = String::from(if self.zh() {
+            "* 命令：\r\n"
         } else {
-            concat!(
-                "* Commands:\r\n",
-                "*   /help              this help\r\n",
-                "*   /who               who is online\r\n",
-                "*   /nick NEW          change your nickname\r\n",
-                "*   /me ACTION         say what you are doing\r\n",
-                "*   /msg NICK TEXT     private message\r\n",
-                "*   /quit [REASON]     leave the room\r\n",
-                "*   //text             send a line starting with /\r\n",
-            )
-            .to_owned()
+            "* Commands:\r\n"
+        });
+        let mut entry = |usage: &str, help: &str| {
+            let pad = HELP_COLUMN.saturating_sub(display_width(usage));
+            out.push_str(&format!("*   {usage}{:pad$}{help}\r\n", ""));
+        };
+        for command in COMMANDS.iter().filter(|c| c.access <= access) {
+            let usage = self.usage_of(command);
+            entry(&usage, self.pick(command.help));
+        }
+        if self.zh() {
+            entry("//文字", "发送以 / 开头的文字");
+        } else {
+            entry("//text", "send a line starting with /");
+        }
+        out
+    }
+
+    /// `/name ARGS`, as `/help` and usage errors show a command.
+    fn usage_of(&self, command: &Command) -> String {
+        let args = self.pick(command.usage);
+        if args.is_empty() {
+            format!("/{}", command.name)
+        } else {
+            format!("/{} {args}", command.name)
         }
     }
 
+    fn pick(&self, words: Words) -> &'static str {
+        if self.zh() { words.zh } else { words.en }
+    }
+
     /// A command was given without its arguments.
-    pub fn usage(&self, command: &str) -> String {
-        let args = match command {
-            "nick" => "NEW",
-            "me" => "ACTION",
-            "msg" => "NICK TEXT",
-            _ => "...",
-        };
+    pub fn usage(&self, command: &Command) -> String {
+        let usage = self.usage_of(command);
         if self.zh() {
-            format!("! 用法：/{command} {args}\r\n")
+            format!("! 用法：{usage}\r\n")
         } else {
-            format!("! usage: /{command} {args}\r\n")
+            format!("! usage: {usage}\r\n")
+        }
+    }
+
+    /// A command the user may not use yet: it needs a nickname.
+    pub fn sign_in_first(&self, command: &Command) -> String {
+        if self.zh() {
+            format!(
+                "! 请先输入昵称再使用 /{}\r\n{}",
+                command.name,
+                self.prompt()
+            )
+        } else {
+            format!(
+                "! sign in first to use /{}\r\n{}",
+                command.name,
+                self.prompt()
+            )
+        }
+    }
+
+    /// A command reserved for operators.
+    pub fn not_allowed(&self, command: &Command) -> String {
+        if self.zh() {
+            format!("! 只有管理员可以使用 /{}\r\n", command.name)
+        } else {
+            format!("! only operators may use /{}\r\n", command.name)
         }
     }
 
@@ -412,7 +464,7 @@ mod tests {
             EN.banner("room", 2),
             EN.joined("bob", 2, Some(&["alice", "bob"])),
             EN.left("bob", &LeaveReason::TooSlow, 1),
-            EN.help(),
+            EN.help(Access::Operator),
         ];
         for s in samples {
             assert!(s.ends_with("\r\n"), "{s:?}");
@@ -433,5 +485,41 @@ mod tests {
         let colored = Texts { colors: true, ..EN };
         assert_eq!(colored.chat("bob", "hi"), "> \x1b[33mbob\x1b[39m: hi\r\n");
         assert_eq!(EN.chat("bob", "hi"), "> bob: hi\r\n");
+    }
+
+    /// `/help` comes from the command table; for a signed-in user it is the
+    /// same text, byte for byte, as the list written out by hand before it.
+    #[test]
+    fn help_from_the_table_is_the_familiar_list() {
+        assert_eq!(
+            EN.help(Access::Registered),
+            concat!(
+                "* Commands:\r\n",
+                "*   /help              this help\r\n",
+                "*   /who               who is online\r\n",
+                "*   /nick NEW          change your nickname\r\n",
+                "*   /me ACTION         say what you are doing\r\n",
+                "*   /msg NICK TEXT     private message\r\n",
+                "*   /quit [REASON]     leave the room\r\n",
+                "*   //text             send a line starting with /\r\n",
+            )
+        );
+        let zh = Texts {
+            language: Language::Zh,
+            ..EN
+        };
+        assert_eq!(
+            zh.help(Access::Registered),
+            concat!(
+                "* 命令：\r\n",
+                "*   /help              显示本帮助\r\n",
+                "*   /who               谁在线\r\n",
+                "*   /nick 新昵称       改名\r\n",
+                "*   /me 动作           以第三人称说话\r\n",
+                "*   /msg 昵称 内容     私聊\r\n",
+                "*   /quit [原因]       离开聊天室\r\n",
+                "*   //文字             发送以 / 开头的文字\r\n",
+            )
+        );
     }
 }

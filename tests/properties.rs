@@ -141,7 +141,7 @@ fn nick_key_ignores_case_for_every_character() {
             continue; // No case: nothing to compare.
         }
         let name = format!("x{c}");
-        if chatd::protocol::validate_nick(&name, 24).is_ok() {
+        if chatd::nick::validate_nick(&name, 24).is_ok() {
             invariants::check_nick_key(&name);
         }
     }

@@ -15,11 +15,10 @@
 //! - encoding lines (with telnet noise) and framing them gives the lines back;
 //! - a parsed config renders to text that parses to the same config.
 
+use chatd::command::{self, Input, Params};
 use chatd::config::{self, Config};
-use chatd::protocol::{
-    Frame, Input, LineFramer, nick_from_registration, nick_key, parse_input, sanitize,
-    validate_nick,
-};
+use chatd::nick::{nick_from_registration, nick_key, validate_nick};
+use chatd::protocol::{Frame, LineFramer, sanitize};
 use chatd::text::{LeaveReason, Texts};
 
 /// Telnet "interpret as command".
@@ -337,20 +336,19 @@ fn check_formatted(clean: &str) {
     }
 }
 
-/// Commands parsed from arbitrary sanitized text keep their documented shape.
+/// Commands parsed from arbitrary raw lines keep their documented shape.
 pub fn check_commands(data: &[u8]) {
     let mut decisions = Decisions::new(data);
     let max = 1 + usize::from(decisions.byte() % 64);
     let raw = String::from_utf8_lossy(decisions.rest());
-    let clean = sanitize(&raw);
-    check_parsed(&clean);
+    check_parsed(&raw);
     check_registration(&raw, max);
     check_rename(&raw, max);
 }
 
-/// The shape of `parse_input(line)` for a sanitized line.
+/// The shape of `command::parse(line)` for a raw line.
 fn check_parsed(line: &str) {
-    let input = parse_input(line);
+    let input = command::parse(line);
     let Some(rest) = line.strip_prefix('/') else {
         assert_eq!(input, Input::Chat(line), "plain text is chat");
         return;
@@ -359,29 +357,44 @@ fn check_parsed(line: &str) {
         assert_eq!(input, Input::Chat(rest), "// escapes a slash");
         return;
     }
+    let separator = |c: char| c == ' ' || c == '\t';
     match input {
         Input::Chat(text) => panic!("command {line:?} parsed as chat {text:?}"),
-        Input::Help | Input::Who => {}
-        Input::Nick(nick) => {
-            assert!(!nick.is_empty() && nick == nick.trim(), "/nick {nick:?}");
-        }
-        Input::Me(action) => assert!(!action.trim().is_empty(), "/me {action:?}"),
-        Input::Msg { to, text } => {
-            assert!(!to.is_empty() && !to.contains(' '), "/msg to {to:?}");
-            assert!(!text.trim().is_empty(), "/msg text {text:?}");
+        Input::Command(command, args) => {
             assert!(
-                line.ends_with(text),
-                "/msg text {text:?} not the line's end"
+                command
+                    .name
+                    .eq_ignore_ascii_case(rest.split(separator).next().unwrap_or("")),
+                "{line:?} parsed as /{}",
+                command.name
             );
-        }
-        Input::Quit(reason) => {
-            if let Some(reason) = reason {
-                assert!(!reason.is_empty() && reason == reason.trim(), "{reason:?}");
+            match command.params {
+                Params::None | Params::OptValue => {}
+                Params::Rest => assert!(!command::is_blank(args.rest), "{line:?}"),
+                Params::Value => {
+                    assert!(!command::is_blank(args.rest), "{line:?}");
+                    assert_eq!(args.rest, args.rest.trim_matches(separator), "{line:?}");
+                }
+                Params::WordRest => {
+                    assert!(!args.word.is_empty() && !args.word.contains(separator));
+                    assert!(!command::is_blank(args.rest), "{line:?}");
+                    assert!(
+                        line.ends_with(args.rest),
+                        "text {:?} not the line's end",
+                        args.rest
+                    );
+                }
+            }
+            if matches!(command.params, Params::OptValue) {
+                assert_eq!(args.rest, args.rest.trim_matches(separator), "{line:?}");
             }
         }
-        Input::Usage(name) => assert!(["nick", "me", "msg"].contains(&name), "{name}"),
+        Input::Usage(command) => assert!(command.params != Params::None, "{}", command.name),
         Input::Unknown(name) => {
-            assert!(rest.starts_with(name) && !name.contains(' '), "{name:?}");
+            assert!(
+                rest.starts_with(name) && !name.contains(separator),
+                "{name:?}"
+            );
         }
     }
 }

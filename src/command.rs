@@ -1,0 +1,411 @@
+//! The command table: every command a user can type, declared once.
+//!
+//! Each [`Command`] carries its name and aliases, the shape of its arguments
+//! ([`Params`]), who may use it ([`Access`]), and its usage and help text in
+//! English and Chinese. The parser ([`parse`]), `/help`, usage errors and the
+//! permission check all read this one declaration, so adding a command is one
+//! entry in [`COMMANDS`], one [`Id`], and its handler in the room.
+//!
+//! Parsing is pure and works on the raw line as framed (not sanitized): command
+//! names and nicknames are taken as typed, so that nickname rules can refuse
+//! what sanitizing would silently drop. Only text that others will see is
+//! sanitized, by whoever formats it. The parser does promise that required text
+//! is *visibly* non-blank: a `/me` followed only by spaces and control
+//! characters is a usage error, not an empty action.
+
+use crate::protocol::sanitize::is_stripped;
+
+/// Which command a parsed line is; the room's handlers match on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Id {
+    /// `/help`: the commands this user may use.
+    Help,
+    /// `/who`: who is online.
+    Who,
+    /// `/nick NEW`: change nickname (at the prompt: sign in as NEW).
+    Nick,
+    /// `/me ACTION`: an action in the third person.
+    Me,
+    /// `/msg NICK TEXT`: a private message.
+    Msg,
+    /// `/quit [REASON]`: leave.
+    Quit,
+}
+
+/// Who may use a command. Ordered: each level may use what the ones before it may.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Access {
+    /// Any connection, signed in or not.
+    Everyone,
+    /// Users who have picked a nickname.
+    Registered,
+    /// Operators (`op` over the control socket).
+    Operator,
+}
+
+/// What follows a command's name. Arguments are separated by spaces or tabs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Params {
+    /// Nothing; whatever follows the name is ignored (`/who is here`).
+    None,
+    /// Required text: the rest of the line as typed, not trimmed (`/me ACTION`).
+    Rest,
+    /// A required value: the rest of the line, trimmed (`/nick NEW`).
+    Value,
+    /// An optional value: the rest of the line, trimmed (`/quit [REASON]`).
+    OptValue,
+    /// A word, then required text as typed (`/msg NICK TEXT`).
+    WordRest,
+}
+
+/// A text in both of the server's languages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Words {
+    /// English.
+    pub en: &'static str,
+    /// Chinese.
+    pub zh: &'static str,
+}
+
+/// One command's declaration.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Command {
+    /// Which command this is.
+    pub id: Id,
+    /// Its name, lowercase, without the slash.
+    pub name: &'static str,
+    /// Other names that mean the same command.
+    pub aliases: &'static [&'static str],
+    /// The shape of its arguments.
+    pub params: Params,
+    /// Who may use it.
+    pub access: Access,
+    /// The arguments as `/help` and usage errors show them (`NICK TEXT`).
+    pub usage: Words,
+    /// One line for `/help`.
+    pub help: Words,
+}
+
+/// Every command, in the order `/help` lists them.
+pub const COMMANDS: &[Command] = &[
+    Command {
+        id: Id::Help,
+        name: "help",
+        aliases: &[],
+        params: Params::None,
+        access: Access::Everyone,
+        usage: Words { en: "", zh: "" },
+        help: Words {
+            en: "this help",
+            zh: "显示本帮助",
+        },
+    },
+    Command {
+        id: Id::Who,
+        name: "who",
+        aliases: &[],
+        params: Params::None,
+        access: Access::Registered,
+        usage: Words { en: "", zh: "" },
+        help: Words {
+            en: "who is online",
+            zh: "谁在线",
+        },
+    },
+    Command {
+        id: Id::Nick,
+        name: "nick",
+        aliases: &[],
+        params: Params::Value,
+        access: Access::Everyone,
+        usage: Words {
+            en: "NEW",
+            zh: "新昵称",
+        },
+        help: Words {
+            en: "change your nickname",
+            zh: "改名",
+        },
+    },
+    Command {
+        id: Id::Me,
+        name: "me",
+        aliases: &[],
+        params: Params::Rest,
+        access: Access::Registered,
+        usage: Words {
+            en: "ACTION",
+            zh: "动作",
+        },
+        help: Words {
+            en: "say what you are doing",
+            zh: "以第三人称说话",
+        },
+    },
+    Command {
+        id: Id::Msg,
+        name: "msg",
+        aliases: &[],
+        params: Params::WordRest,
+        access: Access::Registered,
+        usage: Words {
+            en: "NICK TEXT",
+            zh: "昵称 内容",
+        },
+        help: Words {
+            en: "private message",
+            zh: "私聊",
+        },
+    },
+    Command {
+        id: Id::Quit,
+        name: "quit",
+        aliases: &[],
+        params: Params::OptValue,
+        access: Access::Everyone,
+        usage: Words {
+            en: "[REASON]",
+            zh: "[原因]",
+        },
+        help: Words {
+            en: "leave the room",
+            zh: "离开聊天室",
+        },
+    },
+];
+
+impl Command {
+    /// Whether `name` (as typed, any case) names this command.
+    fn is_named(&self, name: &str) -> bool {
+        self.name.eq_ignore_ascii_case(name)
+            || self.aliases.iter().any(|a| a.eq_ignore_ascii_case(name))
+    }
+
+    /// The command's declaration by id.
+    pub fn get(id: Id) -> &'static Command {
+        // Every Id has an entry: the table test checks it.
+        COMMANDS.iter().find(|c| c.id == id).unwrap_or(&COMMANDS[0])
+    }
+}
+
+/// What a line's arguments were split into; `""` where there is none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Args<'a> {
+    /// The first word, for [`Params::WordRest`].
+    pub word: &'a str,
+    /// The text or value after the name (or after `word`).
+    pub rest: &'a str,
+}
+
+/// What a line asks for.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Input<'a> {
+    /// Ordinary text for the room, raw; `//text` arrives as `/text`.
+    Chat(&'a str),
+    /// A known command with the arguments it needs.
+    Command(&'static Command, Args<'a>),
+    /// A known command without the arguments it needs.
+    Usage(&'static Command),
+    /// An unknown command's name as typed (`/foo bar` gives `"foo"`, a bare `/`
+    /// gives `""`).
+    Unknown(&'a str),
+}
+
+/// Parses one raw line (as framed, not sanitized).
+///
+/// Command names are case-insensitive (`/WHO` works); arguments are separated
+/// from the name and from each other by spaces or tabs.
+pub fn parse(line: &str) -> Input<'_> {
+    let Some(rest) = line.strip_prefix('/') else {
+        return Input::Chat(line);
+    };
+    if rest.starts_with('/') {
+        // `//text` is the escape for chat text that starts with a slash.
+        return Input::Chat(rest);
+    }
+    let (name, args) = split_word(rest);
+    let Some(command) = COMMANDS.iter().find(|c| c.is_named(name)) else {
+        return Input::Unknown(name);
+    };
+    match parse_args(command.params, args) {
+        Some(args) => Input::Command(command, args),
+        None => Input::Usage(command),
+    }
+}
+
+/// Splits `args` as `params` says; None when something required is missing.
+fn parse_args(params: Params, args: &str) -> Option<Args<'_>> {
+    let value = || trim(args);
+    match params {
+        Params::None => Some(Args::default()),
+        Params::OptValue => Some(Args {
+            word: "",
+            rest: value(),
+        }),
+        Params::Rest => (!is_blank(args)).then_some(Args {
+            word: "",
+            rest: args,
+        }),
+        Params::Value => (!is_blank(args)).then(|| Args {
+            word: "",
+            rest: value(),
+        }),
+        Params::WordRest => {
+            let (word, rest) = split_word(args);
+            (!word.is_empty() && !is_blank(rest)).then_some(Args { word, rest })
+        }
+    }
+}
+
+fn is_separator(c: char) -> bool {
+    c == ' ' || c == '\t'
+}
+
+fn trim(s: &str) -> &str {
+    s.trim_matches(is_separator)
+}
+
+/// Whether nothing visible would be left of `text` once sanitized and trimmed.
+pub fn is_blank(text: &str) -> bool {
+    text.chars().all(|c| c.is_whitespace() || is_stripped(c))
+}
+
+/// Splits off the first word; the remainder starts after the separators that
+/// follow it.
+fn split_word(s: &str) -> (&str, &str) {
+    match s.split_once(is_separator) {
+        Some((word, rest)) => (word, rest.trim_start_matches(is_separator)),
+        None => (s, ""),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn command(line: &str) -> (Id, Args<'_>) {
+        match parse(line) {
+            Input::Command(command, args) => (command.id, args),
+            other => panic!("{line:?} gave {other:?}"),
+        }
+    }
+
+    fn rest(rest: &str) -> Args<'_> {
+        Args { word: "", rest }
+    }
+
+    fn usage(line: &str) -> Id {
+        match parse(line) {
+            Input::Usage(command) => command.id,
+            other => panic!("{line:?} gave {other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_id_has_one_entry_and_names_are_unique() {
+        let ids = [Id::Help, Id::Who, Id::Nick, Id::Me, Id::Msg, Id::Quit];
+        for id in ids {
+            assert_eq!(COMMANDS.iter().filter(|c| c.id == id).count(), 1, "{id:?}");
+            assert_eq!(Command::get(id).id, id);
+        }
+        assert_eq!(COMMANDS.len(), ids.len());
+        let mut names: Vec<&str> = COMMANDS
+            .iter()
+            .flat_map(|c| std::iter::once(c.name).chain(c.aliases.iter().copied()))
+            .collect();
+        let count = names.len();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), count, "a name is declared twice");
+        for c in COMMANDS {
+            assert!(!c.help.en.is_empty() && !c.help.zh.is_empty(), "{}", c.name);
+            let takes_args = c.params != Params::None;
+            assert_eq!(takes_args, !c.usage.en.is_empty(), "{}", c.name);
+            assert_eq!(takes_args, !c.usage.zh.is_empty(), "{}", c.name);
+        }
+    }
+
+    #[test]
+    fn parse_chat() {
+        assert_eq!(parse("hello"), Input::Chat("hello"));
+        assert_eq!(parse("  spaced  "), Input::Chat("  spaced  "));
+        assert_eq!(parse(" /who"), Input::Chat(" /who"));
+        assert_eq!(parse("a#b"), Input::Chat("a#b"));
+    }
+
+    #[test]
+    fn parse_double_slash_is_chat() {
+        assert_eq!(parse("//etc/passwd"), Input::Chat("/etc/passwd"));
+        assert_eq!(parse("//"), Input::Chat("/"));
+    }
+
+    #[test]
+    fn parse_help_and_who_ignore_extra() {
+        assert_eq!(command("/help"), (Id::Help, Args::default()));
+        assert_eq!(command("/help me please"), (Id::Help, Args::default()));
+        assert_eq!(command("/who"), (Id::Who, Args::default()));
+        assert_eq!(command("/who is here"), (Id::Who, Args::default()));
+    }
+
+    #[test]
+    fn parse_command_names_are_case_insensitive() {
+        assert_eq!(command("/WHO").0, Id::Who);
+        assert_eq!(command("/HeLp").0, Id::Help);
+        assert_eq!(command("/NICK bob"), (Id::Nick, rest("bob")));
+        assert_eq!(command("/Quit"), (Id::Quit, rest("")));
+    }
+
+    #[test]
+    fn parse_nick() {
+        assert_eq!(command("/nick bob"), (Id::Nick, rest("bob")));
+        assert_eq!(command("/nick    bob   "), (Id::Nick, rest("bob")));
+        assert_eq!(command("/nick a b"), (Id::Nick, rest("a b")));
+        assert_eq!(command("/nick\tbob"), (Id::Nick, rest("bob")));
+        assert_eq!(usage("/nick"), Id::Nick);
+        assert_eq!(usage("/nick    "), Id::Nick);
+        // Nothing visible: a usage error, not a nickname of controls.
+        assert_eq!(usage("/nick \x1b\u{202e}"), Id::Nick);
+    }
+
+    #[test]
+    fn parse_me() {
+        assert_eq!(command("/me waves"), (Id::Me, rest("waves")));
+        assert_eq!(command("/me   waves  hi"), (Id::Me, rest("waves  hi")));
+        assert_eq!(usage("/me"), Id::Me);
+        assert_eq!(usage("/me   "), Id::Me);
+        assert_eq!(usage("/me \x1b\x07 "), Id::Me);
+    }
+
+    #[test]
+    fn parse_msg() {
+        let msg = |word, rest| (Id::Msg, Args { word, rest });
+        assert_eq!(command("/msg bob hi there"), msg("bob", "hi there"));
+        assert_eq!(command("/MSG  bob   hi"), msg("bob", "hi"));
+        assert_eq!(command("/msg\tbob\thi"), msg("bob", "hi"));
+        assert_eq!(usage("/msg bob"), Id::Msg);
+        assert_eq!(usage("/msg bob   "), Id::Msg);
+        assert_eq!(usage("/msg"), Id::Msg);
+        assert_eq!(usage("/msg bob \x1b"), Id::Msg);
+    }
+
+    #[test]
+    fn parse_quit() {
+        assert_eq!(command("/quit"), (Id::Quit, rest("")));
+        assert_eq!(command("/quit   "), (Id::Quit, rest("")));
+        assert_eq!(command("/quit  bye now "), (Id::Quit, rest("bye now")));
+    }
+
+    #[test]
+    fn parse_unknown() {
+        assert_eq!(parse("/foo bar"), Input::Unknown("foo"));
+        assert_eq!(parse("/Whois bob"), Input::Unknown("Whois"));
+        assert_eq!(parse("/"), Input::Unknown(""));
+        assert_eq!(parse("/ who"), Input::Unknown(""));
+    }
+
+    #[test]
+    fn access_is_ordered() {
+        assert!(Access::Everyone < Access::Registered);
+        assert!(Access::Registered < Access::Operator);
+    }
+}

@@ -1,0 +1,222 @@
+//! What an input line does: before sign-in it is a nickname (or one of the few
+//! commands anyone may use); after it, chat or a command from the table in
+//! [`crate::command`]. Each command's handler is one arm of [`Room::run`].
+//!
+//! Lines arrive raw. Nicknames are checked as typed; text others will see is
+//! sanitized here, where it is formatted.
+
+use std::sync::Arc;
+
+use crate::command::{self, Access, Args, Command, Id, Input};
+use crate::info;
+use crate::nick::{self, NickError};
+use crate::protocol::sanitize;
+use crate::text::{LeaveReason, MAX_LISTED_NAMES};
+
+use super::{ClientId, JOIN_LIST_MAX_ROOM, Room, block};
+
+impl Room {
+    /// Handles one input line from `id`.
+    pub(super) fn input(&mut self, id: ClientId, raw: &str) {
+        let Some(member) = self.members.get(id) else {
+            // Lines can still arrive from a client the room already closed.
+            return;
+        };
+        let nick = member.nick.clone();
+        let input = command::parse(raw);
+        match nick {
+            None => self.input_before_sign_in(id, raw, input),
+            Some(nick) => self.input_signed_in(id, &nick, input),
+        }
+    }
+
+    /// What `id` may use.
+    fn access(&self, id: ClientId) -> Access {
+        match self.members.get(id) {
+            Some(member) if member.nick.is_some() => Access::Registered,
+            _ => Access::Everyone,
+        }
+    }
+
+    fn input_before_sign_in(&mut self, id: ClientId, raw: &str, input: Input<'_>) {
+        if raw.trim().is_empty() {
+            return;
+        }
+        match input {
+            Input::Command(command, _) | Input::Usage(command)
+                if command.access > Access::Everyone =>
+            {
+                let msg = self.texts.sign_in_first(command);
+                self.send(id, block(msg));
+            }
+            Input::Command(command, args) => self.run(id, None, command, args),
+            Input::Usage(command) => {
+                let msg = self.texts.usage(command) + &self.texts.prompt();
+                self.send(id, block(msg));
+            }
+            // Anything else is a nickname: the text before the first `#`.
+            Input::Chat(_) | Input::Unknown(_) => {
+                let nick = nick::nick_from_registration(raw, self.config.max_nick_chars);
+                self.sign_in(id, nick);
+            }
+        }
+    }
+
+    fn input_signed_in(&mut self, id: ClientId, nick: &Arc<str>, input: Input<'_>) {
+        match input {
+            Input::Chat(raw) => {
+                let text = sanitize(raw);
+                if text.trim().is_empty() {
+                    return;
+                }
+                self.summary.lines_in += 1;
+                let msg = block(self.texts.chat(nick, &text));
+                self.remember(&msg);
+                self.broadcast(&msg, Some(id));
+            }
+            Input::Command(command, args) => {
+                self.summary.lines_in += 1;
+                if command.access > self.access(id) {
+                    let msg = self.texts.not_allowed(command);
+                    self.send(id, block(msg));
+                } else {
+                    self.run(id, Some(nick), command, args);
+                }
+            }
+            Input::Usage(command) => {
+                self.summary.lines_in += 1;
+                let msg = self.texts.usage(command);
+                self.send(id, block(msg));
+            }
+            Input::Unknown(name) => {
+                self.summary.lines_in += 1;
+                let msg = self.texts.unknown_command(&sanitize(name));
+                self.send(id, block(msg));
+            }
+        }
+    }
+
+    /// Runs a command `id` may use. `nick` is None before sign-in, which only
+    /// the commands open to everyone see.
+    fn run(&mut self, id: ClientId, nick: Option<&Arc<str>>, command: &Command, args: Args<'_>) {
+        match (command.id, nick) {
+            (Id::Help, _) => {
+                let msg = self.texts.help(self.access(id));
+                self.send(id, block(msg));
+            }
+            (Id::Nick, None) => {
+                let new = nick::validate_nick(args.rest, self.config.max_nick_chars);
+                self.sign_in(id, new);
+            }
+            (Id::Nick, Some(old)) => self.rename(id, old, args.rest),
+            (Id::Quit, None) => {
+                self.send(id, block(self.texts.bye_unregistered()));
+                self.remove(id, LeaveReason::Quit(None));
+            }
+            (Id::Quit, Some(nick)) => {
+                let reason = sanitize(args.rest).trim().to_owned();
+                self.send(id, block(self.texts.bye(nick)));
+                self.remove(
+                    id,
+                    LeaveReason::Quit((!reason.is_empty()).then_some(reason)),
+                );
+            }
+            (Id::Who, _) => {
+                let (names, total) = self.members.names(MAX_LISTED_NAMES);
+                let msg = self.texts.who(&names, total);
+                self.send(id, block(msg));
+            }
+            (Id::Me, Some(nick)) => {
+                let msg = block(self.texts.action(nick, &sanitize(args.rest)));
+                self.remember(&msg);
+                self.broadcast(&msg, Some(id));
+            }
+            (Id::Msg, Some(nick)) => self.private(id, nick, args.word, &sanitize(args.rest)),
+            // The table opens only help, nick and quit to connections that have
+            // not signed in, and `input_before_sign_in` checks it.
+            (Id::Me | Id::Msg, None) => {}
+        }
+    }
+
+    fn private(&mut self, id: ClientId, nick: &str, to: &str, text: &str) {
+        match self.members.find(to) {
+            Some(target) => {
+                let to_name = self.members.nick_of(target).to_owned();
+                self.send(target, block(self.texts.private_from(nick, text)));
+                self.send(id, block(self.texts.private_sent(&to_name, text)));
+            }
+            None => {
+                let msg = self.texts.no_such_user(&sanitize(to));
+                self.send(id, block(msg));
+            }
+        }
+    }
+
+    /// Signs `id` in under `nick`, or tells it why not and asks again.
+    fn sign_in(&mut self, id: ClientId, nick: Result<&str, NickError>) {
+        let nick = match nick {
+            Ok(nick) => nick,
+            Err(err) => {
+                let msg = self.texts.nick_invalid(&err) + &self.texts.prompt();
+                self.send(id, block(msg));
+                return;
+            }
+        };
+        if !self.members.set_nick(id, nick) {
+            let msg = self.texts.nick_taken(nick) + &self.texts.prompt();
+            self.send(id, block(msg));
+            return;
+        }
+        if let Some(member) = self.members.get(id) {
+            info!("registered {nick:?} from {}", member.peer);
+        }
+        // The round's broadcasts so far were sent before this member signed in.
+        self.round.starts_for(id);
+
+        let online = self.members.registered();
+        let (names, total) = self.members.names(MAX_LISTED_NAMES);
+        let mut welcome = self.texts.welcome(nick, &names, total);
+        if !self.history.is_empty() {
+            welcome += &self.texts.history_header(self.history.len());
+            for past in &self.history {
+                welcome.push_str(&String::from_utf8_lossy(past));
+            }
+        }
+        let list = (online <= JOIN_LIST_MAX_ROOM).then_some(names.as_slice());
+        let joined = block(self.texts.joined(nick, online, list));
+        self.send(id, block(welcome));
+        self.broadcast(&joined, Some(id));
+    }
+
+    fn rename(&mut self, id: ClientId, old: &str, new: &str) {
+        let new = match nick::validate_nick(new, self.config.max_nick_chars) {
+            Ok(new) => new,
+            Err(err) => {
+                let msg = self.texts.nick_invalid(&err);
+                self.send(id, block(msg));
+                return;
+            }
+        };
+        if !self.members.set_nick(id, new) {
+            let msg = self.texts.nick_taken(new);
+            self.send(id, block(msg));
+            return;
+        }
+        if let Some(member) = self.members.get(id) {
+            info!("renamed {old:?} to {new:?} from {}", member.peer);
+        }
+        let msg = block(self.texts.renamed(old, new));
+        self.broadcast(&msg, None);
+    }
+
+    /// Keeps a chat line for the history replayed to newcomers.
+    fn remember(&mut self, msg: &super::Block) {
+        if self.config.history == 0 {
+            return;
+        }
+        if self.history.len() == self.config.history {
+            self.history.pop_front();
+        }
+        self.history.push_back(Arc::clone(msg));
+    }
+}

@@ -1,0 +1,124 @@
+//! Who is connected, and who is signed in under which nickname.
+//!
+//! [`Members`] keeps the connections by id and the nickname index side by
+//! side and changes them together, so that a nickname is in the index exactly
+//! while its member is signed in under it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use crate::nick::nick_key;
+use crate::outbox::Outbox;
+
+use super::ClientId;
+
+/// One connection as the room sees it.
+pub(super) struct Member {
+    pub(super) outbox: Arc<Outbox>,
+    pub(super) peer: SocketAddr,
+    /// None until the client signs in. Shared, so that handling a line can hold
+    /// it without copying it.
+    pub(super) nick: Option<Arc<str>>,
+}
+
+#[derive(Default)]
+pub(super) struct Members {
+    by_id: HashMap<ClientId, Member>,
+    /// Signed-in members by [`nick_key`], for case-insensitive uniqueness.
+    /// Ordered, so that listing names in case-insensitive order costs no sort:
+    /// a join in a room of thousands must not sort thousands of names.
+    by_nick: BTreeMap<String, ClientId>,
+}
+
+impl Members {
+    /// A new, not yet signed-in connection.
+    pub(super) fn connect(&mut self, id: ClientId, peer: SocketAddr, outbox: Arc<Outbox>) {
+        let member = Member {
+            outbox,
+            peer,
+            nick: None,
+        };
+        self.by_id.insert(id, member);
+    }
+
+    pub(super) fn get(&self, id: ClientId) -> Option<&Member> {
+        self.by_id.get(&id)
+    }
+
+    /// Removes a member, and its nickname from the index.
+    pub(super) fn remove(&mut self, id: ClientId) -> Option<Member> {
+        let member = self.by_id.remove(&id)?;
+        if let Some(nick) = &member.nick {
+            self.by_nick.remove(&nick_key(nick));
+        }
+        Some(member)
+    }
+
+    /// Removes everyone.
+    pub(super) fn drain(&mut self) -> impl Iterator<Item = (ClientId, Member)> + '_ {
+        self.by_nick.clear();
+        self.by_id.drain()
+    }
+
+    /// Connections, signed in or not.
+    pub(super) fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    /// Members who have signed in.
+    pub(super) fn registered(&self) -> usize {
+        self.by_nick.len()
+    }
+
+    pub(super) fn iter(&self) -> impl Iterator<Item = (ClientId, &Member)> {
+        self.by_id.iter().map(|(&id, member)| (id, member))
+    }
+
+    pub(super) fn ids(&self) -> Vec<ClientId> {
+        self.by_id.keys().copied().collect()
+    }
+
+    /// Who is signed in as `nick` (compared by [`nick_key`]).
+    pub(super) fn find(&self, nick: &str) -> Option<ClientId> {
+        self.by_nick.get(&nick_key(nick)).copied()
+    }
+
+    /// The nickname `id` is signed in with; empty when it is not.
+    pub(super) fn nick_of(&self, id: ClientId) -> &str {
+        self.by_id
+            .get(&id)
+            .and_then(|m| m.nick.as_deref())
+            .unwrap_or_default()
+    }
+
+    /// Signs `id` in as `nick`, or renames it. Refused (false) when someone else
+    /// has the nickname; changing only the case of one's own name is allowed.
+    pub(super) fn set_nick(&mut self, id: ClientId, nick: &str) -> bool {
+        let key = nick_key(nick);
+        if self.by_nick.get(&key).is_some_and(|&holder| holder != id) {
+            return false;
+        }
+        let Some(member) = self.by_id.get_mut(&id) else {
+            return false;
+        };
+        if let Some(old) = &member.nick {
+            self.by_nick.remove(&nick_key(old));
+        }
+        member.nick = Some(Arc::from(nick));
+        self.by_nick.insert(key, id);
+        true
+    }
+
+    /// Up to `max` signed-in nicknames, in case-insensitive order, and how many
+    /// there are.
+    pub(super) fn names(&self, max: usize) -> (Vec<&str>, usize) {
+        let names = self
+            .by_nick
+            .values()
+            .take(max)
+            .map(|&id| self.nick_of(id))
+            .collect();
+        (names, self.by_nick.len())
+    }
+}

@@ -1,0 +1,320 @@
+//! The room: who is connected, who is signed in under which nickname, the
+//! history, and fan-out of every line to every recipient's [`Outbox`].
+//!
+//! One task ([`dispatch`]) owns all of it and is fed [`Event`]s over a bounded
+//! async-channel by the accept loop, the client readers and the server's timers.
+//! Nothing else touches the room, so it needs no lock. It never awaits a socket.
+//! Its concerns live in one file each:
+//! - [`members`]: connections and the nickname index;
+//! - [`round`]: delivery, in rounds, through `try_push` into bounded outboxes;
+//! - [`commands`]: what each input line does (sign-in, chat, the command table's
+//!   handlers);
+//! - [`timers`]: the once-a-second tick (login timeouts, the health line, the
+//!   systemd heartbeat).
+//!
+//! This file holds the events, the room's state, and its life: connect, leave,
+//! shutdown.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::{Duration, Instant};
+
+use async_channel::Receiver;
+
+use crate::config::Config;
+use crate::outbox::{Block, Outbox};
+use crate::text::{LeaveReason, Texts};
+use crate::{debug, info, warn};
+
+mod commands;
+mod members;
+mod round;
+mod timers;
+
+#[cfg(test)]
+mod tests;
+
+use members::Members;
+use round::{Fanout, Round};
+
+/// Identifies one connection for its whole life; never reused.
+pub type ClientId = u64;
+
+/// A round handles at most this many events before its broadcasts go out, so
+/// that under a steady flood of events lines still leave every few milliseconds.
+pub const ROUND_EVENTS: usize = 256;
+
+/// A round's broadcasts go out early once they add up to this many bytes: each
+/// recipient then gets blocks of a bounded size.
+pub const ROUND_BYTES: usize = 64 * 1024;
+
+/// Join lines carry the whole list of names only while the room is at most this
+/// big: in a room of thousands a list in every join line would be most of the traffic.
+pub const JOIN_LIST_MAX_ROOM: usize = 20;
+
+/// What the room reacts to.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// The accept loop admitted a connection; the room owns its outbox from now on.
+    Connected {
+        /// The new connection.
+        id: ClientId,
+        /// Its remote address, for the log.
+        peer: SocketAddr,
+        /// Where lines for it go.
+        outbox: Arc<Outbox>,
+    },
+    /// A complete input line from a client, decoded but not sanitized.
+    Line {
+        /// The sender.
+        id: ClientId,
+        /// The line, without its terminator.
+        text: String,
+    },
+    /// A client sent a line over `max_line_bytes`; it was discarded.
+    TooLong {
+        /// The sender.
+        id: ClientId,
+    },
+    /// The client's connection ended (EOF or error).
+    Disconnected {
+        /// The connection that ended.
+        id: ClientId,
+        /// EOF, or the error that ended it.
+        reason: LeaveReason,
+    },
+    /// Once a second: login timeouts, the health line, systemd status.
+    Tick,
+    /// A shutdown signal: tell everyone, start the grace period.
+    BeginShutdown,
+    /// The grace period is over (its timer fired, or a second signal came).
+    EndGrace,
+    /// The config file was re-read.
+    Reload(Arc<Config>),
+}
+
+/// Counters shared with the accept loop, which rejects connections the room never sees.
+#[derive(Debug, Default)]
+pub struct SharedCounters {
+    /// Connections turned away (server full, per-address limit).
+    pub rejections: AtomicU64,
+}
+
+/// What the room did over its life, for the shutdown summary.
+#[derive(Debug, Default, Clone)]
+pub struct Summary {
+    /// Clients still connected when the room closed; each got the final notice.
+    pub clients_at_close: usize,
+    /// Chat lines and commands received from signed-in users.
+    pub lines_in: u64,
+    /// Lines queued to recipients.
+    pub deliveries: u64,
+    /// Clients dropped because their outbox overflowed.
+    pub slow_drops: u64,
+}
+
+struct Room {
+    config: Arc<Config>,
+    texts: Texts,
+    members: Members,
+    history: VecDeque<Block>,
+    /// Connections not signed in yet, in the order they must have signed in by.
+    login_deadlines: VecDeque<(Instant, ClientId)>,
+    fanout: Fanout,
+    round: Round,
+    /// A shutdown has begun; the server's grace timer sends `EndGrace`.
+    shutting_down: bool,
+    started: Instant,
+    last_health: Instant,
+    summary: Summary,
+    shared: Arc<SharedCounters>,
+    /// Status and watchdog pings to systemd, sent from the tick.
+    heartbeat: crate::systemd::Heartbeat,
+}
+
+/// Runs the room until shutdown completes (or every event sender is gone).
+pub async fn dispatch(
+    events: Receiver<Event>,
+    config: Arc<Config>,
+    shared: Arc<SharedCounters>,
+) -> Summary {
+    let mut room = Room::new(config, shared);
+    // No yielding between events: while events keep coming the room works
+    // through a round of them, queues the round's broadcasts as one block per
+    // recipient, and each writer then finds a long run of lines to send in one
+    // write. Under load that batching is what keeps a delivery cheap; the
+    // bounded room queue makes the readers, not the outboxes, wait.
+    while let Ok(event) = events.recv().await {
+        let mut done = room.handle(event);
+        let mut handled = 1;
+        while !done && handled < ROUND_EVENTS {
+            let Ok(event) = events.try_recv() else {
+                break;
+            };
+            done = room.handle(event);
+            handled += 1;
+        }
+        room.end_round();
+        if done {
+            room.close_all();
+            break;
+        }
+    }
+    room.summary.deliveries = room.fanout.deliveries;
+    room.summary
+}
+
+fn texts_for(config: &Config) -> Texts {
+    Texts {
+        language: config.language,
+        colors: config.colors,
+    }
+}
+
+/// A block holding the server's text `text` (one or more whole lines).
+fn block(text: String) -> Block {
+    Arc::from(text.into_bytes().into_boxed_slice())
+}
+
+impl Room {
+    fn new(config: Arc<Config>, shared: Arc<SharedCounters>) -> Room {
+        let now = Instant::now();
+        Room {
+            texts: texts_for(&config),
+            config,
+            members: Members::default(),
+            history: VecDeque::new(),
+            login_deadlines: VecDeque::new(),
+            fanout: Fanout::default(),
+            round: Round::default(),
+            shutting_down: false,
+            started: now,
+            last_health: now,
+            summary: Summary::default(),
+            shared,
+            heartbeat: crate::systemd::Heartbeat::from_env(),
+        }
+    }
+
+    /// Handles one event; returns true when the room should close.
+    fn handle(&mut self, event: Event) -> bool {
+        match event {
+            Event::Connected { id, peer, outbox } => self.connected(id, peer, outbox),
+            Event::Line { id, text } => self.input(id, &text),
+            Event::TooLong { id } => {
+                let msg = self.texts.too_long(self.config.max_line_bytes);
+                self.send(id, block(msg));
+            }
+            Event::Disconnected { id, reason } => self.remove(id, reason),
+            Event::Tick => self.tick(),
+            Event::BeginShutdown => self.begin_shutdown(),
+            Event::EndGrace => return true,
+            Event::Reload(config) => {
+                self.texts = texts_for(&config);
+                while self.history.len() > config.history {
+                    self.history.pop_front();
+                }
+                self.config = config;
+            }
+        }
+        // During a shutdown the room closes as soon as the last user has left:
+        // connections that never signed in have nothing to finish.
+        self.shutting_down && self.members.registered() == 0
+    }
+
+    fn connected(&mut self, id: ClientId, peer: SocketAddr, outbox: Arc<Outbox>) {
+        let banner = self
+            .texts
+            .banner(&self.config.room_name, self.members.registered());
+        self.members.connect(id, peer, outbox);
+        let deadline = Instant::now() + Duration::from_secs(self.config.login_timeout_secs);
+        self.login_deadlines.push_back((deadline, id));
+        self.send(id, block(banner));
+    }
+
+    /// Removes a client: closes its outbox (after what is queued) and tells the room.
+    fn remove(&mut self, id: ClientId, reason: LeaveReason) {
+        if reason != LeaveReason::TooSlow {
+            // What was said before this client left is written before the close.
+            self.catch_up(id);
+        }
+        let Some(member) = self.members.remove(id) else {
+            return;
+        };
+        if reason == LeaveReason::TooSlow {
+            member.outbox.abort();
+        } else {
+            member.outbox.close();
+        }
+        let Some(nick) = member.nick else {
+            debug!(
+                "{} left before registering: {}",
+                member.peer,
+                reason.describe()
+            );
+            return;
+        };
+        let online = self.members.registered();
+        info!(
+            "left {nick:?} from {}: {} ({online} online)",
+            member.peer,
+            reason.describe(),
+        );
+        let msg = block(self.texts.left(&nick, &reason, online));
+        self.broadcast(&msg, None);
+    }
+
+    /// Drops every client whose outbox overflowed. Their leave lines join the
+    /// round; [`end_round`](Self::end_round) queues them, which can overflow
+    /// another outbox, and calls this again.
+    fn drop_too_slow(&mut self) {
+        while let Some(id) = self.fanout.too_slow.pop() {
+            if let Some(member) = self.members.get(id) {
+                warn!(
+                    "slow client dropped: {} {:?} (more than {} bytes queued)",
+                    member.peer,
+                    member.nick.as_deref().unwrap_or(""),
+                    self.config.send_queue_bytes
+                );
+                self.summary.slow_drops += 1;
+                self.remove(id, LeaveReason::TooSlow);
+            }
+        }
+    }
+
+    fn begin_shutdown(&mut self) {
+        if self.shutting_down {
+            return;
+        }
+        self.shutting_down = true;
+        // Everyone's notice comes after the round so far, in one pass.
+        self.flush();
+        let grace = self.config.shutdown_grace_secs;
+        let msg = block(self.texts.shutdown_begun(grace));
+        // Everyone hears it, signed in or not, so it is not a broadcast.
+        for id in self.members.ids() {
+            self.send(id, Arc::clone(&msg));
+        }
+    }
+
+    /// The end of a shutdown: the last notice to everyone, then close every outbox
+    /// after what it holds has been written.
+    fn close_all(&mut self) {
+        let msg = block(self.texts.shutdown_now());
+        self.summary.clients_at_close = self.members.len();
+        for (_, member) in self.members.drain() {
+            member.outbox.push_final(Arc::clone(&msg));
+            member.outbox.close();
+            if let Some(nick) = member.nick {
+                info!(
+                    "left {nick:?} from {}: {}",
+                    member.peer,
+                    LeaveReason::Shutdown.describe()
+                );
+            }
+        }
+        self.log_health();
+    }
+}
