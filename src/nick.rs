@@ -68,7 +68,7 @@ pub fn nick_from_registration(line: &str, max_chars: usize) -> Result<&str, Nick
 /// Validates a proposed nickname as given to `/nick NEW`.
 ///
 /// Rules: 1..=`max_chars` characters; no whitespace anywhere; no control
-/// characters; none of the characters [`sanitize`] removes, no U+FFFD, and no
+/// characters; none of the characters [`sanitize`](crate::protocol::sanitize()) removes, no U+FFFD, and no
 /// invisible characters (soft hyphen, zero-width space, word joiner and
 /// invisible operators, Hangul fillers) since those let one user pass for
 /// another; no `#`; must not start with `/`.

@@ -5,11 +5,11 @@
 //! async-channel by the accept loop, the client readers and the server's timers.
 //! Nothing else touches the room, so it needs no lock. It never awaits a socket.
 //! Its concerns live in one file each:
-//! - [`members`]: connections and the nickname index;
-//! - [`round`]: delivery, in rounds, through `try_push` into bounded outboxes;
-//! - [`commands`]: what each input line does (sign-in, chat, the command table's
+//! - `members`: connections and the nickname index;
+//! - `round`: delivery, in rounds, through `try_push` into bounded outboxes;
+//! - `commands`: what each input line does (sign-in, chat, the command table's
 //!   handlers);
-//! - [`timers`]: the once-a-second tick (login timeouts, the health line, the
+//! - `timers`: the once-a-second tick (login timeouts, the health line, the
 //!   systemd heartbeat).
 //!
 //! This file holds the events, the room's state, and its life: connect, leave,
