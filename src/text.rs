@@ -199,9 +199,10 @@ impl Texts {
     pub fn joined(&self, nick: &str, online: usize, names: Option<&[&str]>) -> String {
         let nick = self.nick(nick);
         match (self.zh(), names) {
+            // Listed with ", " as the welcome and `/who` list them.
             (true, Some(names)) => format!(
                 "* {nick} 上线了（当前{online}人在线）\r\n* 当前在线：【 {} 】\r\n",
-                names.join(",")
+                names.join(", ")
             ),
             (true, None) => format!("* {nick} 上线了（当前{online}人在线）\r\n"),
             (false, Some(names)) => format!(
@@ -522,4 +523,18 @@ mod tests {
             )
         );
     }
+
+    /// Every list of names in Chinese uses the same separator.
+    #[test]
+    fn chinese_lists_are_joined_alike() {
+        let zh = Texts {
+            language: Language::Zh,
+            ..EN
+        };
+        let names = ["alice", "小红"];
+        assert!(zh.joined("小红", 2, Some(&names)).contains("【 alice, 小红 】"));
+        assert!(zh.welcome("小红", &names, 2).contains("【 alice, 小红 】"));
+        assert!(zh.who(&names, 2).contains("【 alice, 小红 】"));
+    }
+
 }

@@ -315,6 +315,9 @@ impl Room {
                 );
             }
         }
-        self.log_health();
+        // `stats_interval_secs = 0` turns the health line off, this last one included.
+        if self.config.stats_interval_secs > 0 {
+            self.log_health();
+        }
     }
 }
