@@ -11,6 +11,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs, rust_2018_idioms)]
 
+pub mod bans;
 pub mod cli;
 pub mod command;
 pub mod config;

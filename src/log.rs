@@ -118,6 +118,69 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (y, m, d)
 }
 
+// RFC 3339 UTC timestamps to the second, as the ban file keeps them: the same
+// calendar as the log's, in both directions.
+
+/// Formats seconds since the Unix epoch as `2026-12-03T10:00:00Z`.
+pub(crate) fn format_utc_seconds(secs: u64) -> String {
+    let mut text = format_utc(secs, 0);
+    // `…:00.000Z` -> `…:00Z`: the ban file needs no milliseconds.
+    text.replace_range(19..23, "");
+    text
+}
+
+/// Parses `2026-12-03T10:00:00Z` (exactly that shape: UTC, whole seconds, years
+/// 1970 to 9999) into seconds since the Unix epoch; None when it is anything else.
+pub(crate) fn parse_utc_seconds(text: &str) -> Option<u64> {
+    let b = text.as_bytes();
+    let shape_ok = b.len() == 20
+        && [4, 7].iter().all(|&i| b[i] == b'-')
+        && b[10] == b'T'
+        && [13, 16].iter().all(|&i| b[i] == b':')
+        && b[19] == b'Z';
+    if !shape_ok {
+        return None;
+    }
+    // Every field is plain digits; `u64::from_str` alone would accept a `+`.
+    let number = |from: usize, to: usize| -> Option<u64> {
+        let digits = text.get(from..to)?;
+        digits
+            .bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| digits.parse().ok())
+            .flatten()
+    };
+    let (year, month, day) = (number(0, 4)?, number(5, 7)?, number(8, 10)?);
+    let (hour, minute, second) = (number(11, 13)?, number(14, 16)?, number(17, 19)?);
+    if year < 1970 || !(1..=12).contains(&month) || hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    let days = days_from_civil(year as i64, month as u32, day as u32)?;
+    Some(days * 86_400 + hour * 3600 + minute * 60 + second)
+}
+
+/// The inverse of [`civil_from_days`] (Hinnant's `days_from_civil`), for dates from
+/// 1970 on; None for a day the month does not have.
+fn days_from_civil(y: i64, m: u32, d: u32) -> Option<u64> {
+    let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+    let month_days = match m {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    };
+    if d == 0 || d > month_days {
+        return None;
+    }
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = i64::from(if m > 2 { m - 3 } else { m + 9 });
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    u64::try_from(era * 146_097 + doe - 719_468).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,6 +192,52 @@ mod tests {
         assert_eq!(format_utc(951_782_400, 5), "2000-02-29T00:00:00.005Z");
         assert_eq!(format_utc(1_795_505_419, 999), "2026-11-24T07:30:19.999Z");
         assert_eq!(format_utc(4_107_542_399, 0), "2100-02-28T23:59:59.000Z");
+    }
+
+    #[test]
+    fn utc_seconds_round_trip() {
+        for secs in [
+            0,
+            951_782_400,
+            1_795_505_419,
+            4_107_542_399,
+            253_402_300_799,
+        ] {
+            let text = format_utc_seconds(secs);
+            assert_eq!(parse_utc_seconds(&text), Some(secs), "{text}");
+        }
+        assert_eq!(format_utc_seconds(1_795_505_419), "2026-11-24T07:30:19Z");
+        // Every day of a leap year and of a common year maps back to itself.
+        for day in 0..(366 + 365) {
+            let secs = 946_684_800 + day * 86_400 + 3661; // from 2000-01-01T01:01:01
+            assert_eq!(parse_utc_seconds(&format_utc_seconds(secs)), Some(secs));
+        }
+    }
+
+    #[test]
+    fn utc_seconds_rejects_other_shapes() {
+        for bad in [
+            "",
+            "2026-11-24T07:30:19",
+            "2026-11-24T07:30:19.000Z",
+            "2026-11-24 07:30:19Z",
+            "2026-11-24T07:30:19+00:00",
+            "2026-13-01T00:00:00Z",
+            "2026-00-01T00:00:00Z",
+            "2026-02-29T00:00:00Z",
+            "2026-04-31T00:00:00Z",
+            "2026-01-00T00:00:00Z",
+            "2026-01-01T24:00:00Z",
+            "2026-01-01T00:60:00Z",
+            "2026-01-01T00:00:60Z",
+            "1969-12-31T23:59:59Z",
+            "+026-01-01T00:00:00Z",
+            "2026-+1-01T00:00:00Z",
+            "２026-01-01T00:00:00Z",
+        ] {
+            assert_eq!(parse_utc_seconds(bad), None, "{bad:?}");
+        }
+        assert!(parse_utc_seconds("2024-02-29T00:00:00Z").is_some());
     }
 
     #[test]
