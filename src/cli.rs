@@ -19,6 +19,9 @@ pub enum Command {
     Help,
     /// Print the version and exit.
     Version,
+    /// `chatd ctl …`: the arguments after `ctl`, for [`parse_ctl_args`]. Only a
+    /// first argument `ctl` means this, so a daemon's options never do.
+    Ctl(Vec<String>),
 }
 
 /// Settings given on the command line, shared by [`Command::Run`] and
@@ -51,7 +54,10 @@ impl Error for CliError {}
 pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Command, CliError> {
     let mut options = Options::default();
     let mut check_config = false;
-    let mut args = args.into_iter();
+    let mut args = args.into_iter().peekable();
+    if args.peek().is_some_and(|first| first == "ctl") {
+        return Ok(Command::Ctl(args.skip(1).collect()));
+    }
 
     while let Some(arg) = args.next() {
         // `--name=value` and `--name value` mean the same; split the first form here.
@@ -103,6 +109,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Command, Cl
 pub fn usage() -> &'static str {
     "\
 Usage: chatd [--config PATH] [--port PORT] [--check-config]
+       chatd ctl [--socket PATH | --config PATH] COMMAND [ARGS...]   (see chatd ctl --help)
 
 A chat-room daemon: people join over TCP with nc, telnet or the chat client.
 
@@ -121,6 +128,110 @@ Exit status:
 Signals:
   TERM, INT  graceful shutdown: stop accepting, let users finish (a second signal hurries it)
   HUP        reload the config file, keeping the old settings if the new one is invalid
+"
+}
+
+/// The config file `chatd ctl` reads `control_socket` from when given neither
+/// `--socket` nor `--config`: the one the shipped unit runs chatd with.
+pub const CTL_DEFAULT_CONFIG: &str = "/etc/chatd/chatd.conf";
+
+/// What `chatd ctl` is asked to do.
+#[derive(Debug, PartialEq, Eq)]
+pub enum CtlCommand {
+    /// Print [`ctl_usage`] and exit.
+    Help,
+    /// Send `line` to the control socket found through `socket`.
+    Send {
+        /// Where the socket is.
+        socket: SocketSource,
+        /// The request: the command and its arguments joined by spaces.
+        line: String,
+    },
+}
+
+/// How `chatd ctl` finds the control socket.
+#[derive(Debug, PartialEq, Eq)]
+pub enum SocketSource {
+    /// `--socket PATH`.
+    Socket(PathBuf),
+    /// `--config PATH` (or [`CTL_DEFAULT_CONFIG`]): that file's `control_socket`.
+    Config(PathBuf),
+}
+
+/// Parses the arguments after `chatd ctl`: options up to the first argument that is
+/// not one (or `--`), then the command and its arguments, which are joined by
+/// spaces into one request line. Every error is a usage error (exit 2).
+pub fn parse_ctl_args<I: IntoIterator<Item = String>>(args: I) -> Result<CtlCommand, CliError> {
+    let mut socket = None;
+    let mut args = args.into_iter().peekable();
+    while let Some(arg) = args.next_if(|arg| arg.starts_with('-')) {
+        let (name, inline) = match arg.split_once('=') {
+            Some((name, value)) if name.starts_with("--") => (name, Some(value)),
+            _ => (arg.as_str(), None),
+        };
+        let source = match name {
+            "--" => break,
+            "-h" | "--help" => {
+                no_value(name, inline)?;
+                return Ok(CtlCommand::Help);
+            }
+            "--socket" => SocketSource::Socket(value(name, inline, &mut args)?.into()),
+            "--config" => SocketSource::Config(value(name, inline, &mut args)?.into()),
+            _ => return Err(CliError(format!("unknown option {name:?}"))),
+        };
+        if socket.replace(source).is_some() {
+            return Err(CliError(
+                "give one of --socket and --config, once".to_string(),
+            ));
+        }
+    }
+    let words: Vec<String> = args.collect();
+    if words.is_empty() {
+        return Err(CliError("no command given".to_string()));
+    }
+    if words.iter().any(|word| word.contains(['\n', '\r', '\0'])) {
+        return Err(CliError(
+            "the command must be one line: no line breaks or NUL in its arguments".to_string(),
+        ));
+    }
+    Ok(CtlCommand::Send {
+        socket: socket.unwrap_or_else(|| SocketSource::Config(CTL_DEFAULT_CONFIG.into())),
+        line: words.join(" "),
+    })
+}
+
+/// The `chatd ctl --help` text.
+pub fn ctl_usage() -> &'static str {
+    "\
+Usage: chatd ctl [--socket PATH | --config PATH] COMMAND [ARGS...]
+
+Sends one command to a running chatd over its control socket and prints the answer.
+
+Options:
+  --socket PATH   the control socket
+  --config PATH   use the control_socket of this config file (default: /etc/chatd/chatd.conf)
+  -h, --help      print this help and exit
+
+Commands:
+  who                          every client: nickname, address, room, times, queue, flags
+  kick NICK [REASON]           disconnect a user
+  ban TARGET [DURATION] [REASON]
+                               ban a nickname's address, an address or a CIDR range;
+                               DURATION like 30m, 12h, 7d (default: permanent)
+  unban TARGET                 lift a ban
+  bans                         list the bans
+  mute NICK [DURATION]         silence a user;  unmute NICK
+  op NICK, deop NICK           make a user an operator, or no longer
+  say TEXT                     a server notice to everyone
+  purge NICK                   remove a user's lines from the history
+  stats                        the health counters now
+  reload                       re-read the config file; answers once the settings apply
+
+Exit status:
+  0   done
+  1   chatd refused the command (the reason is on stderr)
+  2   usage error (this command line)
+  69  cannot reach chatd (not running, no control_socket, or no permission)
 "
 }
 
@@ -304,6 +415,125 @@ mod tests {
         );
         assert_eq!(error(&["--help=1"]), "--help takes no value");
         assert_eq!(error(&["--version=1"]), "--version takes no value");
+    }
+
+    fn ctl(args: &[&str]) -> Result<CtlCommand, CliError> {
+        parse_ctl_args(args.iter().map(|arg| arg.to_string()))
+    }
+
+    fn send(socket: SocketSource, line: &str) -> Result<CtlCommand, CliError> {
+        Ok(CtlCommand::Send {
+            socket,
+            line: line.to_string(),
+        })
+    }
+
+    #[test]
+    fn ctl_is_its_own_command_line() {
+        let args = |list: &[&str]| list.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            parse(&["ctl", "--socket", "s", "who"]),
+            Ok(Command::Ctl(args(&["--socket", "s", "who"])))
+        );
+        assert_eq!(parse(&["ctl"]), Ok(Command::Ctl(Vec::new())));
+        // Only as the first argument.
+        assert_eq!(
+            error(&["--config", "a", "ctl"]),
+            r#"unexpected argument "ctl""#
+        );
+    }
+
+    #[test]
+    fn ctl_finds_the_socket_three_ways() {
+        let default = || SocketSource::Config(CTL_DEFAULT_CONFIG.into());
+        assert_eq!(ctl(&["who"]), send(default(), "who"));
+        assert_eq!(
+            ctl(&["--socket", "/run/c.sock", "who"]),
+            send(SocketSource::Socket("/run/c.sock".into()), "who")
+        );
+        assert_eq!(
+            ctl(&["--socket=/run/c.sock", "who"]),
+            send(SocketSource::Socket("/run/c.sock".into()), "who")
+        );
+        assert_eq!(
+            ctl(&["--config", "/etc/x.conf", "reload"]),
+            send(SocketSource::Config("/etc/x.conf".into()), "reload")
+        );
+    }
+
+    #[test]
+    fn ctl_joins_the_command_into_one_line() {
+        let default = || SocketSource::Config(CTL_DEFAULT_CONFIG.into());
+        assert_eq!(
+            ctl(&["ban", "203.0.113.0/24", "12h", "spam and insults"]),
+            send(default(), "ban 203.0.113.0/24 12h spam and insults")
+        );
+        // After the command, dashes are the command's: `say -- hi` says "-- hi".
+        assert_eq!(ctl(&["say", "--", "hi"]), send(default(), "say -- hi"));
+        assert_eq!(ctl(&["--", "--odd"]), send(default(), "--odd"));
+    }
+
+    #[test]
+    fn ctl_usage_errors() {
+        let error = |args: &[&str]| ctl(args).unwrap_err().to_string();
+        assert_eq!(error(&[]), "no command given");
+        assert_eq!(error(&["--socket", "s"]), "no command given");
+        assert_eq!(error(&["--socket"]), "--socket needs a value");
+        assert_eq!(
+            error(&["--socket", "--config", "c", "who"]),
+            "--socket needs a value"
+        );
+        assert_eq!(error(&["--config="]), "--config needs a value");
+        assert_eq!(error(&["--sock", "s", "who"]), r#"unknown option "--sock""#);
+        assert_eq!(
+            error(&["--socket", "s", "--config", "c", "who"]),
+            "give one of --socket and --config, once"
+        );
+        assert_eq!(
+            error(&["--socket", "a", "--socket", "b", "who"]),
+            "give one of --socket and --config, once"
+        );
+        assert_eq!(
+            error(&["say", "two\nlines"]),
+            "the command must be one line: no line breaks or NUL in its arguments"
+        );
+        assert_eq!(ctl(&["--help", "--bogus"]), Ok(CtlCommand::Help));
+        assert_eq!(ctl(&["-h"]), Ok(CtlCommand::Help));
+        // `--help` after the command is the command's argument.
+        assert_eq!(
+            ctl(&["say", "--help"]),
+            send(
+                SocketSource::Config(CTL_DEFAULT_CONFIG.into()),
+                "say --help"
+            )
+        );
+    }
+
+    #[test]
+    fn ctl_usage_lists_every_command_and_exit_status() {
+        let text = ctl_usage();
+        for needle in [
+            "who",
+            "kick NICK",
+            "ban TARGET",
+            "unban TARGET",
+            "bans",
+            "mute NICK",
+            "unmute NICK",
+            "op NICK",
+            "deop NICK",
+            "say TEXT",
+            "purge NICK",
+            "stats",
+            "reload",
+            "\n  0 ",
+            "\n  1 ",
+            "\n  2 ",
+            "\n  69 ",
+        ] {
+            assert!(text.contains(needle), "ctl usage lacks {needle:?}");
+        }
+        assert!(text.lines().all(|line| line.chars().count() <= 100));
     }
 
     #[test]

@@ -16,6 +16,8 @@ pub mod cli;
 pub mod command;
 pub mod config;
 pub mod connection;
+pub mod control;
+pub mod ctl;
 pub mod log;
 pub mod nick;
 pub mod outbox;

@@ -37,6 +37,7 @@ fn main() -> ExitCode {
             println!("chatd {}", env!("CARGO_PKG_VERSION"));
             return ExitCode::SUCCESS;
         }
+        Command::Ctl(args) => return chatd::ctl::main(args),
         Command::Run(options) => (options, false),
         Command::CheckConfig(options) => (options, true),
     };

@@ -93,6 +93,14 @@ pub enum Event {
     EndGrace,
     /// The config file was re-read.
     Reload(Arc<Config>),
+    /// A request line from the control socket (`kick troll spam`, `who`, …), not
+    /// yet parsed; the room answers it on `reply` exactly once.
+    Control {
+        /// The request, without its line break.
+        line: String,
+        /// Where the one answer goes.
+        reply: async_channel::Sender<crate::control::Reply>,
+    },
 }
 
 /// Counters shared with the accept loop, which rejects connections the room never sees.
@@ -217,6 +225,12 @@ impl Room {
                     self.history.pop_front();
                 }
                 self.config = config;
+            }
+            Event::Control { reply, .. } => {
+                // The client may have gone; then nobody is waiting for the answer.
+                let _ = reply.try_send(crate::control::Reply::Refused(
+                    "not implemented yet\n".to_owned(),
+                ));
             }
         }
         // During a shutdown the room closes as soon as the last user has left:
