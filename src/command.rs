@@ -30,6 +30,32 @@ pub enum Id {
     Msg,
     /// `/quit [REASON]`: leave.
     Quit,
+    /// `/topic [TEXT]`: show the topic, or (operators) set it.
+    Topic,
+    /// `/kick NICK [REASON]`: disconnect a user.
+    Kick,
+    /// `/ban TARGET [DURATION] [REASON]`: ban a user's address, an address or a range.
+    Ban,
+    /// `/unban TARGET`: lift a ban.
+    Unban,
+    /// `/mute NICK [DURATION]`: nobody hears the user.
+    Mute,
+    /// `/unmute NICK`.
+    Unmute,
+    /// `/purge NICK`: the user's lines leave the history.
+    Purge,
+    /// `op NICK` (control socket): make a user an operator while connected.
+    Op,
+    /// `deop NICK` (control socket).
+    Deop,
+    /// `say TEXT` (control socket): a server notice to everyone.
+    Say,
+    /// `bans` (control socket): the ban list.
+    Bans,
+    /// `stats` (control socket): the health counters now.
+    Stats,
+    /// `reload` (control socket): answered by the server, not the room.
+    Reload,
 }
 
 /// Who may use a command. Ordered: each level may use what the ones before it may.
@@ -41,6 +67,8 @@ pub enum Access {
     Registered,
     /// Operators (`op` over the control socket).
     Operator,
+    /// Only the control socket (`chatd ctl`); never listed to users.
+    Control,
 }
 
 /// What follows a command's name. Arguments are separated by spaces or tabs.
@@ -56,6 +84,8 @@ pub enum Params {
     OptValue,
     /// A word, then required text as typed (`/msg NICK TEXT`).
     WordRest,
+    /// A word, then optional text, trimmed (`/kick NICK [REASON]`).
+    WordOptRest,
 }
 
 /// A text in both of the server's languages.
@@ -78,8 +108,10 @@ pub struct Command {
     pub aliases: &'static [&'static str],
     /// The shape of its arguments.
     pub params: Params,
-    /// Who may use it.
+    /// Who may use it in the room.
     pub access: Access,
+    /// Whether `chatd ctl` may send it over the control socket.
+    pub ctl: bool,
     /// The arguments as `/help` and usage errors show them (`NICK TEXT`).
     pub usage: Words,
     /// One line for `/help`.
@@ -94,6 +126,7 @@ pub const COMMANDS: &[Command] = &[
         aliases: &[],
         params: Params::None,
         access: Access::Everyone,
+        ctl: true,
         usage: Words { en: "", zh: "" },
         help: Words {
             en: "this help",
@@ -106,6 +139,7 @@ pub const COMMANDS: &[Command] = &[
         aliases: &[],
         params: Params::None,
         access: Access::Registered,
+        ctl: true,
         usage: Words { en: "", zh: "" },
         help: Words {
             en: "who is online",
@@ -118,6 +152,7 @@ pub const COMMANDS: &[Command] = &[
         aliases: &[],
         params: Params::Value,
         access: Access::Everyone,
+        ctl: false,
         usage: Words {
             en: "NEW",
             zh: "新昵称",
@@ -133,6 +168,7 @@ pub const COMMANDS: &[Command] = &[
         aliases: &[],
         params: Params::Rest,
         access: Access::Registered,
+        ctl: false,
         usage: Words {
             en: "ACTION",
             zh: "动作",
@@ -148,6 +184,7 @@ pub const COMMANDS: &[Command] = &[
         aliases: &[],
         params: Params::WordRest,
         access: Access::Registered,
+        ctl: false,
         usage: Words {
             en: "NICK TEXT",
             zh: "昵称 内容",
@@ -163,6 +200,7 @@ pub const COMMANDS: &[Command] = &[
         aliases: &[],
         params: Params::OptValue,
         access: Access::Everyone,
+        ctl: false,
         usage: Words {
             en: "[REASON]",
             zh: "[原因]",
@@ -170,6 +208,205 @@ pub const COMMANDS: &[Command] = &[
         help: Words {
             en: "leave the room",
             zh: "离开聊天室",
+        },
+    },
+    Command {
+        id: Id::Topic,
+        name: "topic",
+        aliases: &[],
+        params: Params::OptValue,
+        access: Access::Registered,
+        ctl: false,
+        usage: Words {
+            en: "[TEXT]",
+            zh: "[内容]",
+        },
+        help: Words {
+            en: "show the topic (operators: set it)",
+            zh: "查看话题（管理员：设置话题）",
+        },
+    },
+    Command {
+        id: Id::Kick,
+        name: "kick",
+        aliases: &[],
+        params: Params::WordOptRest,
+        access: Access::Operator,
+        ctl: true,
+        usage: Words {
+            en: "NICK [REASON]",
+            zh: "昵称 [原因]",
+        },
+        help: Words {
+            en: "disconnect a user",
+            zh: "踢出用户",
+        },
+    },
+    Command {
+        id: Id::Ban,
+        name: "ban",
+        aliases: &[],
+        params: Params::WordOptRest,
+        access: Access::Operator,
+        ctl: true,
+        usage: Words {
+            en: "TARGET [DURATION] [REASON]",
+            zh: "目标 [时长] [原因]",
+        },
+        help: Words {
+            en: "ban a nick, address or range (30m, 12h, 7d)",
+            zh: "封禁用户、地址或网段（30m、12h、7d）",
+        },
+    },
+    Command {
+        id: Id::Unban,
+        name: "unban",
+        aliases: &[],
+        params: Params::Value,
+        access: Access::Operator,
+        ctl: true,
+        usage: Words {
+            en: "TARGET",
+            zh: "目标",
+        },
+        help: Words {
+            en: "lift a ban",
+            zh: "解除封禁",
+        },
+    },
+    Command {
+        id: Id::Mute,
+        name: "mute",
+        aliases: &[],
+        params: Params::WordOptRest,
+        access: Access::Operator,
+        ctl: true,
+        usage: Words {
+            en: "NICK [DURATION]",
+            zh: "昵称 [时长]",
+        },
+        help: Words {
+            en: "nobody hears the user",
+            zh: "禁言",
+        },
+    },
+    Command {
+        id: Id::Unmute,
+        name: "unmute",
+        aliases: &[],
+        params: Params::Value,
+        access: Access::Operator,
+        ctl: true,
+        usage: Words {
+            en: "NICK",
+            zh: "昵称",
+        },
+        help: Words {
+            en: "lift a mute",
+            zh: "解除禁言",
+        },
+    },
+    Command {
+        id: Id::Purge,
+        name: "purge",
+        aliases: &[],
+        params: Params::Value,
+        access: Access::Operator,
+        ctl: true,
+        usage: Words {
+            en: "NICK",
+            zh: "昵称",
+        },
+        help: Words {
+            en: "remove the user's lines from the history",
+            zh: "从历史中删除该用户的消息",
+        },
+    },
+    Command {
+        id: Id::Op,
+        name: "op",
+        aliases: &[],
+        params: Params::Value,
+        access: Access::Control,
+        ctl: true,
+        usage: Words {
+            en: "NICK",
+            zh: "昵称",
+        },
+        help: Words {
+            en: "make a user an operator",
+            zh: "设为管理员",
+        },
+    },
+    Command {
+        id: Id::Deop,
+        name: "deop",
+        aliases: &[],
+        params: Params::Value,
+        access: Access::Control,
+        ctl: true,
+        usage: Words {
+            en: "NICK",
+            zh: "昵称",
+        },
+        help: Words {
+            en: "take operator rights away",
+            zh: "取消管理员",
+        },
+    },
+    Command {
+        id: Id::Say,
+        name: "say",
+        aliases: &[],
+        params: Params::Rest,
+        access: Access::Control,
+        ctl: true,
+        usage: Words {
+            en: "TEXT",
+            zh: "内容",
+        },
+        help: Words {
+            en: "a server notice to everyone",
+            zh: "向所有人发送服务器通知",
+        },
+    },
+    Command {
+        id: Id::Bans,
+        name: "bans",
+        aliases: &[],
+        params: Params::None,
+        access: Access::Control,
+        ctl: true,
+        usage: Words { en: "", zh: "" },
+        help: Words {
+            en: "list the bans",
+            zh: "封禁列表",
+        },
+    },
+    Command {
+        id: Id::Stats,
+        name: "stats",
+        aliases: &[],
+        params: Params::None,
+        access: Access::Control,
+        ctl: true,
+        usage: Words { en: "", zh: "" },
+        help: Words {
+            en: "the health counters now",
+            zh: "当前运行统计",
+        },
+    },
+    Command {
+        id: Id::Reload,
+        name: "reload",
+        aliases: &[],
+        params: Params::None,
+        access: Access::Control,
+        ctl: true,
+        usage: Words { en: "", zh: "" },
+        help: Words {
+            en: "re-read the config file",
+            zh: "重新读取配置文件",
         },
     },
 ];
@@ -223,7 +460,18 @@ pub fn parse(line: &str) -> Input<'_> {
         // `//text` is the escape for chat text that starts with a slash.
         return Input::Chat(rest);
     }
-    let (name, args) = split_word(rest);
+    parse_command(rest)
+}
+
+/// Parses a control-socket request: a command line without the slash
+/// (`kick troll spam`). Never [`Input::Chat`].
+pub fn parse_control(line: &str) -> Input<'_> {
+    parse_command(trim(line))
+}
+
+/// `name args…`, the name looked up in the table.
+fn parse_command(line: &str) -> Input<'_> {
+    let (name, args) = split_word(line);
     let Some(command) = COMMANDS.iter().find(|c| c.is_named(name)) else {
         return Input::Unknown(name);
     };
@@ -253,6 +501,13 @@ fn parse_args(params: Params, args: &str) -> Option<Args<'_>> {
         Params::WordRest => {
             let (word, rest) = split_word(args);
             (!word.is_empty() && !is_blank(rest)).then_some(Args { word, rest })
+        }
+        Params::WordOptRest => {
+            let (word, rest) = split_word(args);
+            (!word.is_empty()).then(|| Args {
+                word,
+                rest: trim(rest),
+            })
         }
     }
 }
@@ -303,7 +558,27 @@ mod tests {
 
     #[test]
     fn every_id_has_one_entry_and_names_are_unique() {
-        let ids = [Id::Help, Id::Who, Id::Nick, Id::Me, Id::Msg, Id::Quit];
+        let ids = [
+            Id::Help,
+            Id::Who,
+            Id::Nick,
+            Id::Me,
+            Id::Msg,
+            Id::Quit,
+            Id::Topic,
+            Id::Kick,
+            Id::Ban,
+            Id::Unban,
+            Id::Mute,
+            Id::Unmute,
+            Id::Purge,
+            Id::Op,
+            Id::Deop,
+            Id::Say,
+            Id::Bans,
+            Id::Stats,
+            Id::Reload,
+        ];
         for id in ids {
             assert_eq!(COMMANDS.iter().filter(|c| c.id == id).count(), 1, "{id:?}");
             assert_eq!(Command::get(id).id, id);
@@ -407,5 +682,33 @@ mod tests {
     fn access_is_ordered() {
         assert!(Access::Everyone < Access::Registered);
         assert!(Access::Registered < Access::Operator);
+        assert!(Access::Operator < Access::Control);
+    }
+
+    #[test]
+    fn parse_word_and_optional_rest() {
+        let kick = |word, rest| (Id::Kick, Args { word, rest });
+        assert_eq!(command("/kick troll"), kick("troll", ""));
+        assert_eq!(command("/kick  troll  spam  "), kick("troll", "spam"));
+        assert_eq!(usage("/kick"), Id::Kick);
+        assert_eq!(usage("/kick   "), Id::Kick);
+    }
+
+    #[test]
+    fn control_requests_have_no_slash() {
+        let Input::Command(command, args) = parse_control("  ban 10.0.0.0/8 7d spam ") else {
+            panic!("not a command");
+        };
+        assert_eq!(command.id, Id::Ban);
+        assert_eq!(
+            args,
+            Args {
+                word: "10.0.0.0/8",
+                rest: "7d spam"
+            }
+        );
+        assert_eq!(parse_control("frobnicate"), Input::Unknown("frobnicate"));
+        assert_eq!(parse_control(""), Input::Unknown(""));
+        assert!(matches!(parse_control("kick"), Input::Usage(c) if c.id == Id::Kick));
     }
 }

@@ -106,8 +106,13 @@ fn run(options: Options, config: Config) -> Result<(), String> {
     info!("listening on {local}");
     notify("READY=1\nSTATUS=accepting connections");
 
-    let summary = smol::block_on(server::run(listener, config, control_rx))
-        .map_err(|e| format!("server: {e}"))?;
+    let summary = smol::block_on(server::run(
+        listener,
+        config,
+        control_rx,
+        chatd::room::Bans::in_memory(),
+    ))
+    .map_err(|e| format!("server: {e}"))?;
     notify(&format!(
         "STATUS=stopped after {} deliveries",
         summary.deliveries

@@ -138,6 +138,17 @@ impl Outbox {
         Ok(bytes)
     }
 
+    /// Bytes queued and not yet written, as `try_push` counts them.
+    pub fn queued(&self) -> usize {
+        self.lock().bytes
+    }
+
+    /// Whether the room still queues for this client: false once it closed or
+    /// aborted the outbox (the client is leaving), so its unread input can go.
+    pub fn is_open(&self) -> bool {
+        self.lock().phase == Phase::Open
+    }
+
     /// Like [`try_push`](Self::try_push) but ignores the byte bound: for the few
     /// last words the server owes a client it is closing anyway.
     pub fn push_final(&self, block: Block) {

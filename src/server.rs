@@ -164,13 +164,14 @@ pub async fn run(
     listener: TcpListener,
     config: Config,
     control: Receiver<Control>,
+    bans: room::Bans,
 ) -> io::Result<Summary> {
     let listener = Async::new(listener)?;
     let config = Arc::new(config);
     let live = Arc::new(LiveConfig::new(Arc::clone(&config)));
     let counters = Arc::new(SharedCounters::default());
     let (room_tx, room_rx) = async_channel::bounded(ROOM_QUEUE);
-    let room_task = smol::spawn(room::dispatch(room_rx, config, Arc::clone(&counters)));
+    let room_task = smol::spawn(room::dispatch(room_rx, config, Arc::clone(&counters), bans));
     // The ticker ends when the room does (its send fails); dropping it at the end
     // of `run` cancels it in any case.
     let ticker = smol::spawn(tick(room_tx.clone()));

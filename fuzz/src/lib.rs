@@ -375,6 +375,10 @@ fn check_parsed(line: &str) {
                     assert!(!command::is_blank(args.rest), "{line:?}");
                     assert_eq!(args.rest, args.rest.trim_matches(separator), "{line:?}");
                 }
+                Params::WordOptRest => {
+                    assert!(!args.word.is_empty() && !args.word.contains(separator));
+                    assert_eq!(args.rest, args.rest.trim_matches(separator), "{line:?}");
+                }
                 Params::WordRest => {
                     assert!(!args.word.is_empty() && !args.word.contains(separator));
                     assert!(!command::is_blank(args.rest), "{line:?}");
@@ -385,7 +389,7 @@ fn check_parsed(line: &str) {
                     );
                 }
             }
-            if matches!(command.params, Params::OptValue) {
+            if command.params == Params::OptValue {
                 assert_eq!(args.rest, args.rest.trim_matches(separator), "{line:?}");
             }
         }

@@ -23,6 +23,9 @@ impl Room {
             return;
         };
         let nick = member.nick.clone();
+        if let Some(member) = self.members.get_mut(id) {
+            member.last_input = std::time::Instant::now();
+        }
         let input = command::parse(raw);
         match nick {
             None => self.input_before_sign_in(id, raw, input),
@@ -31,8 +34,9 @@ impl Room {
     }
 
     /// What `id` may use.
-    fn access(&self, id: ClientId) -> Access {
+    pub(super) fn access(&self, id: ClientId) -> Access {
         match self.members.get(id) {
+            Some(member) if member.op => Access::Operator,
             Some(member) if member.nick.is_some() => Access::Registered,
             _ => Access::Everyone,
         }
@@ -70,8 +74,12 @@ impl Room {
                     return;
                 }
                 self.summary.lines_in += 1;
+                if let Some(notice) = self.muted_notice(id) {
+                    self.send(id, block(notice));
+                    return;
+                }
                 let msg = block(self.texts.chat(nick, &text));
-                self.remember(&msg);
+                self.remember(nick, &msg);
                 self.broadcast(&msg, Some(id));
             }
             Input::Command(command, args) => {
@@ -126,15 +134,37 @@ impl Room {
                 let msg = self.texts.who(&names, total);
                 self.send(id, block(msg));
             }
+            (Id::Me | Id::Msg, Some(_)) if self.muted_notice(id).is_some() => {
+                if let Some(notice) = self.muted_notice(id) {
+                    self.send(id, block(notice));
+                }
+            }
             (Id::Me, Some(nick)) => {
                 let msg = block(self.texts.action(nick, &sanitize(args.rest)));
-                self.remember(&msg);
+                self.remember(nick, &msg);
                 self.broadcast(&msg, Some(id));
             }
             (Id::Msg, Some(nick)) => self.private(id, nick, args.word, &sanitize(args.rest)),
+            (Id::Topic, Some(nick)) => self.topic(id, nick, command, args.rest),
+            (Id::Kick | Id::Ban | Id::Unban | Id::Mute | Id::Unmute | Id::Purge, Some(nick)) => {
+                self.moderate_in_room(id, nick, command, args)
+            }
             // The table opens only help, nick and quit to connections that have
             // not signed in, and `input_before_sign_in` checks it.
-            (Id::Me | Id::Msg, None) => {}
+            (
+                Id::Me
+                | Id::Msg
+                | Id::Topic
+                | Id::Kick
+                | Id::Ban
+                | Id::Unban
+                | Id::Mute
+                | Id::Unmute
+                | Id::Purge,
+                None,
+            ) => {}
+            // Control-socket commands: no user has `Access::Control`.
+            (Id::Op | Id::Deop | Id::Say | Id::Bans | Id::Stats | Id::Reload, _) => {}
         }
     }
 
@@ -178,9 +208,12 @@ impl Room {
         let mut welcome = self.texts.welcome(nick, &names, total);
         if !self.history.is_empty() {
             welcome += &self.texts.history_header(self.history.len());
-            for past in &self.history {
+            for (_, past) in &self.history {
                 welcome.push_str(&String::from_utf8_lossy(past));
             }
+        }
+        if let Some(topic) = &self.topic {
+            welcome += &self.texts.topic(Some(topic));
         }
         let list = (online <= JOIN_LIST_MAX_ROOM).then_some(names.as_slice());
         let joined = block(self.texts.joined(nick, online, list));
@@ -209,14 +242,15 @@ impl Room {
         self.broadcast(&msg, None);
     }
 
-    /// Keeps a chat line for the history replayed to newcomers.
-    fn remember(&mut self, msg: &super::Block) {
+    /// Keeps a chat line by `author` for the history replayed to newcomers.
+    fn remember(&mut self, author: &str, msg: &super::Block) {
         if self.config.history == 0 {
             return;
         }
         if self.history.len() == self.config.history {
             self.history.pop_front();
         }
-        self.history.push_back(Arc::clone(msg));
+        self.history
+            .push_back((nick::nick_key(author), Arc::clone(msg)));
     }
 }

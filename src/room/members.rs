@@ -7,6 +7,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use crate::nick::nick_key;
 use crate::outbox::Outbox;
@@ -20,6 +21,26 @@ pub(super) struct Member {
     /// None until the client signs in. Shared, so that handling a line can hold
     /// it without copying it.
     pub(super) nick: Option<Arc<str>>,
+    /// When the connection was admitted, for `ctl who`.
+    pub(super) since: Instant,
+    /// When it last sent a line, for `ctl who`.
+    pub(super) last_input: Instant,
+    /// An operator (`op` over the control socket), for as long as it stays.
+    pub(super) op: bool,
+    /// Muted: nobody receives its chat, `/me` or `/msg`. `Some(None)` until
+    /// unmuted, `Some(Some(t))` until `t`.
+    pub(super) muted: Option<Option<Instant>>,
+}
+
+impl Member {
+    /// Whether the member is muted at `now` (a mute past its time is over).
+    pub(super) fn is_muted(&self, now: Instant) -> bool {
+        match self.muted {
+            Some(Some(until)) => until > now,
+            Some(None) => true,
+            None => false,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -34,16 +55,25 @@ pub(super) struct Members {
 impl Members {
     /// A new, not yet signed-in connection.
     pub(super) fn connect(&mut self, id: ClientId, peer: SocketAddr, outbox: Arc<Outbox>) {
+        let now = Instant::now();
         let member = Member {
             outbox,
             peer,
             nick: None,
+            since: now,
+            last_input: now,
+            op: false,
+            muted: None,
         };
         self.by_id.insert(id, member);
     }
 
     pub(super) fn get(&self, id: ClientId) -> Option<&Member> {
         self.by_id.get(&id)
+    }
+
+    pub(super) fn get_mut(&mut self, id: ClientId) -> Option<&mut Member> {
+        self.by_id.get_mut(&id)
     }
 
     /// Removes a member, and its nickname from the index.

@@ -9,6 +9,8 @@
 //! - `round`: delivery, in rounds, through `try_push` into bounded outboxes;
 //! - `commands`: what each input line does (sign-in, chat, the command table's
 //!   handlers);
+//! - `moderation`: kick, ban, mute, purge, topic, op, and the control socket's
+//!   requests;
 //! - `timers`: the once-a-second tick (login timeouts, the health line, the
 //!   systemd heartbeat).
 //!
@@ -30,6 +32,7 @@ use crate::{debug, info, warn};
 
 mod commands;
 mod members;
+mod moderation;
 mod round;
 mod timers;
 
@@ -37,6 +40,7 @@ mod timers;
 mod tests;
 
 use members::Members;
+pub use moderation::{Bans, MAX_BANS};
 use round::{Fanout, Round};
 
 /// Identifies one connection for its whole life; never reused.
@@ -127,7 +131,12 @@ struct Room {
     config: Arc<Config>,
     texts: Texts,
     members: Members,
-    history: VecDeque<Block>,
+    /// Recent chat for newcomers, with each line's author (for `purge`).
+    history: VecDeque<moderation::HistoryEntry>,
+    /// Who may not connect; kept on disk with `state_dir`.
+    bans: Bans,
+    /// Set by operators with `/topic`; shown to newcomers.
+    topic: Option<String>,
     /// Connections not signed in yet, in the order they must have signed in by.
     login_deadlines: VecDeque<(Instant, ClientId)>,
     fanout: Fanout,
@@ -147,8 +156,9 @@ pub async fn dispatch(
     events: Receiver<Event>,
     config: Arc<Config>,
     shared: Arc<SharedCounters>,
+    bans: Bans,
 ) -> Summary {
-    let mut room = Room::new(config, shared);
+    let mut room = Room::new(config, shared, bans);
     // No yielding between events: while events keep coming the room works
     // through a round of them, queues the round's broadcasts as one block per
     // recipient, and each writer then finds a long run of lines to send in one
@@ -187,13 +197,15 @@ fn block(text: String) -> Block {
 }
 
 impl Room {
-    fn new(config: Arc<Config>, shared: Arc<SharedCounters>) -> Room {
+    fn new(config: Arc<Config>, shared: Arc<SharedCounters>, bans: Bans) -> Room {
         let now = Instant::now();
         Room {
             texts: texts_for(&config),
             config,
             members: Members::default(),
             history: VecDeque::new(),
+            bans,
+            topic: None,
             login_deadlines: VecDeque::new(),
             fanout: Fanout::default(),
             round: Round::default(),
@@ -226,12 +238,7 @@ impl Room {
                 }
                 self.config = config;
             }
-            Event::Control { reply, .. } => {
-                // The client may have gone; then nobody is waiting for the answer.
-                let _ = reply.try_send(crate::control::Reply::Refused(
-                    "not implemented yet\n".to_owned(),
-                ));
-            }
+            Event::Control { line, reply } => self.control(&line, reply),
         }
         // During a shutdown the room closes as soon as the last user has left:
         // connections that never signed in have nothing to finish.
@@ -239,6 +246,9 @@ impl Room {
     }
 
     fn connected(&mut self, id: ClientId, peer: SocketAddr, outbox: Arc<Outbox>) {
+        if self.refuse_if_banned(peer, &outbox) {
+            return;
+        }
         let banner = self
             .texts
             .banner(&self.config.room_name, self.members.registered());

@@ -24,14 +24,15 @@ impl Harness {
             ..Config::default()
         };
         let mut harness = Harness {
-            room: Room::new(Arc::new(config), Arc::default()),
+            room: Room::new(Arc::new(config), Arc::default(), Bans::in_memory()),
             outboxes: Vec::new(),
         };
         for i in 0..CLIENTS {
             let outbox = Arc::new(Outbox::new());
             harness.outboxes.push(Arc::clone(&outbox));
             let id = i as ClientId;
-            let peer = SocketAddr::from((Ipv4Addr::LOCALHOST, 40000 + i as u16));
+            // Each from an address of its own, so that a ban hits one client.
+            let peer = SocketAddr::from((Ipv4Addr::new(192, 0, 2, 1 + i as u8), 40000));
             harness.room.handle(Event::Connected { id, peer, outbox });
             harness.room.end_round();
         }
@@ -54,6 +55,25 @@ impl Harness {
         let id = i as ClientId;
         let text = text.to_owned();
         self.room.handle(Event::Line { id, text });
+        self.room.end_round();
+    }
+
+    /// A control-socket request and the room's answer.
+    fn ctl(&mut self, line: &str) -> crate::control::Reply {
+        let (reply, answer) = async_channel::bounded(1);
+        let line = line.to_owned();
+        self.room.handle(Event::Control { line, reply });
+        self.room.end_round();
+        answer.try_recv().expect("the room answers at once")
+    }
+
+    /// Connects client `i` again (after it was closed), from its own address.
+    fn reconnect(&mut self, i: usize) {
+        let outbox = Arc::new(Outbox::new());
+        self.outboxes[i] = Arc::clone(&outbox);
+        let id = 100 + i as ClientId;
+        let peer = SocketAddr::from((Ipv4Addr::new(192, 0, 2, 1 + i as u8), 40001));
+        self.room.handle(Event::Connected { id, peer, outbox });
         self.room.end_round();
     }
 
@@ -240,4 +260,235 @@ fn text_is_sanitized_names_are_not() {
     assert_eq!(harness.output()[0], "! no such user \"bob\"\r\n");
     harness.say(0, "/me \x1b\x07");
     assert_eq!(harness.output()[0], "! usage: /me ACTION\r\n");
+}
+
+use crate::control::Reply;
+
+fn done(text: &str) -> Reply {
+    Reply::Done(text.to_owned())
+}
+
+fn refused(text: &str) -> Reply {
+    Reply::Refused(text.to_owned())
+}
+
+/// Operators are made over the control socket; only they may use the
+/// moderation commands, and `/help` shows each user what they may use.
+#[test]
+fn operators_are_made_by_ctl_and_only_they_moderate() {
+    let mut h = Harness::with_users(&["ann", "bob"]);
+    h.say(1, "/kick ann");
+    assert_eq!(h.output()[1], "! only operators may use /kick\r\n");
+    h.say(1, "/help");
+    assert!(!h.output()[1].contains("/kick"));
+    assert_eq!(h.ctl("op ann"), done("ann is now an operator\n"));
+    assert_eq!(
+        h.output()[0],
+        "* you are now an operator: /help lists your commands\r\n"
+    );
+    h.say(0, "/help");
+    let help = h.output()[0].clone();
+    for name in [
+        "/kick", "/ban", "/unban", "/mute", "/unmute", "/topic", "/purge",
+    ] {
+        assert!(help.contains(name), "{name} missing from {help}");
+    }
+    assert!(!help.contains("/say") && !help.contains("/stats"), "{help}");
+    assert_eq!(h.ctl("deop ann"), done("ann is no longer an operator\n"));
+    assert_eq!(h.output()[0], "* you are no longer an operator\r\n");
+    h.say(0, "/kick bob");
+    assert_eq!(h.output()[0], "! only operators may use /kick\r\n");
+}
+
+/// A kick: the user's last line, the close, the room's notice; the kicked
+/// user's later input is not heard.
+#[test]
+fn kick_tells_the_user_then_the_room() {
+    let mut h = Harness::with_users(&["ann", "bob", "carl"]);
+    h.ctl("op ann");
+    h.output();
+    h.say(0, "/kick bob spam and insults");
+    let out = h.output();
+    assert_eq!(out[1], "! you were kicked by ann: spam and insults\r\n");
+    assert!(!h.outboxes[1].is_open());
+    assert_eq!(out[0], "* bob was kicked by ann (spam and insults)\r\n");
+    assert_eq!(out[2], out[0]);
+    h.say(1, "still here?");
+    assert_eq!(h.output()[2], "");
+    h.say(0, "/kick nobody");
+    assert_eq!(h.output()[0], "! no such user \"nobody\"\r\n");
+    h.say(0, "/kick ann");
+    assert_eq!(h.output()[0], "! you cannot do that to yourself\r\n");
+    assert_eq!(h.ctl("kick carl"), done("kicked carl\n"));
+    assert_eq!(h.output()[0], "* carl was kicked\r\n");
+}
+
+/// A ban by nickname bans the address: the user is told and closed, and a
+/// new connection from there is turned away with the reason and the end.
+#[test]
+fn ban_closes_and_refuses_the_address() {
+    let mut h = Harness::with_users(&["ann", "bob"]);
+    h.ctl("op ann");
+    h.output();
+    h.say(0, "/ban bob 2h flooding");
+    let out = h.output();
+    assert!(
+        out[1].starts_with("! your address is banned until 20")
+            && out[1].ends_with(": flooding\r\n"),
+        "{:?}",
+        out[1]
+    );
+    assert!(
+        out[0].contains("* bob was banned by ann (flooding)\r\n"),
+        "{:?}",
+        out[0]
+    );
+    assert!(out[0].contains("* banned 192.0.2.2 until "), "{:?}", out[0]);
+    h.reconnect(1);
+    let again = h.output()[1].clone();
+    assert!(
+        again.starts_with("! your address is banned until "),
+        "{again:?}"
+    );
+    assert!(!h.outboxes[1].is_open());
+    let Reply::Done(list) = h.ctl("bans") else {
+        panic!("bans refused");
+    };
+    assert!(
+        list.starts_with("192.0.2.2 until=20") && list.contains("by=ann"),
+        "{list}"
+    );
+    assert_eq!(
+        h.ctl("unban 192.0.2.2"),
+        done("lifted the ban on 192.0.2.2\n")
+    );
+    assert_eq!(h.ctl("bans"), done("no bans\n"));
+    h.reconnect(1);
+    assert!(h.output()[1].starts_with("> Welcome to chatd"));
+}
+
+/// Ranges, bad ranges, bad durations, banning oneself: one line each.
+#[test]
+fn ban_arguments_are_checked() {
+    let mut h = Harness::with_users(&["ann", "bob", "carl"]);
+    h.ctl("op ann");
+    h.output();
+    assert_eq!(
+        h.ctl("ban 192.0.2.0/30 spam"),
+        done("banned 192.0.2.0/30 for good (3 disconnected)\n")
+    );
+    let mut h = Harness::with_users(&["ann", "bob"]);
+    h.ctl("op ann");
+    h.output();
+    let Reply::Refused(why) = h.ctl("ban 192.0.2.999") else {
+        panic!("a bad address was taken");
+    };
+    assert!(!why.is_empty() && why.ends_with('\n'));
+    let Reply::Refused(why) = h.ctl("ban bob 12x") else {
+        panic!("a bad duration was taken");
+    };
+    assert!(why.starts_with("bad duration \"12x\""), "{why}");
+    h.say(0, "/ban 192.0.2.0/24");
+    assert_eq!(h.output()[0], "! you cannot do that to yourself\r\n");
+    assert!(matches!(h.ctl("unban 10.0.0.1"), Reply::Refused(t) if t == "no ban on 10.0.0.1\n"));
+}
+
+/// A muted user is told, and nobody receives their chat, `/me` or `/msg`.
+#[test]
+fn muted_users_are_heard_by_nobody() {
+    let mut h = Harness::with_users(&["ann", "bob"]);
+    assert_eq!(h.ctl("mute bob 10m"), done("bob is muted for 10m\n"));
+    assert_eq!(
+        h.output()[1],
+        "! you are muted for 10m: nobody sees what you say\r\n"
+    );
+    for line in ["hello", "/me waves", "/msg ann psst"] {
+        h.say(1, line);
+        let out = h.output();
+        assert_eq!(out[0], "", "{line}");
+        assert!(
+            out[1].starts_with("! you are muted for "),
+            "{line}: {:?}",
+            out[1]
+        );
+    }
+    assert_eq!(h.ctl("unmute bob"), done("bob is no longer muted\n"));
+    assert_eq!(h.output()[1], "* you are no longer muted\r\n");
+    h.say(1, "hello again");
+    assert_eq!(h.output()[0], "> bob: hello again\r\n");
+    assert_eq!(h.ctl("unmute bob"), refused("bob is not muted\n"));
+}
+
+/// `purge` takes a user's lines out of what newcomers are replayed.
+#[test]
+fn purge_removes_lines_from_the_history() {
+    let mut h = Harness::with_users(&["ann", "bob"]);
+    h.say(1, "spam");
+    h.say(0, "real talk");
+    h.say(1, "/me spams");
+    h.output();
+    assert_eq!(
+        h.ctl("purge BOB"),
+        done("removed 2 lines by BOB from the history\n")
+    );
+    h.say(2, "carl#");
+    let welcome = h.output()[2].clone();
+    assert!(
+        welcome.contains("* Last message:\r\n> ann: real talk\r\n"),
+        "{welcome:?}"
+    );
+    assert!(!welcome.contains("spam"), "{welcome:?}");
+}
+
+/// `say`, `who` and `stats` over the control socket; unknown commands and
+/// room-only commands are refused with one line.
+#[test]
+fn control_requests_answer_once() {
+    let mut h = Harness::with_users(&["ann", "bob"]);
+    assert_eq!(h.ctl("say maintenance at 5"), done(""));
+    assert_eq!(h.output()[1], "* [server] maintenance at 5\r\n");
+    let Reply::Done(who) = h.ctl("who") else {
+        panic!("who refused");
+    };
+    let rows: Vec<&str> = who.lines().collect();
+    assert!(
+        rows[0].starts_with("NICK") && rows[0].ends_with("FLAGS"),
+        "{who}"
+    );
+    assert!(
+        rows[1].starts_with("ann ") && rows[1].contains("192.0.2.1:40000"),
+        "{who}"
+    );
+    assert!(rows.iter().any(|r| r.starts_with("-  ")), "{who}");
+    assert_eq!(rows.len(), 1 + CLIENTS, "{who}");
+    let Reply::Done(stats) = h.ctl("stats") else {
+        panic!("stats refused");
+    };
+    assert!(stats.starts_with("clients=6 registered=2 "), "{stats}");
+    assert_eq!(
+        h.ctl("frobnicate now"),
+        refused("unknown command \"frobnicate\": `chatd ctl help` lists them\n")
+    );
+    assert_eq!(h.ctl("kick"), refused("usage: kick NICK [REASON]\n"));
+    assert_eq!(
+        h.ctl("me waves"),
+        refused("/me is for users in the room, not for chatd ctl\n")
+    );
+    assert_eq!(h.ctl("kick nobody"), refused("no such user \"nobody\"\n"));
+}
+
+/// Operators set the topic; everyone sees it, newcomers with the welcome.
+#[test]
+fn operators_set_the_topic() {
+    let mut h = Harness::with_users(&["ann", "bob"]);
+    h.say(1, "/topic");
+    assert_eq!(h.output()[1], "* no topic is set\r\n");
+    h.say(1, "/topic mine now");
+    assert_eq!(h.output()[1], "! only operators may use /topic\r\n");
+    h.ctl("op ann");
+    h.output();
+    h.say(0, "/topic release day");
+    assert_eq!(h.output()[1], "* ann set the topic: release day\r\n");
+    h.say(2, "carl#");
+    assert!(h.output()[2].ends_with("* Topic: release day\r\n"));
 }

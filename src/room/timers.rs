@@ -13,6 +13,7 @@ impl Room {
     pub(super) fn tick(&mut self) {
         let now = Instant::now();
         self.close_late_logins(now);
+        self.expire_bans();
         let interval = self.config.stats_interval_secs;
         if interval > 0 && now.duration_since(self.last_health) >= Duration::from_secs(interval) {
             self.last_health = now;
@@ -49,8 +50,13 @@ impl Room {
     }
 
     pub(super) fn log_health(&self) {
-        info!(
-            "health: clients={} registered={} lines_in={} deliveries={} slow_drops={} rejections={} peak_queue_bytes={} uptime={}s",
+        info!("health: {}", self.health());
+    }
+
+    /// The health counters now, as the health line and `ctl stats` show them.
+    pub(super) fn health(&self) -> String {
+        format!(
+            "clients={} registered={} lines_in={} deliveries={} slow_drops={} rejections={} peak_queue_bytes={} uptime={}s",
             self.members.len(),
             self.members.registered(),
             self.summary.lines_in,
@@ -59,6 +65,6 @@ impl Room {
             self.shared.rejections.load(Ordering::Relaxed),
             self.fanout.peak_queue_bytes,
             self.started.elapsed().as_secs()
-        );
+        )
     }
 }

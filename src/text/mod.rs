@@ -8,6 +8,8 @@ use crate::command::{Access, COMMANDS, Command, Words};
 use crate::config::Language;
 use crate::nick::NickError;
 
+mod moderation;
+
 /// Lists longer than this end in "… and N more".
 pub const MAX_LISTED_NAMES: usize = 50;
 
@@ -58,6 +60,20 @@ pub enum LeaveReason {
     TooSlow,
     /// The server shut down.
     Shutdown,
+    /// An operator (`by`; None for the control socket) kicked the user.
+    Kicked {
+        /// The operator's nickname.
+        by: Option<String>,
+        /// Why, if they said.
+        reason: Option<String>,
+    },
+    /// An operator banned the user's address.
+    Banned {
+        /// The operator's nickname.
+        by: Option<String>,
+        /// Why, if they said.
+        reason: Option<String>,
+    },
 }
 
 impl LeaveReason {
@@ -70,7 +86,18 @@ impl LeaveReason {
             LeaveReason::Error(e) => format!("connection error: {e}"),
             LeaveReason::TooSlow => "too slow".to_owned(),
             LeaveReason::Shutdown => "server shutdown".to_owned(),
+            LeaveReason::Kicked { by, reason } => action_by("kicked", by, reason),
+            LeaveReason::Banned { by, reason } => action_by("banned", by, reason),
         }
+    }
+}
+
+/// "kicked by alice: spam", for the log.
+fn action_by(what: &str, by: &Option<String>, reason: &Option<String>) -> String {
+    let by = by.as_deref().unwrap_or("ctl");
+    match reason {
+        Some(reason) => format!("{what} by {by}: {reason}"),
+        None => format!("{what} by {by}"),
     }
 }
 
@@ -84,7 +111,7 @@ pub struct Texts {
 }
 
 impl Texts {
-    fn zh(&self) -> bool {
+    pub(crate) fn zh(&self) -> bool {
         self.language == Language::Zh
     }
 
@@ -96,7 +123,7 @@ impl Texts {
         }
     }
 
-    fn nick(&self, nick: &str) -> String {
+    pub(crate) fn nick(&self, nick: &str) -> String {
         self.paint(YELLOW, nick)
     }
 
@@ -215,6 +242,10 @@ impl Texts {
 
     /// To everyone else: `nick` left.
     pub fn left(&self, nick: &str, reason: &LeaveReason, online: usize) -> String {
+        let banned = matches!(reason, LeaveReason::Banned { .. });
+        if let LeaveReason::Kicked { by, reason } | LeaveReason::Banned { by, reason } = reason {
+            return self.removed(nick, banned, by.as_deref(), reason.as_deref());
+        }
         let nick = self.nick(nick);
         if self.zh() {
             let why = match reason {
@@ -224,6 +255,8 @@ impl Texts {
                 LeaveReason::Error(_) => "连接异常".to_owned(),
                 LeaveReason::TooSlow => "接收太慢".to_owned(),
                 LeaveReason::Shutdown => "服务器关闭".to_owned(),
+                // Told by `removed` above.
+                LeaveReason::Kicked { .. } | LeaveReason::Banned { .. } => String::new(),
             };
             format!("* {nick} 下线了（{why}，当前{online}人在线）\r\n")
         } else {
@@ -300,7 +333,7 @@ impl Texts {
             "* Commands:\r\n"
         });
         let mut entry = |usage: &str, help: &str| {
-            let pad = HELP_COLUMN.saturating_sub(display_width(usage));
+            let pad = HELP_COLUMN.saturating_sub(display_width(usage)).max(1);
             out.push_str(&format!("*   {usage}{:pad$}{help}\r\n", ""));
         };
         for command in COMMANDS.iter().filter(|c| c.access <= access) {
@@ -532,9 +565,11 @@ mod tests {
             ..EN
         };
         let names = ["alice", "小红"];
-        assert!(zh.joined("小红", 2, Some(&names)).contains("【 alice, 小红 】"));
+        assert!(
+            zh.joined("小红", 2, Some(&names))
+                .contains("【 alice, 小红 】")
+        );
         assert!(zh.welcome("小红", &names, 2).contains("【 alice, 小红 】"));
         assert!(zh.who(&names, 2).contains("【 alice, 小红 】"));
     }
-
 }

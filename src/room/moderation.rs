@@ -1,0 +1,590 @@
+//! Moderation: what operators (in the room) and the control socket (`chatd
+//! ctl`) can do — kick, ban, mute, purge, topic, op — and the control socket's
+//! own commands (`who`, `stats`, `bans`, `say`).
+//!
+//! A command runs the same way for both callers ([`Caller`]) and answers with
+//! protocol lines: an operator in the room gets them as they are, in the
+//! room's language; the control socket gets them in English, without colors
+//! or the `* `/`! ` marks, as a [`Reply`]. Every action is logged at info with
+//! who did it (the operator's nickname, or `ctl`); text users typed stays at
+//! debug, as everywhere else.
+//!
+//! Bans are kept in a [`BanList`] owned by the room and, with `state_dir`,
+//! written to disk by a [`Saver`] thread: the room hands it a snapshot and
+//! never waits for the disk.
+
+use std::net::IpAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use async_channel::Sender;
+
+use crate::bans::{self, Ban, BanList, IpNet, Saver};
+use crate::command::{self, Access, Args, COMMANDS, Command, Id, Input};
+use crate::config::Language;
+use crate::control::Reply;
+use crate::nick::nick_key;
+use crate::protocol::sanitize;
+use crate::text::{LeaveReason, Texts};
+use crate::{debug, info};
+
+use super::{ClientId, Room, block};
+
+/// At most this many bans are kept: the list is checked on every connect and
+/// written out whole on every change. Past it, a new ban is refused.
+pub const MAX_BANS: usize = 10_000;
+
+/// The ban list and, with `state_dir`, where it is kept.
+pub struct Bans {
+    list: BanList,
+    saver: Option<Saver>,
+}
+
+impl Bans {
+    /// Bans that last until exit (no `state_dir`).
+    pub fn in_memory() -> Bans {
+        Bans {
+            list: BanList::new(),
+            saver: None,
+        }
+    }
+
+    /// The bans kept in `state_dir`: read now (a missing file is no bans),
+    /// written on every change.
+    ///
+    /// # Errors
+    /// A damaged file (`PATH:LINE: …`, since starting without its bans would let
+    /// banned users in), or a saver thread that cannot start.
+    pub fn open(state_dir: &Path) -> Result<Bans, String> {
+        let path = state_dir.join(bans::FILE_NAME);
+        let mut list = bans::load(&path).map_err(|e| e.to_string())?;
+        let expired = list.expire(SystemTime::now());
+        let saver = Saver::start(path.clone())
+            .map_err(|e| format!("{}: cannot start saving bans: {e}", path.display()))?;
+        if !expired.is_empty() {
+            saver.try_save(list.render());
+        }
+        info!("{} bans in force, kept in {}", list.len(), path.display());
+        Ok(Bans {
+            list,
+            saver: Some(saver),
+        })
+    }
+
+    fn save(&self) {
+        if let Some(saver) = &self.saver {
+            saver.try_save(self.list.render());
+        }
+    }
+}
+
+/// Who gives a moderation command.
+#[derive(Clone, Copy)]
+pub(super) enum Caller<'a> {
+    /// An operator in the room.
+    Op {
+        /// The operator's connection.
+        id: ClientId,
+        /// The operator's nickname.
+        nick: &'a str,
+    },
+    /// `chatd ctl`, over the control socket.
+    Control,
+}
+
+impl Caller<'_> {
+    /// The nickname people are told did it; None for the control socket.
+    fn by(&self) -> Option<&str> {
+        match self {
+            Caller::Op { nick, .. } => Some(nick),
+            Caller::Control => None,
+        }
+    }
+
+    /// Who did it, for the log and the ban file.
+    fn name(&self) -> &str {
+        self.by().unwrap_or("ctl")
+    }
+}
+
+/// A command's answer: lines for the caller, and whether it was carried out.
+type Outcome = Result<String, String>;
+
+/// The control socket's voice: English, no colors.
+const CTL_TEXTS: Texts = Texts {
+    language: Language::En,
+    colors: false,
+};
+
+/// Protocol lines as the control socket shows them: `\n` line ends, without
+/// the `* ` and `! ` marks meant for chat clients.
+fn for_ctl(lines: &str) -> String {
+    lines
+        .split_terminator("\r\n")
+        .map(|line| {
+            let line = line
+                .strip_prefix("* ")
+                .or_else(|| line.strip_prefix("! "))
+                .unwrap_or(line);
+            format!("{line}\n")
+        })
+        .collect()
+}
+
+/// "2026-12-03T10:00:00Z" for a ban's end; None when permanent.
+fn until_text(ban: &Ban) -> Option<String> {
+    ban.until.map(bans::format_time)
+}
+
+impl Room {
+    /// Answers a control-socket request, exactly once.
+    pub(super) fn control(&mut self, line: &str, reply: Sender<Reply>) {
+        let outcome = match command::parse_control(line) {
+            Input::Command(command, args) if command.ctl => {
+                self.moderate(Caller::Control, command, args)
+            }
+            Input::Command(command, _) => Err(format!(
+                "! /{} is for users in the room, not for chatd ctl\r\n",
+                command.name
+            )),
+            Input::Usage(command) => Err(format!(
+                "! usage: {} {}\r\n",
+                command.name, command.usage.en
+            )),
+            Input::Unknown(name) => Err(format!(
+                "! unknown command {:?}: `chatd ctl help` lists them\r\n",
+                sanitize(name)
+            )),
+            // parse_control never gives chat.
+            Input::Chat(_) => Err(String::new()),
+        };
+        let reply_to = match outcome {
+            Ok(text) => Reply::Done(for_ctl(&text)),
+            Err(text) => Reply::Refused(for_ctl(&text)),
+        };
+        // The ctl client may have gone; then nobody is waiting for the answer.
+        let _ = reply.try_send(reply_to);
+    }
+
+    /// Runs a moderation command for an operator in the room.
+    pub(super) fn moderate_in_room(
+        &mut self,
+        id: ClientId,
+        nick: &str,
+        command: &Command,
+        args: Args<'_>,
+    ) {
+        let text = match self.moderate(Caller::Op { id, nick }, command, args) {
+            Ok(text) | Err(text) => text,
+        };
+        if !text.is_empty() {
+            self.send(id, block(text));
+        }
+    }
+
+    fn texts_of(&self, caller: Caller<'_>) -> Texts {
+        match caller {
+            Caller::Op { .. } => self.texts,
+            Caller::Control => CTL_TEXTS,
+        }
+    }
+
+    /// Carries out a command of the table's moderation and control part.
+    fn moderate(&mut self, caller: Caller<'_>, command: &Command, args: Args<'_>) -> Outcome {
+        let texts = self.texts_of(caller);
+        match command.id {
+            Id::Kick => self.kick(caller, args.word, args.rest),
+            Id::Ban => self.ban(caller, args.word, args.rest),
+            Id::Unban => self.unban(caller, args.rest),
+            Id::Mute => self.mute(caller, args.word, args.rest),
+            Id::Unmute => self.unmute(caller, args.rest),
+            Id::Purge => {
+                let key = nick_key(args.rest);
+                let before = self.history.len();
+                self.history.retain(|(author, _)| *author != key);
+                let count = before - self.history.len();
+                info!(
+                    "purged {count} lines by {:?} from the history, by {}",
+                    args.rest,
+                    caller.name()
+                );
+                Ok(texts.purged(&sanitize(args.rest), count))
+            }
+            Id::Op | Id::Deop => self.set_op(args.rest, command.id == Id::Op),
+            Id::Say => {
+                let text = sanitize(args.rest);
+                info!("server notice sent by {}", caller.name());
+                debug!("server notice: {text}");
+                let msg = block(self.texts.server_notice(&text));
+                self.broadcast(&msg, None);
+                Ok(String::new())
+            }
+            Id::Who => Ok(self.who_table()),
+            Id::Stats => Ok(format!("{}\r\n", self.health())),
+            Id::Bans => Ok(self.ban_table()),
+            Id::Help => Ok(COMMANDS
+                .iter()
+                .filter(|c| c.ctl)
+                .map(|c| {
+                    format!(
+                        "{:<32} {}\r\n",
+                        format!("{} {}", c.name, c.usage.en),
+                        c.help.en
+                    )
+                })
+                .collect()),
+            Id::Reload => Err("! reload is answered by the server itself\r\n".to_owned()),
+            // Not control commands, and not for operators only: `run` handles them.
+            Id::Topic | Id::Nick | Id::Me | Id::Msg | Id::Quit => Err(String::new()),
+        }
+    }
+
+    /// The member called `nick`, or the refusal that names it.
+    fn target(&self, caller: Caller<'_>, nick: &str) -> Result<ClientId, String> {
+        let texts = self.texts_of(caller);
+        let id = self
+            .members
+            .find(nick)
+            .ok_or_else(|| texts.no_such_user(&sanitize(nick)))?;
+        if matches!(caller, Caller::Op { id: own, .. } if own == id) {
+            return Err(texts.not_yourself());
+        }
+        Ok(id)
+    }
+
+    fn kick(&mut self, caller: Caller<'_>, nick: &str, reason: &str) -> Outcome {
+        let id = self.target(caller, nick)?;
+        let reason = sanitize(reason).trim().to_owned();
+        let reason = (!reason.is_empty()).then_some(reason);
+        let notice = self.texts.kicked_you(caller.by(), reason.as_deref());
+        self.send(id, block(notice));
+        let by = caller.by().map(str::to_owned);
+        self.remove(id, LeaveReason::Kicked { by, reason });
+        Ok(match caller {
+            // The operator hears it with the room.
+            Caller::Op { .. } => String::new(),
+            Caller::Control => format!("kicked {}\r\n", sanitize(nick)),
+        })
+    }
+
+    fn ban(&mut self, caller: Caller<'_>, target: &str, rest: &str) -> Outcome {
+        let texts = self.texts_of(caller);
+        let net = self.ban_target(caller, target)?;
+        if let Caller::Op { id, .. } = caller
+            && self
+                .members
+                .get(id)
+                .is_some_and(|m| net.contains(m.peer.ip()))
+        {
+            return Err(texts.not_yourself());
+        }
+        // A first word that starts with a digit is meant as the duration.
+        let (word, after) = rest.split_once(' ').unwrap_or((rest, ""));
+        let (duration, reason) = if word.starts_with(|c: char| c.is_ascii_digit()) {
+            let duration = bans::parse_duration(word).map_err(|e| texts.refused(&e))?;
+            (Some(duration), after.trim())
+        } else {
+            (None, rest)
+        };
+        let reason = sanitize(reason).trim().to_owned();
+        let now = SystemTime::now();
+        if self.bans.list.len() >= MAX_BANS && self.bans.list.find(net.addr(), now).is_none() {
+            return Err(texts.refused(&format!(
+                "too many bans (at most {MAX_BANS}); lift some first"
+            )));
+        }
+        let ban = Ban {
+            net,
+            until: duration.map(|d| now + d),
+            reason: reason.clone(),
+            by: caller.name().to_owned(),
+            since: now,
+        };
+        let until = until_text(&ban);
+        self.bans.list.add(ban);
+        self.bans.save();
+        // Everyone connected from the range goes, each told why.
+        let matching: Vec<ClientId> = self
+            .members
+            .iter()
+            .filter(|(_, m)| net.contains(m.peer.ip()))
+            .map(|(id, _)| id)
+            .collect();
+        for &id in &matching {
+            self.send(id, block(self.texts.banned_you(until.as_deref(), &reason)));
+            let by = caller.by().map(str::to_owned);
+            let reason = (!reason.is_empty()).then(|| reason.clone());
+            self.remove(id, LeaveReason::Banned { by, reason });
+        }
+        info!(
+            "banned {net} until {} by {} ({} disconnected)",
+            until.as_deref().unwrap_or("never"),
+            caller.name(),
+            matching.len()
+        );
+        debug!("ban reason: {reason}");
+        Ok(texts.banned(&net.to_string(), until.as_deref(), matching.len()))
+    }
+
+    /// What `ban TARGET` bans: an address or range as written, or the address
+    /// of the connected user of that name.
+    fn ban_target(&self, caller: Caller<'_>, target: &str) -> Result<IpNet, String> {
+        let texts = self.texts_of(caller);
+        match target.parse::<IpNet>() {
+            Ok(net) => Ok(net),
+            // Written like an address or range: say what is wrong with it.
+            Err(err)
+                if target.contains(['/', ':'])
+                    || target.chars().all(|c| c.is_ascii_digit() || c == '.') =>
+            {
+                Err(texts.refused(&err))
+            }
+            Err(_) => {
+                let id = self.target(caller, target)?;
+                let ip: IpAddr = self
+                    .members
+                    .get(id)
+                    .map(|m| m.peer.ip())
+                    .ok_or_else(String::new)?;
+                Ok(IpNet::host(ip))
+            }
+        }
+    }
+
+    fn unban(&mut self, caller: Caller<'_>, target: &str) -> Outcome {
+        let texts = self.texts_of(caller);
+        let net: IpNet = target.parse().map_err(|e: String| texts.refused(&e))?;
+        if !self.bans.list.remove(&net) {
+            return Err(texts.no_ban(&net.to_string()));
+        }
+        self.bans.save();
+        info!("ban on {net} lifted by {}", caller.name());
+        Ok(texts.unbanned(&net.to_string()))
+    }
+
+    fn mute(&mut self, caller: Caller<'_>, nick: &str, duration: &str) -> Outcome {
+        let texts = self.texts_of(caller);
+        let id = self.target(caller, nick)?;
+        let duration = match duration {
+            "" => None,
+            text => Some(bans::parse_duration(text).map_err(|e| texts.refused(&e))?),
+        };
+        let left = duration.map(bans::format_duration);
+        let Some(member) = self.members.get_mut(id) else {
+            return Err(String::new());
+        };
+        member.muted = Some(duration.map(|d| Instant::now() + d));
+        let name = member.nick.clone().unwrap_or_default();
+        info!(
+            "muted {name:?} from {} for {} by {}",
+            member.peer,
+            left.as_deref().unwrap_or("good"),
+            caller.name()
+        );
+        self.send(id, block(self.texts.muted_you(left.as_deref())));
+        Ok(texts.muted(&name, left.as_deref()))
+    }
+
+    fn unmute(&mut self, caller: Caller<'_>, nick: &str) -> Outcome {
+        let texts = self.texts_of(caller);
+        let id = self.target(caller, nick)?;
+        let now = Instant::now();
+        let Some(member) = self.members.get_mut(id) else {
+            return Err(String::new());
+        };
+        let name = member.nick.clone().unwrap_or_default();
+        if !member.is_muted(now) {
+            return Err(texts.not_muted(&name));
+        }
+        member.muted = None;
+        info!("unmuted {name:?} from {} by {}", member.peer, caller.name());
+        self.send(id, block(self.texts.unmuted_you()));
+        Ok(texts.unmuted(&name))
+    }
+
+    /// `op` and `deop`, over the control socket only.
+    fn set_op(&mut self, nick: &str, op: bool) -> Outcome {
+        let id = self.target(Caller::Control, nick)?;
+        let Some(member) = self.members.get_mut(id) else {
+            return Err(String::new());
+        };
+        member.op = op;
+        let name = member.nick.clone().unwrap_or_default();
+        let verb = if op {
+            "made an operator"
+        } else {
+            "no longer an operator"
+        };
+        info!("{name:?} from {} {verb}, by ctl", member.peer);
+        let notice = if op {
+            self.texts.opped_you()
+        } else {
+            self.texts.deopped_you()
+        };
+        self.send(id, block(notice));
+        Ok(CTL_TEXTS.op_changed(&name, op))
+    }
+
+    /// `/topic`: anyone signed in sees it; operators set it.
+    pub(super) fn topic(&mut self, id: ClientId, nick: &str, command: &Command, text: &str) {
+        if text.is_empty() {
+            let msg = self.texts.topic(self.topic.as_deref());
+            self.send(id, block(msg));
+            return;
+        }
+        if self.access(id) < Access::Operator {
+            let msg = self.texts.not_allowed(command);
+            self.send(id, block(msg));
+            return;
+        }
+        let topic = sanitize(text).trim().to_owned();
+        info!("topic set by {nick}");
+        debug!("topic: {topic}");
+        let msg = block(self.texts.topic_set(Some(nick), &topic));
+        self.topic = Some(topic);
+        self.broadcast(&msg, None);
+    }
+
+    /// How long `id` is still muted, when it is: what it is told instead of
+    /// being heard.
+    pub(super) fn muted_notice(&self, id: ClientId) -> Option<String> {
+        let now = Instant::now();
+        let member = self.members.get(id).filter(|m| m.is_muted(now))?;
+        let left = match member.muted {
+            Some(Some(until)) => Some(bans::format_duration(round_up(until - now))),
+            _ => None,
+        };
+        Some(self.texts.muted_you(left.as_deref()))
+    }
+
+    /// Turns away a new connection from a banned address, with one line saying
+    /// why and until when. Returns whether it did.
+    pub(super) fn refuse_if_banned(
+        &mut self,
+        peer: std::net::SocketAddr,
+        outbox: &crate::outbox::Outbox,
+    ) -> bool {
+        let Some(ban) = self.bans.list.find(peer.ip(), SystemTime::now()) else {
+            return false;
+        };
+        let until = until_text(ban);
+        info!(
+            "rejected {peer}: banned ({} until {})",
+            ban.net,
+            until.as_deref().unwrap_or("never")
+        );
+        outbox.push_final(block(self.texts.banned_you(until.as_deref(), &ban.reason)));
+        outbox.close();
+        self.shared
+            .rejections
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        true
+    }
+
+    /// Drops bans whose time is up (from the tick).
+    pub(super) fn expire_bans(&mut self) {
+        let expired = self.bans.list.expire(SystemTime::now());
+        for ban in &expired {
+            info!("ban on {} expired", ban.net);
+        }
+        if !expired.is_empty() {
+            self.bans.save();
+        }
+    }
+
+    /// `ctl who`: every connection, one line each, under a header.
+    fn who_table(&self) -> String {
+        let now = Instant::now();
+        let mut rows = vec![[
+            "NICK".to_owned(),
+            "ADDRESS".to_owned(),
+            "ROOM".to_owned(),
+            "CONNECTED".to_owned(),
+            "IDLE".to_owned(),
+            "QUEUED".to_owned(),
+            "FLAGS".to_owned(),
+        ]];
+        let mut members: Vec<_> = self.members.iter().collect();
+        members.sort_by_key(|(id, _)| *id);
+        for (_, m) in members {
+            let mut flags = Vec::new();
+            if m.op {
+                flags.push("op");
+            }
+            if m.is_muted(now) {
+                flags.push("muted");
+            }
+            rows.push([
+                m.nick.as_deref().unwrap_or("-").to_owned(),
+                m.peer.to_string(),
+                self.config.room_name.clone(),
+                bans::format_duration(whole_seconds(now - m.since)),
+                bans::format_duration(whole_seconds(now - m.last_input)),
+                m.outbox.queued().to_string(),
+                if flags.is_empty() {
+                    "-".to_owned()
+                } else {
+                    flags.join(",")
+                },
+            ]);
+        }
+        table(&rows)
+    }
+
+    /// `ctl bans`: every ban in force, or a line saying there are none.
+    fn ban_table(&self) -> String {
+        let now = SystemTime::now();
+        let mut out = String::new();
+        for ban in self.bans.list.iter().filter(|b| b.is_active(now)) {
+            let until = until_text(ban).unwrap_or_else(|| "never".to_owned());
+            out.push_str(&format!(
+                "{} until={until} by={} since={} reason={}\r\n",
+                ban.net,
+                ban.by,
+                bans::format_time(ban.since),
+                ban.reason
+            ));
+        }
+        if out.is_empty() {
+            out.push_str("no bans\r\n");
+        }
+        out
+    }
+}
+
+/// Rows padded into columns.
+fn table<const N: usize>(rows: &[[String; N]]) -> String {
+    let mut widths = [0; N];
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in rows {
+        let mut line = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            if i + 1 < N {
+                line.push_str(&format!("{cell:<width$}  ", width = widths[i]));
+            } else {
+                line.push_str(cell);
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push_str("\r\n");
+    }
+    out
+}
+
+fn whole_seconds(d: Duration) -> Duration {
+    Duration::from_secs(d.as_secs())
+}
+
+/// A mute's time left, rounded up to the second, so it never shows as `0s`.
+fn round_up(d: Duration) -> Duration {
+    Duration::from_secs(d.as_secs() + u64::from(d.subsec_nanos() > 0))
+}
+
+/// The history entry type: the author's [`nick_key`] (for `purge`) and the line.
+pub(super) type HistoryEntry = (String, Arc<[u8]>);

@@ -1,0 +1,224 @@
+//! What operators and the people they act on are told: kicks, bans, mutes,
+//! operator rights, the topic and server notices. Every function returns whole
+//! protocol lines ending in `\r\n`; `!` starts a refusal, `*` a notice.
+
+use super::Texts;
+
+impl Texts {
+    /// To the room: `nick` was kicked or banned (by an operator, or over the
+    /// control socket when `by` is None).
+    pub fn removed(
+        &self,
+        nick: &str,
+        banned: bool,
+        by: Option<&str>,
+        reason: Option<&str>,
+    ) -> String {
+        let nick = self.nick(nick);
+        if self.zh() {
+            let what = if banned { "封禁" } else { "踢出" };
+            let by = by
+                .map(|by| format!("被 {} ", self.nick(by)))
+                .unwrap_or_else(|| "被".to_owned());
+            match reason {
+                Some(reason) => format!("* {nick} {by}{what}（{reason}）\r\n"),
+                None => format!("* {nick} {by}{what}\r\n"),
+            }
+        } else {
+            let what = if banned { "banned" } else { "kicked" };
+            let by = by
+                .map(|by| format!(" by {}", self.nick(by)))
+                .unwrap_or_default();
+            match reason {
+                Some(reason) => format!("* {nick} was {what}{by} ({reason})\r\n"),
+                None => format!("* {nick} was {what}{by}\r\n"),
+            }
+        }
+    }
+
+    /// To the one kicked, just before the connection closes.
+    pub fn kicked_you(&self, by: Option<&str>, reason: Option<&str>) -> String {
+        let reason = reason.unwrap_or("");
+        match (self.zh(), by) {
+            (true, Some(by)) => format!("! 你被 {by} 踢出了聊天室：{reason}\r\n"),
+            (true, None) => format!("! 你被踢出了聊天室：{reason}\r\n"),
+            (false, Some(by)) => format!("! you were kicked by {by}: {reason}\r\n"),
+            (false, None) => format!("! you were kicked: {reason}\r\n"),
+        }
+    }
+
+    /// To a banned address, at the ban or when it connects again. `until` is
+    /// the end of the ban as text, None when permanent.
+    pub fn banned_you(&self, until: Option<&str>, reason: &str) -> String {
+        match (self.zh(), until) {
+            (true, Some(until)) => format!("! 你的地址已被封禁，直到 {until}：{reason}\r\n"),
+            (true, None) => format!("! 你的地址已被永久封禁：{reason}\r\n"),
+            (false, Some(until)) => format!("! your address is banned until {until}: {reason}\r\n"),
+            (false, None) => format!("! your address is banned for good: {reason}\r\n"),
+        }
+    }
+
+    /// To a user who was just muted; `left` is how long, None until unmuted.
+    pub fn muted_you(&self, left: Option<&str>) -> String {
+        match (self.zh(), left) {
+            (true, Some(left)) => format!("! 你被禁言了，还剩 {left}，别人看不到你的消息\r\n"),
+            (true, None) => "! 你被禁言了，别人看不到你的消息\r\n".to_owned(),
+            (false, Some(left)) => {
+                format!("! you are muted for {left}: nobody sees what you say\r\n")
+            }
+            (false, None) => "! you are muted: nobody sees what you say\r\n".to_owned(),
+        }
+    }
+
+    /// To a muted user whose mute was lifted.
+    pub fn unmuted_you(&self) -> String {
+        if self.zh() {
+            "* 你已被解除禁言\r\n".to_owned()
+        } else {
+            "* you are no longer muted\r\n".to_owned()
+        }
+    }
+
+    /// To an operator: the mute is in place.
+    pub fn muted(&self, nick: &str, left: Option<&str>) -> String {
+        let nick = self.nick(nick);
+        match (self.zh(), left) {
+            (true, Some(left)) => format!("* {nick} 被禁言 {left}\r\n"),
+            (true, None) => format!("* {nick} 被禁言\r\n"),
+            (false, Some(left)) => format!("* {nick} is muted for {left}\r\n"),
+            (false, None) => format!("* {nick} is muted\r\n"),
+        }
+    }
+
+    /// To an operator: the mute is lifted.
+    pub fn unmuted(&self, nick: &str) -> String {
+        let nick = self.nick(nick);
+        if self.zh() {
+            format!("* {nick} 已解除禁言\r\n")
+        } else {
+            format!("* {nick} is no longer muted\r\n")
+        }
+    }
+
+    /// `nick` is not muted.
+    pub fn not_muted(&self, nick: &str) -> String {
+        if self.zh() {
+            format!("! {nick} 没有被禁言\r\n")
+        } else {
+            format!("! {nick} is not muted\r\n")
+        }
+    }
+
+    /// To an operator: a ban is in place; `disconnected` clients matched it.
+    pub fn banned(&self, net: &str, until: Option<&str>, disconnected: usize) -> String {
+        match (self.zh(), until) {
+            (true, Some(until)) => {
+                format!("* 已封禁 {net}，直到 {until}（断开{disconnected}个连接）\r\n")
+            }
+            (true, None) => format!("* 已永久封禁 {net}（断开{disconnected}个连接）\r\n"),
+            (false, Some(until)) => {
+                format!("* banned {net} until {until} ({disconnected} disconnected)\r\n")
+            }
+            (false, None) => format!("* banned {net} for good ({disconnected} disconnected)\r\n"),
+        }
+    }
+
+    /// To an operator: a ban was lifted.
+    pub fn unbanned(&self, net: &str) -> String {
+        if self.zh() {
+            format!("* 已解除对 {net} 的封禁\r\n")
+        } else {
+            format!("* lifted the ban on {net}\r\n")
+        }
+    }
+
+    /// There is no ban on `net`.
+    pub fn no_ban(&self, net: &str) -> String {
+        if self.zh() {
+            format!("! 没有对 {net} 的封禁\r\n")
+        } else {
+            format!("! no ban on {net}\r\n")
+        }
+    }
+
+    /// To an operator: `count` lines by `nick` left the history.
+    pub fn purged(&self, nick: &str, count: usize) -> String {
+        let nick = self.nick(nick);
+        if self.zh() {
+            format!("* 已从历史中删除 {nick} 的{count}条消息\r\n")
+        } else {
+            format!("* removed {count} lines by {nick} from the history\r\n")
+        }
+    }
+
+    /// To a user given operator rights.
+    pub fn opped_you(&self) -> String {
+        if self.zh() {
+            "* 你现在是管理员了：输入 /help 查看你可以使用的命令\r\n".to_owned()
+        } else {
+            "* you are now an operator: /help lists your commands\r\n".to_owned()
+        }
+    }
+
+    /// To a user whose operator rights were taken away.
+    pub fn deopped_you(&self) -> String {
+        if self.zh() {
+            "* 你不再是管理员了\r\n".to_owned()
+        } else {
+            "* you are no longer an operator\r\n".to_owned()
+        }
+    }
+
+    /// To the control socket: `nick`'s rights changed.
+    pub fn op_changed(&self, nick: &str, op: bool) -> String {
+        if op {
+            format!("* {nick} is now an operator\r\n")
+        } else {
+            format!("* {nick} is no longer an operator\r\n")
+        }
+    }
+
+    /// A server notice to everyone (`say`).
+    pub fn server_notice(&self, text: &str) -> String {
+        if self.zh() {
+            format!("* 【服务器】{text}\r\n")
+        } else {
+            format!("* [server] {text}\r\n")
+        }
+    }
+
+    /// Answer to `/topic`.
+    pub fn topic(&self, topic: Option<&str>) -> String {
+        match (self.zh(), topic) {
+            (true, Some(topic)) => format!("* 话题：{topic}\r\n"),
+            (true, None) => "* 还没有设置话题\r\n".to_owned(),
+            (false, Some(topic)) => format!("* Topic: {topic}\r\n"),
+            (false, None) => "* no topic is set\r\n".to_owned(),
+        }
+    }
+
+    /// To the room: the topic changed.
+    pub fn topic_set(&self, by: Option<&str>, topic: &str) -> String {
+        match (self.zh(), by) {
+            (true, Some(by)) => format!("* {} 把话题设为：{topic}\r\n", self.nick(by)),
+            (true, None) => format!("* 话题设为：{topic}\r\n"),
+            (false, Some(by)) => format!("* {} set the topic: {topic}\r\n", self.nick(by)),
+            (false, None) => format!("* the topic is now: {topic}\r\n"),
+        }
+    }
+
+    /// An operator tried to act on themselves.
+    pub fn not_yourself(&self) -> String {
+        if self.zh() {
+            "! 不能对自己这样做\r\n".to_owned()
+        } else {
+            "! you cannot do that to yourself\r\n".to_owned()
+        }
+    }
+
+    /// A refusal in words of its own (already worded for the operator: a bad
+    /// duration, range or address).
+    pub fn refused(&self, why: &str) -> String {
+        format!("! {why}\r\n")
+    }
+}
