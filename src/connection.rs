@@ -163,6 +163,15 @@ impl Reader<'_> {
                 let _ = self.outbox.try_push(reply, self.config.send_queue_bytes);
             }
             for frame in frames.drain(..) {
+                // Once the room has closed this client's outbox (kicked, banned,
+                // quit, too slow), nothing it sent after is heard: a spammer's
+                // pasted lines stop with it instead of trickling out through
+                // flood control.
+                if !self.outbox.is_open() {
+                    self.unframed.clear();
+                    pos = 0;
+                    break;
+                }
                 let event = match frame {
                     // Blank lines mean nothing to the room; they need not cost a token.
                     Frame::Line(text) if text.trim().is_empty() => continue,

@@ -522,7 +522,7 @@ mod tests {
     }
 
     /// `/help` comes from the command table; for a signed-in user it is the
-    /// same text, byte for byte, as the list written out by hand before it.
+    /// list written out by hand before it, byte for byte, plus `/topic`.
     #[test]
     fn help_from_the_table_is_the_familiar_list() {
         assert_eq!(
@@ -535,6 +535,7 @@ mod tests {
                 "*   /me ACTION         say what you are doing\r\n",
                 "*   /msg NICK TEXT     private message\r\n",
                 "*   /quit [REASON]     leave the room\r\n",
+                "*   /topic [TEXT]      show the topic (operators: set it)\r\n",
                 "*   //text             send a line starting with /\r\n",
             )
         );
@@ -552,6 +553,7 @@ mod tests {
                 "*   /me 动作           以第三人称说话\r\n",
                 "*   /msg 昵称 内容     私聊\r\n",
                 "*   /quit [原因]       离开聊天室\r\n",
+                "*   /topic [内容]      查看话题（管理员：设置话题）\r\n",
                 "*   //文字             发送以 / 开头的文字\r\n",
             )
         );
