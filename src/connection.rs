@@ -18,11 +18,10 @@ use async_channel::Sender;
 use smol::Async;
 use smol::future;
 
-use crate::config::Config;
+use crate::config::{Config, LiveConfig};
 use crate::outbox::{Block, Outbox};
 use crate::protocol::{Frame, LineFramer, TIMING_MARK_REPLY};
 use crate::room::{ClientId, Event};
-use crate::server::LiveConfig;
 use crate::text::LeaveReason;
 
 /// Bytes read from a socket at a time. The read goes to a stack buffer that is

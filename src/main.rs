@@ -220,21 +220,11 @@ fn reload(
         info!("SIGHUP: no config file (running on built-in defaults), nothing to reload");
         return None;
     };
-    let mut new = match config::load(path) {
-        Ok(new) => new,
+    match config::reloaded(path, port_override, current) {
+        Ok(new) => Some(new),
         Err(err) => {
             warn!("config reload refused, keeping the old settings: {err}");
-            return None;
+            None
         }
-    };
-    if let Some(port) = port_override {
-        new.port = port;
     }
-    for key in current.restart_only_changes(&new) {
-        warn!("config reload: {key} changed, which needs a restart; keeping the old value");
-    }
-    new.address = current.address.clone();
-    new.port = current.port;
-    new.max_clients = current.max_clients;
-    Some(new)
 }

@@ -15,8 +15,8 @@
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_channel::{Receiver, Sender};
@@ -24,7 +24,7 @@ use async_lock::Semaphore;
 use smol::future;
 use smol::{Async, Timer};
 
-use crate::config::Config;
+use crate::config::{Config, LiveConfig};
 use crate::outbox::Outbox;
 use crate::room::{self, ClientId, Event, SharedCounters, Summary};
 use crate::text::Texts;
@@ -58,42 +58,6 @@ pub enum Control {
     Shutdown,
     /// SIGHUP, with the config file re-read and validated.
     Reload(Box<Config>),
-}
-
-/// The settings readers consult, replaceable at run time without a lock on the
-/// hot path: readers compare a generation number and re-read only when it moved.
-#[derive(Debug)]
-pub struct LiveConfig {
-    generation: AtomicU64,
-    current: RwLock<Arc<Config>>,
-}
-
-impl LiveConfig {
-    /// Starts at generation 0 with `config`.
-    pub fn new(config: Arc<Config>) -> Self {
-        LiveConfig {
-            generation: AtomicU64::new(0),
-            current: RwLock::new(config),
-        }
-    }
-
-    /// The current generation; changes whenever the config is replaced.
-    pub fn generation(&self) -> u64 {
-        self.generation.load(Ordering::Acquire)
-    }
-
-    /// The current generation and config.
-    pub fn get(&self) -> (u64, Arc<Config>) {
-        // Readers of a poisoned lock still see a complete Arc.
-        let config = self.current.read().unwrap_or_else(|e| e.into_inner());
-        (self.generation(), Arc::clone(&config))
-    }
-
-    /// Replaces the config and moves the generation on.
-    pub fn replace(&self, config: Arc<Config>) {
-        *self.current.write().unwrap_or_else(|e| e.into_inner()) = config;
-        self.generation.fetch_add(1, Ordering::AcqRel);
-    }
 }
 
 /// Counts connections per remote address for `max_clients_per_ip`.

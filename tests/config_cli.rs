@@ -32,6 +32,9 @@ send_queue_bytes = 1048576
 history = 20
 shutdown_grace_secs = 10
 stats_interval_secs = 60
+# control_socket is not set
+# state_dir is not set
+# motd_file is not set
 ";
 
 /// `path` as an argument.
@@ -81,8 +84,15 @@ fn shipped_config_passes_check_and_documents_the_defaults() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/config/chatd.conf");
     let run = run_chatd(&["--check-config", "--config", path], &[]);
     assert_eq!(run.status.code(), Some(0), "stderr: {}", run.stderr);
-    // The file says every key is at its default except the address.
-    let expected = DEFAULTS.replace("address = \"127.0.0.1\"", "address = \"0.0.0.0\"");
+    // The file says every key is at its default except the address, and sets
+    // the paths the unit gives chatd.
+    let expected = DEFAULTS
+        .replace("address = \"127.0.0.1\"", "address = \"0.0.0.0\"")
+        .replace(
+            "# control_socket is not set",
+            "control_socket = \"/run/chatd/control.sock\"",
+        )
+        .replace("# state_dir is not set", "state_dir = \"/var/lib/chatd\"");
     assert_eq!(run.stdout, expected);
 }
 

@@ -207,6 +207,9 @@ fn random_config(rng: &mut Rng) -> Config {
         history: rng.below(1001),
         shutdown_grace_secs: rng.below(3601) as u64,
         stats_interval_secs: rng.below(86_401) as u64,
+        control_socket: (rng.below(2) == 0).then(|| "/run/chatd/control.sock".to_owned()),
+        state_dir: (rng.below(2) == 0).then(|| format!("/var/lib/chatd {}", rng.below(9))),
+        motd_file: (rng.below(2) == 0).then(|| "/etc/chatd/\"motd\"".to_owned()),
     }
 }
 

@@ -1,0 +1,239 @@
+//! The key table: every config key with its parser, how it is written back, and
+//! whether changing it needs a restart. [`super::parse`], [`Config::render`],
+//! the "did you mean" suggestions and the reload policy all read it, so they can
+//! never disagree about which keys exist.
+
+use std::net::IpAddr;
+
+use super::toml::{Value, quote};
+use super::{Config, LINE_OVERHEAD, Language, LogLevel};
+
+/// One config key: its name, how to read it into a [`Config`] and how to write it back.
+pub(super) struct Key {
+    pub(super) name: &'static str,
+    /// Changing it needs a restart (the listening socket, the size of the client
+    /// table, the control socket are set up once): a reload keeps the old value.
+    pub(super) restart: bool,
+    /// Stores the value in its field; the error is the text after `bad value for "name": `.
+    pub(super) set: fn(&mut Config, &Value<'_>) -> Result<(), String>,
+    /// The field's value as written in a config file; None when it is unset.
+    pub(super) show: fn(&Config) -> Option<String>,
+}
+
+/// Every key, in the order `render` writes them.
+pub(super) const KEYS: [Key; 20] = [
+    Key {
+        name: "address",
+        restart: true,
+        set: |c, v| {
+            let text = v.string()?;
+            text.parse::<IpAddr>().map_err(|_| {
+                format!("expected an IP address such as \"127.0.0.1\" or \"::\", got {text:?}")
+            })?;
+            c.address = text.to_string();
+            Ok(())
+        },
+        show: |c| Some(quote(&c.address)),
+    },
+    Key {
+        name: "port",
+        restart: true,
+        set: |c, v| v.integer(0, 65_535).map(|n| c.port = n),
+        show: |c| Some(c.port.to_string()),
+    },
+    Key {
+        name: "room_name",
+        restart: false,
+        set: |c, v| {
+            let text = v.string()?;
+            if !(1..=64).contains(&text.chars().count()) {
+                return Err(format!("expected 1 to 64 characters, got {text:?}"));
+            }
+            // The name goes into every banner; a control character could garble terminals.
+            if text.chars().any(char::is_control) {
+                return Err(format!("control characters are not allowed, got {text:?}"));
+            }
+            c.room_name = text.to_string();
+            Ok(())
+        },
+        show: |c| Some(quote(&c.room_name)),
+    },
+    Key {
+        name: "language",
+        restart: false,
+        set: |c, v| {
+            c.language = match v.string()? {
+                "en" => Language::En,
+                "zh" => Language::Zh,
+                other => return Err(format!("expected \"en\" or \"zh\", got {other:?}")),
+            };
+            Ok(())
+        },
+        show: |c| Some(quote(c.language.as_str())),
+    },
+    Key {
+        name: "colors",
+        restart: false,
+        set: |c, v| v.boolean().map(|on| c.colors = on),
+        show: |c| Some(c.colors.to_string()),
+    },
+    Key {
+        name: "log_level",
+        restart: false,
+        set: |c, v| {
+            c.log_level = match v.string()? {
+                "error" => LogLevel::Error,
+                "warn" => LogLevel::Warn,
+                "info" => LogLevel::Info,
+                "debug" => LogLevel::Debug,
+                other => {
+                    return Err(format!(
+                        "expected \"error\", \"warn\", \"info\" or \"debug\", got {other:?}"
+                    ));
+                }
+            };
+            Ok(())
+        },
+        show: |c| Some(quote(c.log_level.as_str())),
+    },
+    Key {
+        name: "max_nick_chars",
+        restart: false,
+        set: |c, v| v.integer(1, 64).map(|n| c.max_nick_chars = n),
+        show: |c| Some(c.max_nick_chars.to_string()),
+    },
+    Key {
+        name: "max_line_bytes",
+        restart: false,
+        set: |c, v| v.integer(64, 1 << 20).map(|n| c.max_line_bytes = n),
+        show: |c| Some(c.max_line_bytes.to_string()),
+    },
+    Key {
+        name: "max_clients",
+        restart: true,
+        set: |c, v| v.integer(1, 1_000_000).map(|n| c.max_clients = n),
+        show: |c| Some(c.max_clients.to_string()),
+    },
+    Key {
+        name: "max_clients_per_ip",
+        restart: false,
+        set: |c, v| v.integer(1, 1_000_000).map(|n| c.max_clients_per_ip = n),
+        show: |c| Some(c.max_clients_per_ip.to_string()),
+    },
+    Key {
+        name: "login_timeout_secs",
+        restart: false,
+        set: |c, v| v.integer(1, 86_400).map(|n| c.login_timeout_secs = n),
+        show: |c| Some(c.login_timeout_secs.to_string()),
+    },
+    Key {
+        name: "flood_burst",
+        restart: false,
+        set: |c, v| v.integer(0, 1_000_000).map(|n| c.flood_burst = n),
+        show: |c| Some(c.flood_burst.to_string()),
+    },
+    Key {
+        name: "flood_lines_per_sec",
+        restart: false,
+        set: |c, v| v.integer(0, 1_000_000).map(|n| c.flood_lines_per_sec = n),
+        show: |c| Some(c.flood_lines_per_sec.to_string()),
+    },
+    Key {
+        name: "send_queue_bytes",
+        restart: false,
+        // The lower bound is the smallest max_line_bytes plus the overhead; the check
+        // against the actual max_line_bytes happens once the whole file is read.
+        set: |c, v| {
+            v.integer(64 + LINE_OVERHEAD as u64, 1 << 30)
+                .map(|n| c.send_queue_bytes = n)
+        },
+        show: |c| Some(c.send_queue_bytes.to_string()),
+    },
+    Key {
+        name: "history",
+        restart: false,
+        set: |c, v| v.integer(0, 1000).map(|n| c.history = n),
+        show: |c| Some(c.history.to_string()),
+    },
+    Key {
+        name: "shutdown_grace_secs",
+        restart: false,
+        set: |c, v| v.integer(0, 3600).map(|n| c.shutdown_grace_secs = n),
+        show: |c| Some(c.shutdown_grace_secs.to_string()),
+    },
+    Key {
+        name: "stats_interval_secs",
+        restart: false,
+        set: |c, v| v.integer(0, 86_400).map(|n| c.stats_interval_secs = n),
+        show: |c| Some(c.stats_interval_secs.to_string()),
+    },
+    Key {
+        name: "control_socket",
+        restart: true,
+        set: |c, v| path(v, 107).map(|p| c.control_socket = Some(p)),
+        show: |c| c.control_socket.as_deref().map(quote),
+    },
+    Key {
+        name: "state_dir",
+        restart: true,
+        set: |c, v| path(v, 4095).map(|p| c.state_dir = Some(p)),
+        show: |c| c.state_dir.as_deref().map(quote),
+    },
+    Key {
+        name: "motd_file",
+        restart: false,
+        set: |c, v| path(v, 4095).map(|p| c.motd_file = Some(p)),
+        show: |c| c.motd_file.as_deref().map(quote),
+    },
+];
+
+/// The known key closest to `unknown`, if it is likely what the user meant: within two
+/// edits, or one name a prefix of the other (`max_clients_per` for `max_clients_per_ip`).
+pub(super) fn suggest(unknown: &str) -> Option<&'static str> {
+    // Case and kebab-case are the commonest slips; they should not count as edits.
+    let unknown = unknown.to_ascii_lowercase().replace('-', "_");
+    KEYS.iter()
+        .map(|key| (edit_distance(&unknown, key.name), key.name))
+        .filter(|&(distance, name)| {
+            distance <= 2 || name.starts_with(&unknown) || unknown.starts_with(name)
+        })
+        // `min_by_key` keeps the first of equals, so ties go to the earlier key in KEYS.
+        .min_by_key(|&(distance, _)| distance)
+        .map(|(_, name)| name)
+}
+
+/// Levenshtein distance: insertions, deletions and substitutions, one each.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    // Distances from a prefix of `a` to every prefix of `b`; one row at a time.
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    let mut current = vec![0; b.len() + 1];
+    for (i, ca) in a.chars().enumerate() {
+        current[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let substitute = previous[j] + usize::from(ca != cb);
+            current[j + 1] = substitute.min(previous[j + 1] + 1).min(current[j] + 1);
+        }
+        std::mem::swap(&mut previous, &mut current);
+    }
+    previous[b.len()]
+}
+
+/// A path value: absolute (the daemon's working directory is nobody's business),
+/// no NUL, at most `max` bytes (107 for a Unix socket's `sun_path`).
+fn path(v: &Value<'_>, max: usize) -> Result<String, String> {
+    let text = v.string()?;
+    if !text.starts_with('/') {
+        return Err(format!("expected an absolute path, got {text:?}"));
+    }
+    if text.contains('\0') {
+        return Err(format!("a path cannot contain NUL, got {text:?}"));
+    }
+    if text.len() > max {
+        return Err(format!(
+            "expected a path of at most {max} bytes, got {} bytes",
+            text.len()
+        ));
+    }
+    Ok(text.to_owned())
+}
