@@ -3,13 +3,13 @@
 //! handlers, and run the server. Everything else lives in the library.
 
 use std::net::{SocketAddr, TcpListener};
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use async_channel::Sender;
 use chatd::cli::{self, Command, Options};
 use chatd::config::{self, Config};
+use chatd::control::ReloadRequest;
 use chatd::server::{self, Control};
 use chatd::{error, info, systemd, warn};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
@@ -53,7 +53,24 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     chatd::log::init(config.log_level);
-    match run(options, config) {
+    let source = match &options.config {
+        Some(path) => path.display().to_string(),
+        None => "built-in defaults".to_owned(),
+    };
+    info!(
+        "chatd {} starting (config: {source})",
+        env!("CARGO_PKG_VERSION")
+    );
+    // What the config names must be usable before anything starts: a damaged
+    // ban file would let banned users in, a missing MOTD is a config mistake.
+    let extras = match extras(&options, &config) {
+        Ok(extras) => extras,
+        Err(message) => {
+            error!("{message}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    match run(config, extras) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             error!("{message}");
@@ -74,15 +91,24 @@ fn load_config(options: &Options) -> Result<Config, config::ConfigError> {
     Ok(config)
 }
 
-fn run(options: Options, config: Config) -> Result<(), String> {
-    let source = match &options.config {
-        Some(path) => path.display().to_string(),
-        None => "built-in defaults".to_owned(),
+/// The bans from `state_dir`, the MOTD, and where reloads read from.
+fn extras(options: &Options, config: &Config) -> Result<server::Extras, String> {
+    let bans = match &config.state_dir {
+        Some(dir) => chatd::room::Bans::open(std::path::Path::new(dir))?,
+        None => chatd::room::Bans::in_memory(),
     };
-    info!(
-        "chatd {} starting (config: {source})",
-        env!("CARGO_PKG_VERSION")
-    );
+    Ok(server::Extras {
+        bans,
+        control_socket: None,
+        reload: server::ReloadSource {
+            path: options.config.clone(),
+            port_override: options.port,
+        },
+        motd: config::read_motd(config)?,
+    })
+}
+
+fn run(config: Config, mut extras: server::Extras) -> Result<(), String> {
     let listener = match systemd::listener_from_systemd() {
         Ok(Some(listener)) => {
             info!("using the socket passed by systemd");
@@ -97,22 +123,23 @@ fn run(options: Options, config: Config) -> Result<(), String> {
     // Handlers go in before "listening" is logged: whoever waits for that line may
     // signal at once, and an unhandled SIGHUP or SIGTERM would kill the process.
     let (control_tx, control_rx) = async_channel::bounded(16);
-    start_signal_thread(
-        control_tx,
-        options.config.clone(),
-        options.port,
-        config.clone(),
-    )?;
+    // Bound before "listening" too: whoever waits for that line may use it.
+    let _socket_file = match &config.control_socket {
+        Some(path) => {
+            let (socket, file) = chatd::control::bind(std::path::Path::new(path))?;
+            info!("control socket at {path}");
+            extras.control_socket = Some(socket);
+            Some(file)
+        }
+        None => None,
+    };
+    start_signal_thread(control_tx, config.shutdown_grace_secs)?;
     info!("listening on {local}");
     notify("READY=1\nSTATUS=accepting connections");
+    info!("{}", extras.bans.describe());
 
-    let summary = smol::block_on(server::run(
-        listener,
-        config,
-        control_rx,
-        chatd::room::Bans::in_memory(),
-    ))
-    .map_err(|e| format!("server: {e}"))?;
+    let summary = smol::block_on(server::run(listener, config, control_rx, extras))
+        .map_err(|e| format!("server: {e}"))?;
     notify(&format!(
         "STATUS=stopped after {} deliveries",
         summary.deliveries
@@ -142,21 +169,15 @@ fn bind(config: &Config) -> Result<TcpListener, String> {
     }
 }
 
-/// Sends a state to systemd; failing to is worth a warning, never an exit.
 fn notify(state: &str) {
-    if let Err(err) = systemd::notify(state) {
-        warn!("sd_notify {state:?} failed: {err}");
-    }
+    systemd::notify_or_warn(state);
 }
 
-/// Turns SIGTERM/SIGINT into [`Control::Shutdown`] and SIGHUP into a validated
-/// [`Control::Reload`]. A plain thread, because reading the config file blocks.
-fn start_signal_thread(
-    control: Sender<Control>,
-    path: Option<PathBuf>,
-    port_override: Option<u16>,
-    mut current: Config,
-) -> Result<(), String> {
+/// Turns SIGTERM/SIGINT into [`Control::Shutdown`] and SIGHUP into
+/// [`Control::Reload`], waiting for the server to have applied the reload (it
+/// tells systemd `RELOADING=1` … `READY=1` around it). A plain thread: the
+/// signal iterator blocks.
+fn start_signal_thread(control: Sender<Control>, grace_secs: u64) -> Result<(), String> {
     let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])
         .map_err(|e| format!("cannot install signal handlers: {e}"))?;
     std::thread::Builder::new()
@@ -164,67 +185,36 @@ fn start_signal_thread(
         .spawn(move || {
             let mut shutdowns = 0;
             for signal in signals.forever() {
-                let message = if signal == SIGHUP {
-                    // Once STOPPING=1 is sent, READY=1 would tell systemd the
-                    // opposite; a reload during the grace is applied silently.
-                    let stopping = shutdowns > 0;
-                    if !stopping {
-                        notify("RELOADING=1");
+                if signal == SIGHUP {
+                    let (reply, answer) = async_channel::bounded(1);
+                    if control
+                        .send_blocking(Control::Reload(ReloadRequest { reply }))
+                        .is_err()
+                    {
+                        return; // The server has finished.
                     }
-                    let reloaded = reload(path.as_deref(), port_override, &current);
-                    if !stopping {
-                        notify("READY=1");
-                    }
-                    match reloaded {
-                        Some(new) => {
-                            current = new.clone();
-                            Control::Reload(Box::new(new))
-                        }
-                        None => continue,
-                    }
+                    // The answer is logged by the server; waiting for it keeps
+                    // one reload at a time.
+                    let _ = answer.recv_blocking();
+                    continue;
+                }
+                shutdowns += 1;
+                let name = if signal == SIGTERM {
+                    "SIGTERM"
                 } else {
-                    shutdowns += 1;
-                    let name = if signal == SIGTERM {
-                        "SIGTERM"
-                    } else {
-                        "SIGINT"
-                    };
-                    if shutdowns == 1 {
-                        info!(
-                            "{name}: graceful shutdown ({}s grace)",
-                            current.shutdown_grace_secs
-                        );
-                        notify("STOPPING=1");
-                    } else {
-                        info!("{name} again: skipping the rest of the grace period");
-                    }
-                    Control::Shutdown
+                    "SIGINT"
                 };
-                if control.send_blocking(message).is_err() {
+                if shutdowns == 1 {
+                    info!("{name}: graceful shutdown ({grace_secs}s grace)");
+                    notify("STOPPING=1");
+                } else {
+                    info!("{name} again: skipping the rest of the grace period");
+                }
+                if control.send_blocking(Control::Shutdown).is_err() {
                     return; // The server has finished.
                 }
             }
         })
         .map_err(|e| format!("cannot start the signal thread: {e}"))?;
     Ok(())
-}
-
-/// Re-reads the config file for SIGHUP. Returns the config to apply, or None
-/// (logged) when there is nothing to apply.
-fn reload(
-    path: Option<&std::path::Path>,
-    port_override: Option<u16>,
-    current: &Config,
-) -> Option<Config> {
-    let Some(path) = path else {
-        info!("SIGHUP: no config file (running on built-in defaults), nothing to reload");
-        return None;
-    };
-    match config::reloaded(path, port_override, current) {
-        Ok(new) => Some(new),
-        Err(err) => {
-            warn!("config reload refused, keeping the old settings: {err}");
-            None
-        }
-    }
 }

@@ -15,6 +15,8 @@
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::os::unix::net::UnixListener;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -24,7 +26,8 @@ use async_lock::Semaphore;
 use smol::future;
 use smol::{Async, Timer};
 
-use crate::config::{Config, LiveConfig};
+use crate::config::{self, Config, LiveConfig};
+use crate::control::{self, ReloadRequest, Reply};
 use crate::outbox::Outbox;
 use crate::room::{self, ClientId, Event, SharedCounters, Summary};
 use crate::text::Texts;
@@ -56,8 +59,31 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 pub enum Control {
     /// SIGTERM/SIGINT: the first begins a graceful shutdown, a second ends its grace.
     Shutdown,
-    /// SIGHUP, with the config file re-read and validated.
-    Reload(Box<Config>),
+    /// SIGHUP: re-read the config file, apply it, and answer on the request's
+    /// channel once the new settings are in force (or with the file's errors).
+    Reload(ReloadRequest),
+}
+
+/// What a reload reads: the file `--config` named (None: running on built-in
+/// defaults, nothing to reload) and `--port`, which keeps overriding it.
+#[derive(Debug, Clone, Default)]
+pub struct ReloadSource {
+    /// The config file.
+    pub path: Option<PathBuf>,
+    /// `--port`, if given.
+    pub port_override: Option<u16>,
+}
+
+/// What `run` needs besides the listener and the config.
+pub struct Extras {
+    /// The bans, loaded from `state_dir` (or kept in memory).
+    pub bans: room::Bans,
+    /// The control socket, bound (`control_socket`), if configured.
+    pub control_socket: Option<UnixListener>,
+    /// Where reloads read from.
+    pub reload: ReloadSource,
+    /// The message of the day as read at start.
+    pub motd: Option<String>,
 }
 
 /// Counts connections per remote address for `max_clients_per_ip`.
@@ -105,6 +131,9 @@ impl Drop for AddressSlot {
 struct Shared {
     room: Sender<Event>,
     live: Arc<LiveConfig>,
+    reload: ReloadSource,
+    /// Reloads asked for over the control socket.
+    ctl_reloads: Receiver<ReloadRequest>,
     counters: Arc<SharedCounters>,
     /// Held by every connection task; when the last clone is dropped, every
     /// connection has finished writing (mini-redis's "all handlers done").
@@ -128,8 +157,14 @@ pub async fn run(
     listener: TcpListener,
     config: Config,
     control: Receiver<Control>,
-    bans: room::Bans,
+    extras: Extras,
 ) -> io::Result<Summary> {
+    let Extras {
+        bans,
+        control_socket,
+        reload,
+        motd,
+    } = extras;
     let listener = Async::new(listener)?;
     let config = Arc::new(config);
     let live = Arc::new(LiveConfig::new(Arc::clone(&config)));
@@ -139,16 +174,37 @@ pub async fn run(
     // The ticker ends when the room does (its send fails); dropping it at the end
     // of `run` cancels it in any case.
     let ticker = smol::spawn(tick(room_tx.clone()));
+    // Fails only if the room has already closed, which it cannot have yet.
+    let _ = room_tx.send(Event::Motd(motd.map(Arc::from))).await;
+    let (ctl_reload_tx, ctl_reloads) = async_channel::bounded(4);
+    // Serves `chatd ctl` until `run` returns (dropping the task stops it), so
+    // operators can still act during the grace period.
+    let _control_task = match control_socket {
+        Some(socket) => Some(smol::spawn(control::serve(
+            Async::new(socket)?,
+            room_tx.clone(),
+            ctl_reload_tx,
+        ))),
+        None => None,
+    };
     let (done_tx, done_rx) = async_channel::bounded::<()>(1);
     let shared = Shared {
         room: room_tx.clone(),
         live: Arc::clone(&live),
+        reload,
+        ctl_reloads,
         counters,
         all_done: done_tx,
     };
 
     let fatal = accept_loop(listener, &shared, &control).await;
-    let Shared { room, all_done, .. } = shared;
+    let Shared {
+        room,
+        all_done,
+        reload,
+        ctl_reloads,
+        ..
+    } = shared;
     drop(all_done);
 
     info!("shutdown begun: no longer accepting connections");
@@ -162,13 +218,17 @@ pub async fn run(
         // grace is over anyway.
         let second_signal = async {
             loop {
-                match control.recv().await {
-                    Ok(Control::Shutdown) => {
+                match next_control(&control, &ctl_reloads).await {
+                    Some(Control::Shutdown) => {
                         let _ = room.send(Event::EndGrace).await;
                     }
-                    Ok(Control::Reload(config)) => apply_reload(&live, &room, *config).await,
+                    // A reload during the grace is applied without telling
+                    // systemd: once STOPPING=1 is sent, READY=1 would say the opposite.
+                    Some(Control::Reload(request)) => {
+                        reload_now(&live, &room, &reload, request, false).await;
+                    }
                     // main is gone; let the grace run its course.
-                    Err(_) => future::pending::<()>().await,
+                    None => future::pending::<()>().await,
                 }
             }
         };
@@ -225,14 +285,74 @@ async fn tick(room: Sender<Event>) {
     }
 }
 
-async fn apply_reload(live: &LiveConfig, room: &Sender<Event>, config: Config) {
-    // Logged before the new level applies, so that a reload to "warn" still says so.
-    info!("config reloaded");
-    crate::log::set_level(config.log_level);
-    let config = Arc::new(config);
-    live.replace(Arc::clone(&config));
-    // Fails only once the room has closed, when there is nothing left to configure.
-    let _ = room.send(Event::Reload(config)).await;
+/// The next request from main (signals) or from the control socket (`reload`);
+/// None once main has hung up.
+async fn next_control(
+    control: &Receiver<Control>,
+    ctl_reloads: &Receiver<ReloadRequest>,
+) -> Option<Control> {
+    future::or(async { control.recv().await.ok() }, async {
+        match ctl_reloads.recv().await {
+            Ok(request) => Some(Control::Reload(request)),
+            // No control socket: only main speaks.
+            Err(_) => future::pending().await,
+        }
+    })
+    .await
+}
+
+/// Carries out a reload (SIGHUP or `chatd ctl reload`): re-reads the file and
+/// the MOTD off the executor, applies them, and only then answers, so that
+/// whoever asked knows the new settings are in force. `tell_systemd`: wrap it
+/// in `RELOADING=1` … `READY=1`.
+async fn reload_now(
+    live: &LiveConfig,
+    room: &Sender<Event>,
+    source: &ReloadSource,
+    request: ReloadRequest,
+    tell_systemd: bool,
+) {
+    let Some(path) = source.path.clone() else {
+        info!("reload: no config file (running on built-in defaults), nothing to reload");
+        let why = "no config file (running on built-in defaults), nothing to reload\n";
+        // The asker may have given up; then nobody waits for the answer.
+        let _ = request.reply.try_send(Reply::Refused(why.to_owned()));
+        return;
+    };
+    if tell_systemd {
+        crate::systemd::notify_or_warn("RELOADING=1");
+    }
+    let port = source.port_override;
+    let current = live.get().1;
+    let read = smol::unblock(move || {
+        let new = config::reloaded(&path, port, &current)?;
+        let motd = config::read_motd(&new)?;
+        Ok::<_, String>((new, motd))
+    })
+    .await;
+    let reply = match read {
+        Ok((new, motd)) => {
+            // Logged before the new level applies, so that a reload to "warn" still says so.
+            info!("config reloaded");
+            crate::log::set_level(new.log_level);
+            let new = Arc::new(new);
+            live.replace(Arc::clone(&new));
+            // The room takes these before any event sent after them (a new
+            // connection's, say). They fail only once the room has closed, when
+            // there is nothing left to configure.
+            let _ = room.send(Event::Reload(new)).await;
+            let _ = room.send(Event::Motd(motd.map(Arc::from))).await;
+            Reply::Done("config reloaded\n".to_owned())
+        }
+        Err(err) => {
+            warn!("config reload refused, keeping the old settings: {err}");
+            Reply::Refused(format!("{err}\n"))
+        }
+    };
+    if tell_systemd {
+        crate::systemd::notify_or_warn("READY=1");
+    }
+    let _ = request.reply.try_send(reply);
 }
 
 /// Accepts connections until the first shutdown request, applying reloads meanwhile.
@@ -257,7 +377,7 @@ async fn accept_loop(
     }
     loop {
         let woke = future::or(async { Woke::Accepted(listener.accept().await) }, async {
-            Woke::Control(control.recv().await.ok())
+            Woke::Control(next_control(control, &shared.ctl_reloads).await)
         })
         .await;
         let (stream, peer) = match woke {
@@ -270,8 +390,8 @@ async fn accept_loop(
                 accept_failed(&err).await;
                 continue;
             }
-            Woke::Control(Some(Control::Reload(config))) => {
-                apply_reload(&shared.live, &shared.room, *config).await;
+            Woke::Control(Some(Control::Reload(request))) => {
+                reload_now(&shared.live, &shared.room, &shared.reload, request, true).await;
                 continue;
             }
             // A shutdown, or main hung up: stop accepting either way.

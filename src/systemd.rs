@@ -82,6 +82,13 @@ pub fn notify(state: &str) -> io::Result<()> {
     }
 }
 
+/// [`notify`], where failing is worth a warning, never an exit.
+pub fn notify_or_warn(state: &str) {
+    if let Err(err) = notify(state) {
+        crate::warn!("sd_notify {state:?} failed: {err}");
+    }
+}
+
 /// The watchdog interval systemd asked for (`WatchdogSec=` in the unit), if any.
 pub fn watchdog_interval() -> Option<Duration> {
     let usec = std::env::var("WATCHDOG_USEC").ok();

@@ -28,7 +28,7 @@ mod toml;
 mod tests;
 
 pub use error::ConfigError;
-pub use live::{LiveConfig, reloaded};
+pub use live::{LiveConfig, read_motd, reloaded};
 
 use keys::KEYS;
 use keys::suggest;

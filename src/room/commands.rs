@@ -215,6 +215,9 @@ impl Room {
         if let Some(topic) = &self.topic {
             welcome += &self.texts.topic(Some(topic));
         }
+        if let Some(motd) = &self.motd {
+            welcome += motd;
+        }
         let list = (online <= JOIN_LIST_MAX_ROOM).then_some(names.as_slice());
         let joined = block(self.texts.joined(nick, online, list));
         self.send(id, block(welcome));

@@ -97,6 +97,8 @@ pub enum Event {
     EndGrace,
     /// The config file was re-read.
     Reload(Arc<Config>),
+    /// The message of the day (protocol lines), read at start and on reload.
+    Motd(Option<Arc<str>>),
     /// A request line from the control socket (`kick troll spam`, `who`, …), not
     /// yet parsed; the room answers it on `reply` exactly once.
     Control {
@@ -137,6 +139,8 @@ struct Room {
     bans: Bans,
     /// Set by operators with `/topic`; shown to newcomers.
     topic: Option<String>,
+    /// Shown to each user after sign-in.
+    motd: Option<Arc<str>>,
     /// Connections not signed in yet, in the order they must have signed in by.
     login_deadlines: VecDeque<(Instant, ClientId)>,
     fanout: Fanout,
@@ -206,6 +210,7 @@ impl Room {
             history: VecDeque::new(),
             bans,
             topic: None,
+            motd: None,
             login_deadlines: VecDeque::new(),
             fanout: Fanout::default(),
             round: Round::default(),
@@ -239,6 +244,7 @@ impl Room {
                 self.config = config;
             }
             Event::Control { line, reply } => self.control(&line, reply),
+            Event::Motd(motd) => self.motd = motd,
         }
         // During a shutdown the room closes as soon as the last user has left:
         // connections that never signed in have nothing to finish.

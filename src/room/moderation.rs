@@ -39,6 +39,7 @@ pub const MAX_BANS: usize = 10_000;
 pub struct Bans {
     list: BanList,
     saver: Option<Saver>,
+    kept_in: Option<std::path::PathBuf>,
 }
 
 impl Bans {
@@ -47,6 +48,7 @@ impl Bans {
         Bans {
             list: BanList::new(),
             saver: None,
+            kept_in: None,
         }
     }
 
@@ -65,11 +67,23 @@ impl Bans {
         if !expired.is_empty() {
             saver.try_save(list.render());
         }
-        info!("{} bans in force, kept in {}", list.len(), path.display());
         Ok(Bans {
             list,
             saver: Some(saver),
+            kept_in: Some(path),
         })
+    }
+
+    /// For the start-up log: how many bans there are and where they are kept.
+    pub fn describe(&self) -> String {
+        match &self.kept_in {
+            Some(path) => format!(
+                "{} bans in force, kept in {}",
+                self.list.len(),
+                path.display()
+            ),
+            None => "no state_dir: bans last until chatd exits".to_owned(),
+        }
     }
 
     fn save(&self) {
