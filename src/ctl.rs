@@ -144,8 +144,5 @@ fn control_socket_line(text: &str) -> Option<(usize, &str)> {
 
 /// The control socket `config` sets.
 fn socket_of(config: &Config) -> Option<PathBuf> {
-    // The config key arrives with the config split (branch wt-config); until
-    // then no file can set one.
-    let _ = config;
-    None
+    config.control_socket.as_ref().map(PathBuf::from)
 }

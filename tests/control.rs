@@ -86,18 +86,32 @@ fn reload_of_a_bad_file_answers_its_line_and_changes_nothing() {
     let path = socket_path();
     let mut server = start_with_control(&path, "room_name = \"Before\"\n");
     // The bad key is on the config's last line; count it rather than hard-code it.
-    server.rewrite_config(&format!("{}room_name = \"After\"\nroom_nmae = \"x\"", control_line(&path)));
+    server.rewrite_config(&format!(
+        "{}room_name = \"After\"\nroom_nmae = \"x\"",
+        control_line(&path)
+    ));
     let text = std::fs::read_to_string(&server.config_path).unwrap();
-    let line = text.lines().position(|l| l.starts_with("room_nmae")).unwrap() + 1;
+    let line = text
+        .lines()
+        .position(|l| l.starts_with("room_nmae"))
+        .unwrap()
+        + 1;
     let config = server.config_path.display().to_string();
-    for finished in [ctl(&path, &["reload"]), run_chatd(&["ctl", "--config", &config, "reload"], &[])] {
+    for finished in [
+        ctl(&path, &["reload"]),
+        run_chatd(&["ctl", "--config", &config, "reload"], &[]),
+    ] {
         assert_eq!(code(&finished), Some(1), "{finished:?}");
         assert!(
             finished.stderr.contains(&format!("{config}:{line}: ")),
             "no file:line in {:?}",
             finished.stderr
         );
-        assert!(finished.stderr.contains("room_nmae"), "{:?}", finished.stderr);
+        assert!(
+            finished.stderr.contains("room_nmae"),
+            "{:?}",
+            finished.stderr
+        );
         assert_eq!(finished.stdout, "");
     }
     assert!(banner_room(&server).starts_with("Before"));
@@ -109,7 +123,11 @@ fn no_socket_exits_69() {
     let path = socket_path();
     let finished = ctl(&path, &["who"]);
     assert_eq!(code(&finished), Some(69), "{finished:?}");
-    assert!(finished.stderr.contains("cannot connect to"), "{:?}", finished.stderr);
+    assert!(
+        finished.stderr.contains("cannot connect to"),
+        "{:?}",
+        finished.stderr
+    );
     assert!(finished.stderr.contains(&path.display().to_string()));
 }
 
@@ -118,14 +136,22 @@ fn config_without_control_socket_exits_69() {
     let config = common::write_temp_file("chatd.conf", common::BASE_CONFIG);
     let finished = run_chatd(&["ctl", "--config", config.to_str().unwrap(), "who"], &[]);
     assert_eq!(code(&finished), Some(69), "{finished:?}");
-    assert!(finished.stderr.contains("sets no control_socket"), "{:?}", finished.stderr);
+    assert!(
+        finished.stderr.contains("sets no control_socket"),
+        "{:?}",
+        finished.stderr
+    );
 }
 
 #[test]
 fn bare_ctl_is_a_usage_error() {
     let finished = run_chatd(&["ctl"], &[]);
     assert_eq!(code(&finished), Some(2), "{finished:?}");
-    assert!(finished.stderr.starts_with("chatd ctl: no command given\n"), "{:?}", finished.stderr);
+    assert!(
+        finished.stderr.starts_with("chatd ctl: no command given\n"),
+        "{:?}",
+        finished.stderr
+    );
     assert!(finished.stderr.contains("Usage: chatd ctl"));
     let finished = run_chatd(&["ctl", "--sock", "x", "who"], &[]);
     assert_eq!(code(&finished), Some(2), "{finished:?}");
@@ -173,7 +199,10 @@ fn running_as_root() -> bool {
 fn another_user_cannot_use_the_socket() {
     let in_ci = std::env::var("CI").is_ok_and(|v| v == "true");
     if !running_as_root() {
-        assert!(!in_ci, "under CI=true this test must run, and it needs root");
+        assert!(
+            !in_ci,
+            "under CI=true this test must run, and it needs root"
+        );
         eprintln!("skipped: not root, so cannot run chatd ctl as another user");
         return;
     }
@@ -225,7 +254,10 @@ fn stale_socket_is_replaced_at_start() {
     let server = start_with_control(&path, "room_name = \"Fresh\"\n");
     let meta = std::fs::symlink_metadata(&path).unwrap();
     assert_eq!(meta.permissions().mode() & 0o777, 0o600);
-    server.rewrite_config(&format!("{}room_name = \"Reloaded\"\n", control_line(&path)));
+    server.rewrite_config(&format!(
+        "{}room_name = \"Reloaded\"\n",
+        control_line(&path)
+    ));
     assert_eq!(code(&ctl(&path, &["reload"])), Some(0));
     assert!(banner_room(&server).starts_with("Reloaded"));
 }
@@ -240,7 +272,10 @@ fn live_socket_is_not_taken_over() {
     );
     let finished = run_chatd(&["--config", config.to_str().unwrap()], &[]);
     assert_eq!(code(&finished), Some(1), "{finished:?}");
-    let expected = format!("cannot create the control socket {}: another process is listening on it", path.display());
+    let expected = format!(
+        "cannot create the control socket {}: another process is listening on it",
+        path.display()
+    );
     assert!(finished.stderr.contains(&expected), "{:?}", finished.stderr);
     assert!(path.exists(), "the other process's socket was removed");
 }
@@ -255,7 +290,11 @@ fn path_that_is_not_a_socket_is_an_error() {
     );
     let finished = run_chatd(&["--config", config.to_str().unwrap()], &[]);
     assert_eq!(code(&finished), Some(1), "{finished:?}");
-    assert!(finished.stderr.contains("it exists and is not a socket"), "{:?}", finished.stderr);
+    assert!(
+        finished.stderr.contains("it exists and is not a socket"),
+        "{:?}",
+        finished.stderr
+    );
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "precious");
 }
 
