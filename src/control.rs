@@ -46,6 +46,7 @@ use async_lock::Semaphore;
 use smol::future;
 use smol::{Async, Timer};
 
+pub use crate::reply::Reply;
 use crate::room::Event;
 use crate::{debug, info, warn};
 
@@ -66,46 +67,6 @@ const MAX_CONNECTIONS: usize = 16;
 
 /// Wait before accepting again after accept failed for want of resources.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
-
-/// The answer to one request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Reply {
-    /// Carried out; the text is the command's output (may be empty; each line ends in `\n`).
-    Done(String),
-    /// Refused, with the reason for people (one line, or several each ending in `\n`).
-    Refused(String),
-    /// The request is not a command line at all (see the module documentation).
-    Usage(String),
-}
-
-impl Reply {
-    /// The answer as sent on the socket: the status line, then the text.
-    pub fn encode(&self) -> String {
-        let (status, text) = match self {
-            Reply::Done(text) => ("ok", text),
-            Reply::Refused(text) => ("refused", text),
-            Reply::Usage(text) => ("usage", text),
-        };
-        let mut out = format!("{status}\n{text}");
-        if !text.is_empty() && !text.ends_with('\n') {
-            out.push('\n');
-        }
-        out
-    }
-
-    /// Reads an answer written by [`encode`](Self::encode); `None` when `answer`
-    /// is not one (no status line, an unknown status).
-    pub fn decode(answer: &str) -> Option<Reply> {
-        let (status, text) = answer.split_once('\n')?;
-        let text = text.to_owned();
-        match status {
-            "ok" => Some(Reply::Done(text)),
-            "refused" => Some(Reply::Refused(text)),
-            "usage" => Some(Reply::Usage(text)),
-            _ => None,
-        }
-    }
-}
 
 /// A `reload` request: the server re-reads its config file the way SIGHUP does,
 /// applies it, and only then sends the answer on `reply` (Done, or Refused with

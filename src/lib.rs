@@ -22,6 +22,7 @@ pub mod log;
 pub mod nick;
 pub mod outbox;
 pub mod protocol;
+pub mod reply;
 pub mod room;
 pub mod server;
 pub mod systemd;

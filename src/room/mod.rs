@@ -105,7 +105,7 @@ pub enum Event {
         /// The request, without its line break.
         line: String,
         /// Where the one answer goes.
-        reply: async_channel::Sender<crate::control::Reply>,
+        reply: async_channel::Sender<crate::reply::Reply>,
     },
 }
 

@@ -23,9 +23,9 @@ use async_channel::Sender;
 use crate::bans::{self, Ban, BanList, IpNet, Saver};
 use crate::command::{self, Access, Args, COMMANDS, Command, Id, Input};
 use crate::config::Language;
-use crate::control::Reply;
 use crate::nick::nick_key;
 use crate::protocol::sanitize;
+use crate::reply::Reply;
 use crate::text::{LeaveReason, Texts};
 use crate::{debug, info};
 

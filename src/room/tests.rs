@@ -59,7 +59,7 @@ impl Harness {
     }
 
     /// A control-socket request and the room's answer.
-    fn ctl(&mut self, line: &str) -> crate::control::Reply {
+    fn ctl(&mut self, line: &str) -> crate::reply::Reply {
         let (reply, answer) = async_channel::bounded(1);
         let line = line.to_owned();
         self.room.handle(Event::Control { line, reply });
@@ -262,7 +262,7 @@ fn text_is_sanitized_names_are_not() {
     assert_eq!(harness.output()[0], "! usage: /me ACTION\r\n");
 }
 
-use crate::control::Reply;
+use crate::reply::Reply;
 
 fn done(text: &str) -> Reply {
     Reply::Done(text.to_owned())
