@@ -18,6 +18,7 @@ pub mod config;
 pub mod connection;
 pub mod control;
 pub mod ctl;
+pub mod listener;
 pub mod log;
 pub mod nick;
 pub mod outbox;
@@ -25,6 +26,7 @@ pub mod protocol;
 pub mod reply;
 pub mod room;
 pub mod server;
+pub mod signals;
 pub mod systemd;
 pub mod text;
 

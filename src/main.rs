@@ -2,23 +2,16 @@
 //! a listening socket (bound here, or handed over by systemd), install signal
 //! handlers, and run the server. Everything else lives in the library.
 
-use std::net::{SocketAddr, TcpListener};
 use std::process::ExitCode;
-use std::time::Duration;
 
-use async_channel::Sender;
 use chatd::cli::{self, Command, Options};
 use chatd::config::{self, Config};
-use chatd::control::ReloadRequest;
-use chatd::server::{self, Control};
-use chatd::{error, info, systemd, warn};
-use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use chatd::systemd::notify_or_warn;
+use chatd::{error, info, listener, server, signals};
 
 /// Exit status for configuration errors (sysexits' EX_CONFIG); systemd is told
 /// not to restart on it, since restarting cannot fix a bad file.
 const EXIT_CONFIG: u8 = 78;
-/// When the address is in use, retry this many times, a second apart.
-const BIND_RETRIES: u32 = 5;
 
 fn main() -> ExitCode {
     let command = match cli::parse_args(std::env::args().skip(1)) {
@@ -109,14 +102,7 @@ fn extras(options: &Options, config: &Config) -> Result<server::Extras, String> 
 }
 
 fn run(config: Config, mut extras: server::Extras) -> Result<(), String> {
-    let listener = match systemd::listener_from_systemd() {
-        Ok(Some(listener)) => {
-            info!("using the socket passed by systemd");
-            listener
-        }
-        Ok(None) => bind(&config)?,
-        Err(err) => return Err(format!("socket activation: {err}")),
-    };
+    let listener = listener::open(&config)?;
     let local = listener
         .local_addr()
         .map_err(|e| format!("listening socket: {e}"))?;
@@ -133,88 +119,16 @@ fn run(config: Config, mut extras: server::Extras) -> Result<(), String> {
         }
         None => None,
     };
-    start_signal_thread(control_tx, config.shutdown_grace_secs)?;
+    signals::start(control_tx, config.shutdown_grace_secs)?;
     info!("listening on {local}");
-    notify("READY=1\nSTATUS=accepting connections");
+    notify_or_warn("READY=1\nSTATUS=accepting connections");
     info!("{}", extras.bans.describe());
 
     let summary = smol::block_on(server::run(listener, config, control_rx, extras))
         .map_err(|e| format!("server: {e}"))?;
-    notify(&format!(
+    notify_or_warn(&format!(
         "STATUS=stopped after {} deliveries",
         summary.deliveries
     ));
-    Ok(())
-}
-
-/// Binds the configured address; while it is in use, retries once a second up to
-/// [`BIND_RETRIES`] times, as the tutorial's server does.
-fn bind(config: &Config) -> Result<TcpListener, String> {
-    let ip = config
-        .address
-        .parse()
-        .map_err(|_| format!("bad address {:?}", config.address))?;
-    let addr = SocketAddr::new(ip, config.port);
-    let mut attempt = 0;
-    loop {
-        match TcpListener::bind(addr) {
-            Ok(listener) => return Ok(listener),
-            Err(err) if err.kind() == std::io::ErrorKind::AddrInUse && attempt < BIND_RETRIES => {
-                attempt += 1;
-                warn!("address {addr} in use, retrying in 1s ({attempt} of {BIND_RETRIES})");
-                std::thread::sleep(Duration::from_secs(1));
-            }
-            Err(err) => return Err(format!("cannot listen on {addr}: {err}")),
-        }
-    }
-}
-
-fn notify(state: &str) {
-    systemd::notify_or_warn(state);
-}
-
-/// Turns SIGTERM/SIGINT into [`Control::Shutdown`] and SIGHUP into
-/// [`Control::Reload`], waiting for the server to have applied the reload (it
-/// tells systemd `RELOADING=1` … `READY=1` around it). A plain thread: the
-/// signal iterator blocks.
-fn start_signal_thread(control: Sender<Control>, grace_secs: u64) -> Result<(), String> {
-    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])
-        .map_err(|e| format!("cannot install signal handlers: {e}"))?;
-    std::thread::Builder::new()
-        .name("signals".to_owned())
-        .spawn(move || {
-            let mut shutdowns = 0;
-            for signal in signals.forever() {
-                if signal == SIGHUP {
-                    let (reply, answer) = async_channel::bounded(1);
-                    if control
-                        .send_blocking(Control::Reload(ReloadRequest { reply }))
-                        .is_err()
-                    {
-                        return; // The server has finished.
-                    }
-                    // The answer is logged by the server; waiting for it keeps
-                    // one reload at a time.
-                    let _ = answer.recv_blocking();
-                    continue;
-                }
-                shutdowns += 1;
-                let name = if signal == SIGTERM {
-                    "SIGTERM"
-                } else {
-                    "SIGINT"
-                };
-                if shutdowns == 1 {
-                    info!("{name}: graceful shutdown ({grace_secs}s grace)");
-                    notify("STOPPING=1");
-                } else {
-                    info!("{name} again: skipping the rest of the grace period");
-                }
-                if control.send_blocking(Control::Shutdown).is_err() {
-                    return; // The server has finished.
-                }
-            }
-        })
-        .map_err(|e| format!("cannot start the signal thread: {e}"))?;
     Ok(())
 }

@@ -209,3 +209,62 @@ fn bans_survive_a_restart_and_a_damaged_file_stops_the_start() {
     let log = broken.drain_log().join("\n");
     assert!(log.contains("bans:1:"), "{log}");
 }
+
+#[test]
+fn the_motd_follows_the_welcome_and_is_read_again_on_reload() {
+    let motd = common::write_temp_file("motd", "Be kind.\nNo \x1b[2Jescapes.\n");
+    let (server, path) = start(&format!("motd_file = \"{}\"\n", motd.display()));
+    let mut alice = server.connect();
+    alice.read_banner();
+    alice.send("alice#\n");
+    alice.expect_prefix("* Welcome, alice! Online (1)");
+    alice.expect_line("Be kind.");
+    alice.expect_line("No [2Jescapes.");
+    std::fs::write(&motd, "New rules.\n").unwrap();
+    assert_eq!(ctl_ok(&path, &["reload"]), "config reloaded\n");
+    let mut bob = server.connect();
+    bob.read_banner();
+    bob.send("bob#\n");
+    bob.expect_prefix("* Welcome, bob! Online (2)");
+    bob.expect_line("New rules.");
+    // A MOTD that cannot be read refuses the reload and keeps the old one.
+    std::fs::remove_file(&motd).unwrap();
+    let refused = ctl(&path, &["reload"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(refused.stderr.contains("motd_file"), "{refused:?}");
+}
+
+#[test]
+fn a_missing_motd_stops_the_start() {
+    let mut server = Server::launch("motd_file = \"/nonexistent/motd\"\n", &[], &[]);
+    assert_eq!(server.wait_exit(TIMEOUT).code(), Some(78));
+    let log = server.drain_log().join("\n");
+    assert!(
+        log.contains("motd_file /nonexistent/motd: cannot read"),
+        "{log}"
+    );
+}
+
+#[test]
+fn say_and_purge_over_ctl_reach_the_room() {
+    let (server, path) = start("");
+    let mut alice = server.join("alice");
+    let mut spammer = server.join("spammer");
+    alice.expect_line("* spammer joined (2 online: alice, spammer)");
+    spammer.send("buy now\n");
+    alice.expect_line("> spammer: buy now");
+    alice.send("hello\n");
+    spammer.expect_line("> alice: hello");
+    assert_eq!(ctl_ok(&path, &["say", "be", "nice"]), "");
+    alice.expect_line("* [server] be nice");
+    assert_eq!(
+        ctl_ok(&path, &["purge", "spammer"]),
+        "removed 1 lines by spammer from the history\n"
+    );
+    let mut carol = server.connect();
+    carol.read_banner();
+    carol.send("carol#\n");
+    carol.expect_prefix("* Welcome, carol! Online (3)");
+    carol.expect_line("* Last message:");
+    carol.expect_line("> alice: hello");
+}

@@ -1,0 +1,47 @@
+//! The listening socket: the one systemd passed (socket activation), or one bound
+//! here to the configured address, retrying for a while when the address is in use.
+
+use std::net::{SocketAddr, TcpListener};
+use std::time::Duration;
+
+use crate::config::Config;
+use crate::{info, systemd, warn};
+
+/// When the address is in use, retry this many times, a second apart: a chatd
+/// restarted at once finds its old socket still closing, as the tutorial's server did.
+pub const BIND_RETRIES: u32 = 5;
+
+/// The socket systemd passed, if it passed one, else the configured address bound
+/// (see [`bind`]). The error is one line for the log.
+pub fn open(config: &Config) -> Result<TcpListener, String> {
+    match systemd::listener_from_systemd() {
+        Ok(Some(listener)) => {
+            info!("using the socket passed by systemd");
+            Ok(listener)
+        }
+        Ok(None) => bind(config),
+        Err(err) => Err(format!("socket activation: {err}")),
+    }
+}
+
+/// Binds the configured address; while it is in use, retries once a second up to
+/// [`BIND_RETRIES`] times.
+pub fn bind(config: &Config) -> Result<TcpListener, String> {
+    let ip = config
+        .address
+        .parse()
+        .map_err(|_| format!("bad address {:?}", config.address))?;
+    let addr = SocketAddr::new(ip, config.port);
+    let mut attempt = 0;
+    loop {
+        match TcpListener::bind(addr) {
+            Ok(listener) => return Ok(listener),
+            Err(err) if err.kind() == std::io::ErrorKind::AddrInUse && attempt < BIND_RETRIES => {
+                attempt += 1;
+                warn!("address {addr} in use, retrying in 1s ({attempt} of {BIND_RETRIES})");
+                std::thread::sleep(Duration::from_secs(1));
+            }
+            Err(err) => return Err(format!("cannot listen on {addr}: {err}")),
+        }
+    }
+}
