@@ -13,6 +13,7 @@ use std::time::Duration;
 use crate::cli::{self, CtlCommand, SocketSource};
 use crate::config::{self, Config};
 use crate::control::{self, MAX_REQUEST, Reply, RequestError};
+use crate::log;
 
 /// Exit status when chatd refused the command.
 pub const EXIT_REFUSED: u8 = 1;
@@ -36,12 +37,14 @@ pub fn main(args: Vec<String>) -> ExitCode {
         }
         Ok(CtlCommand::Send { socket, line }) => (socket, line),
         Err(err) => {
-            eprintln!("chatd ctl: {err}\n\n{}", cli::ctl_usage());
+            log::error_line(&format!("chatd ctl: {err}\n\n{}", cli::ctl_usage()));
             return ExitCode::from(EXIT_USAGE);
         }
     };
     if line.len() > MAX_REQUEST {
-        eprintln!("chatd ctl: the command is too long: at most {MAX_REQUEST} bytes");
+        log::error_line(&format!(
+            "chatd ctl: the command is too long: at most {MAX_REQUEST} bytes"
+        ));
         return ExitCode::from(EXIT_USAGE);
     }
     let path = match socket {
@@ -49,7 +52,7 @@ pub fn main(args: Vec<String>) -> ExitCode {
         SocketSource::Config(config) => match socket_from_config(&config) {
             Ok(path) => path,
             Err(err) => {
-                eprintln!("chatd ctl: {err}");
+                log::error_line(&format!("chatd ctl: {err}"));
                 return ExitCode::from(EXIT_UNAVAILABLE);
             }
         },
@@ -61,25 +64,17 @@ pub fn main(args: Vec<String>) -> ExitCode {
             ExitCode::SUCCESS
         }
         Ok(Reply::Refused(text)) => {
-            eprint!("{}", with_newline(&text));
+            log::error_line(&text);
             ExitCode::from(EXIT_REFUSED)
         }
         Ok(Reply::Usage(text)) => {
-            eprint!("chatd ctl: {}", with_newline(&text));
+            log::error_line(&format!("chatd ctl: {text}"));
             ExitCode::from(EXIT_USAGE)
         }
         Err(err) => {
-            eprintln!("chatd ctl: {}", describe(&path, &err));
+            log::error_line(&format!("chatd ctl: {}", describe(&path, &err)));
             ExitCode::from(EXIT_UNAVAILABLE)
         }
-    }
-}
-
-fn with_newline(text: &str) -> String {
-    if text.ends_with('\n') || text.is_empty() {
-        text.to_owned()
-    } else {
-        format!("{text}\n")
     }
 }
 

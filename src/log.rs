@@ -32,6 +32,24 @@ pub fn init(level: LogLevel) {
     set_level(level);
 }
 
+/// Writes an error to stderr outside the log: before logging starts (a bad
+/// config file, a bad command line) or from `chatd ctl`. Under journald each line
+/// gets the error priority `<3>`, so that `journalctl -p err` shows the reason and
+/// not only systemd's "Failed with result".
+pub fn error_line(text: &str) {
+    let journal = crate::systemd::stderr_is_journal();
+    let mut out = String::new();
+    for line in text.trim_end_matches('\n').lines() {
+        if journal {
+            out.push_str("<3>");
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    // Nothing is left to tell if stderr itself is gone.
+    let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), out.as_bytes());
+}
+
 /// Changes the level at run time (config reload).
 pub fn set_level(level: LogLevel) {
     LEVEL.store(level_number(level), Ordering::Relaxed);

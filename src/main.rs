@@ -17,7 +17,7 @@ fn main() -> ExitCode {
     let command = match cli::parse_args(std::env::args().skip(1)) {
         Ok(command) => command,
         Err(err) => {
-            eprintln!("chatd: {err}\n\n{}", cli::usage());
+            chatd::log::error_line(&format!("chatd: {err}\n\n{}", cli::usage()));
             return ExitCode::from(EXIT_CONFIG);
         }
     };
@@ -37,7 +37,7 @@ fn main() -> ExitCode {
     let config = match load_config(&options) {
         Ok(config) => config,
         Err(err) => {
-            eprintln!("chatd: {err}");
+            chatd::log::error_line(&format!("chatd: {err}"));
             return ExitCode::from(EXIT_CONFIG);
         }
     };

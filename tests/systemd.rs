@@ -593,3 +593,39 @@ fn journal_stream_naming_another_file_keeps_timestamps() {
     assert!(time.ends_with('Z') && time.contains('T'), "{first}");
     assert!(rest.starts_with("INFO  chatd "), "{first}");
 }
+
+/// A config error printed before logging starts carries the error priority
+/// under journald, so `journalctl -p err` shows the reason.
+#[test]
+fn config_error_under_journald_has_the_error_priority() {
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    let stat = File::from(OwnedFd::from(writer.try_clone().expect("dup pipe")))
+        .metadata()
+        .expect("fstat pipe");
+    let journal_stream = format!("{}:{}", stat.dev(), stat.ino());
+    let config = write_temp_file("chatd.conf", "prot = 1\n");
+    for check in [false, true] {
+        let mut command = chatd_command_under(&[], &[("JOURNAL_STREAM", &journal_stream)]);
+        command.arg("--config").arg(&config);
+        if check {
+            command.arg("--check-config");
+        }
+        command
+            .stdout(Stdio::null())
+            .stderr(writer.try_clone().expect("dup pipe"));
+        let status = command.status().expect("run chatd");
+        assert_eq!(status.code(), Some(78));
+    }
+    drop(writer);
+    let log = spawn_line_reader(reader);
+    for _ in 0..2 {
+        let line = log.recv_timeout(TIMEOUT).expect("the error line");
+        assert_eq!(
+            line,
+            format!(
+                "<3>chatd: {}:1: unknown key \"prot\" (did you mean \"port\"?)",
+                config.display()
+            )
+        );
+    }
+}
