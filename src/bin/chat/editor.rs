@@ -412,14 +412,14 @@ mod tests {
         let mut e = Editor::new(100);
         type_text(&mut e, "al");
         type_keys(&mut e, &names, &[Key::Tab]);
-        assert_eq!(line(&e), "alice: ");
-        type_keys(&mut e, &names, &[Key::Tab]);
         assert_eq!(line(&e), "alfred: ");
         type_keys(&mut e, &names, &[Key::Tab]);
         assert_eq!(line(&e), "alice: ");
+        type_keys(&mut e, &names, &[Key::Tab]);
+        assert_eq!(line(&e), "alfred: ");
         type_text(&mut e, "hi ca");
         type_keys(&mut e, &names, &[Key::Tab]);
-        assert_eq!(line(&e), "alice: hi carol ");
+        assert_eq!(line(&e), "alfred: hi carol ");
         type_text(&mut e, "x");
         assert_eq!(type_keys(&mut e, &names, &[Key::Tab]), [Action::Bell]);
     }

@@ -306,7 +306,7 @@ mod tests {
     #[test]
     fn prefixes_ignore_case() {
         let n = names(&["* Online (3): Alice, alfred, bob"]);
-        assert_eq!(n.nicks_starting_with("AL"), ["Alice", "alfred"]);
+        assert_eq!(n.nicks_starting_with("AL"), ["alfred", "Alice"]);
         assert_eq!(n.nicks_starting_with("b"), ["bob"]);
         assert!(n.nicks_starting_with("x").is_empty());
     }
