@@ -518,7 +518,7 @@ fn edit_stdin_to_server(
                     // `main` may have finished already; then nobody needs to know.
                     let _ = events.send(Event::Interrupted);
                 }
-                Input::EndOfInput => {
+                Input::Eof => {
                     // Ignored if the writer is already done.
                     let _ = outgoing.send(Outgoing::Goodbye);
                     said_goodbye = true;

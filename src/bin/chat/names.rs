@@ -187,7 +187,7 @@ fn plain_text(raw: &[u8]) -> String {
             '\x1b' => {
                 // CSI: `ESC [`, parameters, one final byte in @..~.
                 if chars.next_if_eq(&'[').is_some() {
-                    while let Some(c) = chars.next() {
+                    for c in chars.by_ref() {
                         if ('@'..='~').contains(&c) {
                             break;
                         }

@@ -91,7 +91,7 @@ pub enum Input {
     /// Ctrl-C.
     Interrupt,
     /// Ctrl-D on an empty line.
-    EndOfInput,
+    Eof,
 }
 
 /// Where the block's pieces land at some width.
@@ -186,7 +186,7 @@ impl Screen {
                 self.editor.clear();
                 Ok(Input::Interrupt)
             }
-            Action::EndOfInput => Ok(Input::EndOfInput),
+            Action::EndOfInput => Ok(Input::Eof),
         }
     }
 
