@@ -516,3 +516,16 @@ fn address_freed_during_retries_is_taken() {
     let mut client = server.connect();
     client.read_banner();
 }
+
+#[test]
+fn stats_interval_zero_means_no_health_line_at_all() {
+    let mut server = Server::start("stats_interval_secs = 0\nshutdown_grace_secs = 0\n");
+    let _alice = server.join("alice");
+    server.signal("TERM");
+    let log = server.drain_log();
+    assert!(
+        log.iter().any(|l| l.contains("shutdown finished")),
+        "{log:?}"
+    );
+    assert!(!log.iter().any(|l| l.contains("health:")), "{log:?}");
+}

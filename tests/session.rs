@@ -629,3 +629,30 @@ fn quit_at_the_nickname_prompt_leaves() {
     client.expect_line("* Bye!");
     assert!(client.read_to_close().is_empty());
 }
+
+#[test]
+fn chinese_join_line_lists_names_like_the_welcome() {
+    let server = Server::start("language = \"zh\"");
+    let mut alice = server.connect();
+    alice.read_raw_lines(3);
+    alice.send("alice#\n");
+    alice.expect_line("* alice 你好！当前在线（1人）：【 alice 】");
+    let mut xiaohong = server.connect();
+    xiaohong.read_raw_lines(3);
+    xiaohong.send("小红#\n");
+    xiaohong.expect_line("* 小红 你好！当前在线（2人）：【 alice, 小红 】");
+    alice.expect_line("* 小红 上线了（当前2人在线）");
+    alice.expect_line("* 当前在线：【 alice, 小红 】");
+}
+
+#[test]
+fn sign_in_first_before_commands_that_need_a_nickname() {
+    let server = Server::start("");
+    let mut client = server.connect();
+    client.read_banner();
+    client.send("/who\n");
+    client.expect_line("! sign in first to use /who");
+    client.expect_line(PROMPT);
+    client.send("/nick bob\n");
+    client.expect_line("* Welcome, bob! Online (1): bob");
+}
