@@ -11,9 +11,10 @@ use super::{Config, LINE_OVERHEAD, Language, LogLevel};
 /// One config key: its name, how to read it into a [`Config`] and how to write it back.
 pub(super) struct Key {
     pub(super) name: &'static str,
-    /// Changing it needs a restart (the listening socket, the size of the client
-    /// table, the control socket are set up once): a reload keeps the old value.
-    pub(super) restart: bool,
+    /// Set when changing it needs a restart (the listening socket, the size of the
+    /// client table, the control socket and the state directory are set up once):
+    /// copies the running value over a reloaded config, so a reload keeps it.
+    pub(super) restart: Option<fn(&mut Config, &Config)>,
     /// Stores the value in its field; the error is the text after `bad value for "name": `.
     pub(super) set: fn(&mut Config, &Value<'_>) -> Result<(), String>,
     /// The field's value as written in a config file; None when it is unset.
@@ -24,7 +25,7 @@ pub(super) struct Key {
 pub(super) const KEYS: [Key; 20] = [
     Key {
         name: "address",
-        restart: true,
+        restart: Some(|new, old| new.address = old.address.clone()),
         set: |c, v| {
             let text = v.string()?;
             text.parse::<IpAddr>().map_err(|_| {
@@ -37,13 +38,13 @@ pub(super) const KEYS: [Key; 20] = [
     },
     Key {
         name: "port",
-        restart: true,
+        restart: Some(|new, old| new.port = old.port),
         set: |c, v| v.integer(0, 65_535).map(|n| c.port = n),
         show: |c| Some(c.port.to_string()),
     },
     Key {
         name: "room_name",
-        restart: false,
+        restart: None,
         set: |c, v| {
             let text = v.string()?;
             if !(1..=64).contains(&text.chars().count()) {
@@ -60,7 +61,7 @@ pub(super) const KEYS: [Key; 20] = [
     },
     Key {
         name: "language",
-        restart: false,
+        restart: None,
         set: |c, v| {
             c.language = match v.string()? {
                 "en" => Language::En,
@@ -73,13 +74,13 @@ pub(super) const KEYS: [Key; 20] = [
     },
     Key {
         name: "colors",
-        restart: false,
+        restart: None,
         set: |c, v| v.boolean().map(|on| c.colors = on),
         show: |c| Some(c.colors.to_string()),
     },
     Key {
         name: "log_level",
-        restart: false,
+        restart: None,
         set: |c, v| {
             c.log_level = match v.string()? {
                 "error" => LogLevel::Error,
@@ -98,49 +99,49 @@ pub(super) const KEYS: [Key; 20] = [
     },
     Key {
         name: "max_nick_chars",
-        restart: false,
+        restart: None,
         set: |c, v| v.integer(1, 64).map(|n| c.max_nick_chars = n),
         show: |c| Some(c.max_nick_chars.to_string()),
     },
     Key {
         name: "max_line_bytes",
-        restart: false,
+        restart: None,
         set: |c, v| v.integer(64, 1 << 20).map(|n| c.max_line_bytes = n),
         show: |c| Some(c.max_line_bytes.to_string()),
     },
     Key {
         name: "max_clients",
-        restart: true,
+        restart: Some(|new, old| new.max_clients = old.max_clients),
         set: |c, v| v.integer(1, 1_000_000).map(|n| c.max_clients = n),
         show: |c| Some(c.max_clients.to_string()),
     },
     Key {
         name: "max_clients_per_ip",
-        restart: false,
+        restart: None,
         set: |c, v| v.integer(1, 1_000_000).map(|n| c.max_clients_per_ip = n),
         show: |c| Some(c.max_clients_per_ip.to_string()),
     },
     Key {
         name: "login_timeout_secs",
-        restart: false,
+        restart: None,
         set: |c, v| v.integer(1, 86_400).map(|n| c.login_timeout_secs = n),
         show: |c| Some(c.login_timeout_secs.to_string()),
     },
     Key {
         name: "flood_burst",
-        restart: false,
+        restart: None,
         set: |c, v| v.integer(0, 1_000_000).map(|n| c.flood_burst = n),
         show: |c| Some(c.flood_burst.to_string()),
     },
     Key {
         name: "flood_lines_per_sec",
-        restart: false,
+        restart: None,
         set: |c, v| v.integer(0, 1_000_000).map(|n| c.flood_lines_per_sec = n),
         show: |c| Some(c.flood_lines_per_sec.to_string()),
     },
     Key {
         name: "send_queue_bytes",
-        restart: false,
+        restart: None,
         // The lower bound is the smallest max_line_bytes plus the overhead; the check
         // against the actual max_line_bytes happens once the whole file is read.
         set: |c, v| {
@@ -151,37 +152,37 @@ pub(super) const KEYS: [Key; 20] = [
     },
     Key {
         name: "history",
-        restart: false,
+        restart: None,
         set: |c, v| v.integer(0, 1000).map(|n| c.history = n),
         show: |c| Some(c.history.to_string()),
     },
     Key {
         name: "shutdown_grace_secs",
-        restart: false,
+        restart: None,
         set: |c, v| v.integer(0, 3600).map(|n| c.shutdown_grace_secs = n),
         show: |c| Some(c.shutdown_grace_secs.to_string()),
     },
     Key {
         name: "stats_interval_secs",
-        restart: false,
+        restart: None,
         set: |c, v| v.integer(0, 86_400).map(|n| c.stats_interval_secs = n),
         show: |c| Some(c.stats_interval_secs.to_string()),
     },
     Key {
         name: "control_socket",
-        restart: true,
+        restart: Some(|new, old| new.control_socket = old.control_socket.clone()),
         set: |c, v| path(v, 107).map(|p| c.control_socket = Some(p)),
         show: |c| c.control_socket.as_deref().map(quote),
     },
     Key {
         name: "state_dir",
-        restart: true,
+        restart: Some(|new, old| new.state_dir = old.state_dir.clone()),
         set: |c, v| path(v, 4095).map(|p| c.state_dir = Some(p)),
         show: |c| c.state_dir.as_deref().map(quote),
     },
     Key {
         name: "motd_file",
-        restart: false,
+        restart: None,
         set: |c, v| path(v, 4095).map(|p| c.motd_file = Some(p)),
         show: |c| c.motd_file.as_deref().map(quote),
     },

@@ -596,7 +596,11 @@ fn restart_column_and_reload_policy_agree() {
         "new.conf",
     )
     .unwrap();
-    let restart: Vec<&str> = KEYS.iter().filter(|k| k.restart).map(|k| k.name).collect();
+    let restart: Vec<&str> = KEYS
+        .iter()
+        .filter(|k| k.restart.is_some())
+        .map(|k| k.name)
+        .collect();
     assert_eq!(current.restart_only_changes(&new), restart);
     new.keep_restart_only(&current);
     assert!(current.restart_only_changes(&new).is_empty());

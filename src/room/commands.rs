@@ -74,8 +74,7 @@ impl Room {
                     return;
                 }
                 self.summary.lines_in += 1;
-                if let Some(notice) = self.muted_notice(id) {
-                    self.send(id, block(notice));
+                if self.silenced(id) {
                     return;
                 }
                 let msg = block(self.texts.chat(nick, &text));
@@ -107,6 +106,10 @@ impl Room {
     /// Runs a command `id` may use. `nick` is None before sign-in, which only
     /// the commands open to everyone see.
     fn run(&mut self, id: ClientId, nick: Option<&Arc<str>>, command: &Command, args: Args<'_>) {
+        // A muted user's /me and /msg reach nobody; they are told instead.
+        if matches!(command.id, Id::Me | Id::Msg) && nick.is_some() && self.silenced(id) {
+            return;
+        }
         match (command.id, nick) {
             (Id::Help, _) => {
                 let msg = self.texts.help(self.access(id));
@@ -133,11 +136,6 @@ impl Room {
                 let (names, total) = self.members.names(MAX_LISTED_NAMES);
                 let msg = self.texts.who(&names, total);
                 self.send(id, block(msg));
-            }
-            (Id::Me | Id::Msg, Some(_)) if self.muted_notice(id).is_some() => {
-                if let Some(notice) = self.muted_notice(id) {
-                    self.send(id, block(notice));
-                }
             }
             (Id::Me, Some(nick)) => {
                 let msg = block(self.texts.action(nick, &sanitize(args.rest)));

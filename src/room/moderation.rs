@@ -460,9 +460,20 @@ impl Room {
         self.broadcast(&msg, None);
     }
 
+    /// Whether `id` is muted; if so it has been told, instead of being heard.
+    pub(super) fn silenced(&mut self, id: ClientId) -> bool {
+        match self.muted_notice(id) {
+            Some(notice) => {
+                self.send(id, block(notice));
+                true
+            }
+            None => false,
+        }
+    }
+
     /// How long `id` is still muted, when it is: what it is told instead of
     /// being heard.
-    pub(super) fn muted_notice(&self, id: ClientId) -> Option<String> {
+    fn muted_notice(&self, id: ClientId) -> Option<String> {
         let now = Instant::now();
         let member = self.members.get(id).filter(|m| m.is_muted(now))?;
         let left = match member.muted {
