@@ -3,15 +3,13 @@
 //! use it, its life cycle (stale file replaced, removed at exit), and requests
 //! that are not command lines.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::{Finished, Server, TIMEOUT, chatd_command_under, run_chatd, temp_dir};
+use crate::common::{Finished, Server, TIMEOUT, chatd_command_under, run_chatd, temp_dir};
 
 /// A fresh path for a control socket, in a directory of its own.
 fn socket_path() -> PathBuf {
@@ -133,7 +131,7 @@ fn no_socket_exits_69() {
 
 #[test]
 fn config_without_control_socket_exits_69() {
-    let config = common::write_temp_file("chatd.conf", common::BASE_CONFIG);
+    let config = crate::common::write_temp_file("chatd.conf", crate::common::BASE_CONFIG);
     let finished = run_chatd(&["ctl", "--config", config.to_str().unwrap(), "who"], &[]);
     assert_eq!(code(&finished), Some(69), "{finished:?}");
     assert!(
@@ -206,7 +204,7 @@ fn another_user_cannot_use_the_socket() {
         eprintln!("skipped: not root, so cannot run chatd ctl as another user");
         return;
     }
-    if !common::have_program("setpriv") {
+    if !crate::common::have_program("setpriv") {
         assert!(!in_ci, "under CI=true this test needs setpriv (util-linux)");
         return;
     }
@@ -266,9 +264,9 @@ fn stale_socket_is_replaced_at_start() {
 fn live_socket_is_not_taken_over() {
     let path = socket_path();
     let _listener = UnixListener::bind(&path).unwrap();
-    let config = common::write_temp_file(
+    let config = crate::common::write_temp_file(
         "chatd.conf",
-        &common::merge_config(common::BASE_CONFIG, &control_line(&path)),
+        &crate::common::merge_config(crate::common::BASE_CONFIG, &control_line(&path)),
     );
     let finished = run_chatd(&["--config", config.to_str().unwrap()], &[]);
     assert_eq!(code(&finished), Some(1), "{finished:?}");
@@ -284,9 +282,9 @@ fn live_socket_is_not_taken_over() {
 fn path_that_is_not_a_socket_is_an_error() {
     let path = socket_path();
     std::fs::write(&path, "precious").unwrap();
-    let config = common::write_temp_file(
+    let config = crate::common::write_temp_file(
         "chatd.conf",
-        &common::merge_config(common::BASE_CONFIG, &control_line(&path)),
+        &crate::common::merge_config(crate::common::BASE_CONFIG, &control_line(&path)),
     );
     let finished = run_chatd(&["--config", config.to_str().unwrap()], &[]);
     assert_eq!(code(&finished), Some(1), "{finished:?}");

@@ -1,13 +1,11 @@
 //! Every limit in the config crossed by a real client: line length, client counts,
 //! the login timeout, flood control and the send queue. Small limits keep it fast.
 
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 
-use common::Server;
+use crate::common::Server;
 
 // ---- max_line_bytes ----
 

@@ -3,15 +3,13 @@
 //! same port, SIGTERM under heavy traffic, and SIGHUP storms. In each the server
 //! keeps serving, and nothing it accepted is lost.
 
-mod common;
-
 use std::io::Write;
 use std::net::TcpStream;
 use std::process::Command;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Client, Server, TIMEOUT, free_port};
+use crate::common::{Client, Server, TIMEOUT, free_port};
 
 const GOODBYE: &str = "* server shutting down now, goodbye";
 
@@ -454,8 +452,8 @@ fn sighup_storm_keeps_the_server_serving() {
     let staged = server.config_path.with_extension("new");
     std::fs::write(
         &staged,
-        common::merge_config(
-            common::BASE_CONFIG,
+        crate::common::merge_config(
+            crate::common::BASE_CONFIG,
             "room_name = \"after\"\nshutdown_grace_secs = 1",
         ),
     )

@@ -6,8 +6,6 @@
 //! Tests that need a systemd program skip themselves, with a note, when it is
 //! not installed (`.ci/run` installs it).
 
-mod common;
-
 use std::fs::File;
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::OwnedFd;
@@ -18,14 +16,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{
+use crate::common::{
     BASE_CONFIG, ChildGuard, Server, TIMEOUT, chatd_command_under, free_port, have_program,
     merge_config, spawn_line_reader, temp_dir, write_temp_file,
 };
 
-const SERVICE: &str = include_str!("../systemd/chatd.service");
-const SOCKET: &str = include_str!("../systemd/chatd.socket");
-const SHIPPED_CONFIG: &str = include_str!("../config/chatd.conf");
+const SERVICE: &str = include_str!("../../systemd/chatd.service");
+const SOCKET: &str = include_str!("../../systemd/chatd.socket");
+const SHIPPED_CONFIG: &str = include_str!("../../config/chatd.conf");
 
 /// Where the service unit expects the installed binary.
 const INSTALLED_CHATD: &str = "/usr/local/bin/chatd";

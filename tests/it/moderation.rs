@@ -3,13 +3,11 @@
 //! the room, a spammer's pasted lines stopping with them, and bans that
 //! survive a restart.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use common::{Client, Finished, Server, TIMEOUT, run_chatd, temp_dir};
+use crate::common::{Client, Finished, Server, TIMEOUT, run_chatd, temp_dir};
 
 /// Starts chatd with a control socket (and `extra` settings); returns it and
 /// the socket's path.
@@ -212,7 +210,7 @@ fn bans_survive_a_restart_and_a_damaged_file_stops_the_start() {
 
 #[test]
 fn the_motd_follows_the_welcome_and_is_read_again_on_reload() {
-    let motd = common::write_temp_file("motd", "Be kind.\nNo \x1b[2Jescapes.\n");
+    let motd = crate::common::write_temp_file("motd", "Be kind.\nNo \x1b[2Jescapes.\n");
     let (server, path) = start(&format!("motd_file = \"{}\"\n", motd.display()));
     let mut alice = server.connect();
     alice.read_banner();

@@ -14,7 +14,6 @@
 //! `WatchdogSec=6s` (so a ping is seen within seconds), and no `/bin/kill` in
 //! the container (the host tree has procps; a minimal Debian does not).
 
-#[path = "systemd_live/container.rs"]
 mod container;
 
 use std::path::{Path, PathBuf};
@@ -22,10 +21,10 @@ use std::time::{Duration, Instant};
 
 use container::{Client, Container, SOURCE_DIR, TIMEOUT};
 
-const README: &str = include_str!("../README.md");
-const SHIPPED_CONFIG: &str = include_str!("../config/chatd.conf");
-const SERVICE: &str = include_str!("../systemd/chatd.service");
-const SOCKET: &str = include_str!("../systemd/chatd.socket");
+const README: &str = include_str!("../../README.md");
+const SHIPPED_CONFIG: &str = include_str!("../../config/chatd.conf");
+const SERVICE: &str = include_str!("../../systemd/chatd.service");
+const SOCKET: &str = include_str!("../../systemd/chatd.socket");
 
 /// The shipped config's port, which the socket unit listens on too.
 const PORT: u16 = 8194;

@@ -1,13 +1,11 @@
 //! Signals on the real `chatd` binary: graceful shutdown on SIGTERM/SIGINT and
 //! config reload on SIGHUP.
 
-mod common;
-
 use std::io::ErrorKind;
 use std::net::TcpStream;
 use std::time::Duration;
 
-use common::{Client, Server, TIMEOUT};
+use crate::common::{Client, Server, TIMEOUT};
 
 const GOODBYE: &str = "* server shutting down now, goodbye";
 

@@ -3,8 +3,6 @@
 //!
 //! Every read has a timeout ([`TIMEOUT`]); nothing waits with a fixed sleep.
 
-#![allow(dead_code)] // Each test binary uses a different subset.
-
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::path::PathBuf;

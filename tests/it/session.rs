@@ -2,12 +2,10 @@
 //! banner, registration, joining, chatting, every command, leaving, history, line
 //! endings, and real `nc` and `telnet` clients.
 
-mod common;
-
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use common::{ChildGuard, Client, Server, TIMEOUT, spawn_line_reader};
+use crate::common::{ChildGuard, Client, Server, TIMEOUT, spawn_line_reader};
 
 const PROMPT: &str = "> Please type your nickname followed by '#' and press Enter";
 
@@ -602,7 +600,7 @@ fn chat_through(program: &str, args: &[String], server: &Server, nick: &str) {
 
 #[test]
 fn nc_client_chats() {
-    if !common::have_program("nc") {
+    if !crate::common::have_program("nc") {
         return;
     }
     let server = Server::start("");
@@ -612,7 +610,7 @@ fn nc_client_chats() {
 
 #[test]
 fn telnet_client_chats() {
-    if !common::have_program("telnet") {
+    if !crate::common::have_program("telnet") {
         return;
     }
     let server = Server::start("");

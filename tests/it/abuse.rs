@@ -3,12 +3,10 @@
 //! through every path that shows user text, and one client flooding lines while
 //! others chat.
 
-mod common;
-
 use std::io::Write;
 use std::net::Shutdown;
 
-use common::{Client, Server};
+use crate::common::{Client, Server};
 
 const PROMPT: &str = "> Please type your nickname followed by '#' and press Enter";
 const TOO_MANY: &[u8] = b"! too many connections from your address\r\n";

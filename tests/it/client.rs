@@ -1,8 +1,6 @@
 //! The `chat` client, run as a real process against a real chatd: through pipes,
 //! and once inside tmux for the interactive case.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -10,7 +8,7 @@ use std::process::{Child, ChildStdin, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use common::{Server, TIMEOUT};
+use crate::common::{Server, TIMEOUT};
 
 const CHAT: &str = env!("CARGO_BIN_EXE_chat");
 const LEFT_NOTICE: &str = "[local] you left the chat room\n";
@@ -100,7 +98,7 @@ impl Chat {
 
     /// Sends a signal (`"INT"`, `"TERM"`) with `kill(1)`.
     fn signal(&self, name: &str) {
-        common::send_signal(self.child.id(), name);
+        crate::common::send_signal(self.child.id(), name);
     }
 
     /// Waits for chat to exit (stdin is left as it is) and collects its output.
@@ -473,7 +471,7 @@ struct Tmux {
 impl Tmux {
     /// `None` when tmux is not installed.
     fn start() -> Option<Tmux> {
-        let dir = common::temp_dir();
+        let dir = crate::common::temp_dir();
         let socket = dir.join("tmux.sock");
         let tmux = Tmux { dir, socket };
         match tmux.command().arg("-V").output() {

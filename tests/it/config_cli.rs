@@ -1,12 +1,10 @@
 //! The `chatd` command line, config file errors, the log format and the log events,
 //! tested on the real binary.
 
-mod common;
-
 use std::net::{SocketAddr, TcpListener};
 use std::time::{Duration, Instant};
 
-use common::{Client, Server, TIMEOUT, run_chatd, write_temp_file};
+use crate::common::{Client, Server, TIMEOUT, run_chatd, write_temp_file};
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -156,7 +154,7 @@ fn duplicate_key_is_refused_naming_both_lines() {
 
 #[test]
 fn missing_config_file_is_refused() {
-    let path = common::temp_dir().join("no-such.conf");
+    let path = crate::common::temp_dir().join("no-such.conf");
     assert_refused(&path, &format!("{}: cannot read: ", path.display()));
 }
 

@@ -2,9 +2,7 @@
 //! bidi overrides, telnet commands and invalid UTF-8. Asserted on the exact bytes
 //! other users receive.
 
-mod common;
-
-use common::{Client, Server, pseudo_random_bytes};
+use crate::common::{Client, Server, pseudo_random_bytes};
 
 /// A server with alice and bob registered, and alice's view of bob's join read.
 fn alice_and_bob() -> (Server, Client, Client) {

@@ -8,7 +8,7 @@
 //! dependency. The generators are biased toward the bytes and characters the
 //! parsers treat specially; the fuzzer explores beyond them.
 
-#[path = "../fuzz/src/lib.rs"]
+#[path = "../../fuzz/src/lib.rs"]
 mod invariants;
 
 use chatd::config::{Config, Language, LogLevel};
