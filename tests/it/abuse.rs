@@ -6,14 +6,14 @@
 use std::io::Write;
 use std::net::Shutdown;
 
-use crate::common::{Client, Server};
+use crate::common::{Client, Server, chatd};
 
 const PROMPT: &str = "> Please type your nickname followed by '#' and press Enter";
 const TOO_MANY: &[u8] = b"! too many connections from your address\r\n";
 
 #[test]
 fn connection_flood_from_one_address_admits_exactly_the_limit() {
-    let mut server = Server::start("max_clients_per_ip = 32");
+    let mut server = chatd().config("max_clients_per_ip = 32").start();
     let idle_fds = server.idle_fds();
     let flood: Vec<Client> = (0..500).map(|_| server.connect()).collect();
     let mut admitted = Vec::new();
@@ -64,7 +64,7 @@ fn connection_flood_from_one_address_admits_exactly_the_limit() {
 
 #[test]
 fn lookalike_nicknames_are_refused_while_the_original_is_online() {
-    let server = Server::start("");
+    let server = chatd().start();
     let mut bob = server.join("bob");
     let mut impostor = server.connect();
     impostor.read_banner();
@@ -147,7 +147,7 @@ fn read_raw_until(client: &mut Client, pattern: &str) -> Vec<u8> {
 
 #[test]
 fn escapes_injected_anywhere_reach_no_terminal_and_no_log() {
-    let mut server = Server::start("colors = true");
+    let mut server = chatd().config("colors = true").start();
     let payloads: [&[u8]; 10] = [
         b"\x1b[2J\x1b[H",              // clear the screen, cursor home
         b"\x1b]0;pwned\x07",           // set the window title
@@ -207,7 +207,9 @@ fn escapes_injected_anywhere_reach_no_terminal_and_no_log() {
 #[test]
 fn flooder_does_not_slow_down_the_others() {
     // The default flood control.
-    let server = Server::start("flood_burst = 20\nflood_lines_per_sec = 5");
+    let server = chatd()
+        .config("flood_burst = 20\nflood_lines_per_sec = 5")
+        .start();
     let mut flooder = server.join("flooder");
     let mut alice = server.join("alice");
     let mut bob = server.join("bob");

@@ -8,7 +8,7 @@ use std::process::{Child, ChildStdin, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use crate::common::{Server, TIMEOUT};
+use crate::common::{Server, TIMEOUT, chatd};
 
 const CHAT: &str = env!("CARGO_BIN_EXE_chat");
 const LEFT_NOTICE: &str = "[local] you left the chat room\n";
@@ -192,7 +192,7 @@ fn run_chat(args: &[&str]) -> Output {
 
 #[test]
 fn piped_lines_reach_the_room() {
-    let server = Server::start("");
+    let server = chatd().start();
     let mut alice = server.join("alice");
     let mut chat = Chat::join(&server);
     chat.send("bob#\nhello\n");
@@ -203,7 +203,7 @@ fn piped_lines_reach_the_room() {
 
 #[test]
 fn stdin_eof_quits_and_exits_0() {
-    let server = Server::start("");
+    let server = chatd().start();
     let mut alice = server.join("alice");
     let mut chat = Chat::join(&server);
     chat.send("bob#\nhello\n");
@@ -226,7 +226,7 @@ fn stdin_eof_quits_and_exits_0() {
 
 #[test]
 fn last_line_without_newline_is_sent_before_the_goodbye() {
-    let server = Server::start("");
+    let server = chatd().start();
     let mut alice = server.join("alice");
     let mut chat = Chat::join(&server);
     chat.send("bob#\nhello");
@@ -239,7 +239,7 @@ fn last_line_without_newline_is_sent_before_the_goodbye() {
 
 #[test]
 fn local_notices_go_to_stderr_only() {
-    let server = Server::start("");
+    let server = chatd().start();
     let mut chat = Chat::join(&server);
     chat.send("bob#\n");
     chat.close_stdin();
@@ -250,7 +250,7 @@ fn local_notices_go_to_stderr_only() {
 
 #[test]
 fn left_notice_is_chinese_in_a_chinese_locale() {
-    let server = Server::start("");
+    let server = chatd().start();
     let mut chat = Chat::start(&[&server.addr.to_string()], "zh_CN.UTF-8");
     chat.send("bob#\n");
     chat.close_stdin();
@@ -263,7 +263,7 @@ fn left_notice_is_chinese_in_a_chinese_locale() {
 fn eof_before_registering_still_leaves() {
     // The server takes the goodbye `/quit` as a (refused) nickname; only the
     // half-close after it makes the server close (within EXIT_WAIT).
-    let server = Server::start("");
+    let server = chatd().start();
     let mut chat = Chat::join(&server);
     chat.close_stdin();
     let done = chat.wait_exit();
@@ -273,7 +273,7 @@ fn eof_before_registering_still_leaves() {
 
 #[test]
 fn server_shutdown_means_left_and_exit_0() {
-    let mut server = Server::start("shutdown_grace_secs = 0");
+    let mut server = chatd().config("shutdown_grace_secs = 0").start();
     let mut chat = Chat::join(&server);
     chat.send("bob#\n");
     chat.wait_stdout("* Welcome, bob!");
@@ -292,7 +292,7 @@ fn server_shutdown_means_left_and_exit_0() {
 
 #[test]
 fn sigint_says_goodbye_and_exits_0() {
-    let server = Server::start("");
+    let server = chatd().start();
     let mut alice = server.join("alice");
     let mut chat = Chat::join(&server);
     chat.send("bob#\n");
@@ -376,7 +376,7 @@ fn partial_lines_show_at_once() {
 #[test]
 fn host_names_resolve_and_each_address_is_tried() {
     // "localhost" may resolve to ::1 first, where chatd does not listen.
-    let server = Server::start("");
+    let server = chatd().start();
     let mut chat = Chat::start(&[&format!("localhost:{}", server.addr.port())], "C");
     chat.send("bob#\n");
     chat.close_stdin();
@@ -387,7 +387,7 @@ fn host_names_resolve_and_each_address_is_tried() {
 
 #[test]
 fn server_bytes_reach_stdout_unchanged() {
-    let server = Server::start("colors = true\nlanguage = \"zh\"");
+    let server = chatd().config("colors = true\nlanguage = \"zh\"").start();
     let mut chat = Chat::join(&server);
     chat.send("bob#\n");
     chat.close_stdin();
@@ -404,7 +404,7 @@ fn server_bytes_reach_stdout_unchanged() {
 #[test]
 fn closed_stdout_ends_chat_quietly() {
     // `chat | head -1`: once nobody reads stdout, chat leaves without a panic.
-    let server = Server::start("");
+    let server = chatd().start();
     let mut child = chat_command(&[&server.addr.to_string()], "C")
         .spawn()
         .expect("start chat");
@@ -541,7 +541,7 @@ fn interactive_session_in_a_terminal() {
         eprintln!("skipping interactive_session_in_a_terminal: tmux is not installed");
         return;
     };
-    let server = Server::start("");
+    let server = chatd().start();
     let mut alice = server.join("alice");
     // The shell reports chat's exit status on screen: tmux's own
     // #{pane_dead_status} is unreliable before tmux 3.5 (a lost SIGCHLD leaves it

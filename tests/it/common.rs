@@ -3,9 +3,9 @@
 //!
 //! Every read has a timeout ([`TIMEOUT`]); nothing waits with a fixed sleep.
 
-use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::io::{BufRead, BufReader, ErrorKind, PipeReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
@@ -28,13 +28,203 @@ pub fn temp_dir() -> PathBuf {
     dir
 }
 
+/// The one way to run `chatd` in a test: `chatd()`, then what differs from the
+/// defaults, then [`start`](Chatd::start) (a server, waited for until it
+/// listens), [`spawn`](Chatd::spawn) (a server, not waited for: for tests of
+/// start-up itself) or [`run`](Chatd::run) (a command that ends by itself:
+/// `--help`, `--check-config`, `ctl`, a start that must fail).
+///
+/// Defaults: a config file of [`BASE_CONFIG`] passed with `--config`, stdin
+/// closed, stdout discarded, stderr read as the log, none of systemd's variables
+/// from the test's own environment.
+pub fn chatd() -> Chatd {
+    Chatd {
+        config: Some(merge_config(BASE_CONFIG, "")),
+        args: Vec::new(),
+        env: Vec::new(),
+        wrapper: Vec::new(),
+        stdin: None,
+        journal: false,
+    }
+}
+
+/// What [`chatd()`] builds; see there.
+pub struct Chatd {
+    config: Option<String>,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    wrapper: Vec<String>,
+    stdin: Option<Stdio>,
+    journal: bool,
+}
+
+impl Chatd {
+    /// Config lines over [`BASE_CONFIG`] (a key given in both is taken from `extra`).
+    pub fn config(mut self, extra: &str) -> Chatd {
+        self.config = Some(merge_config(BASE_CONFIG, extra));
+        self
+    }
+
+    /// The config file's exact text, without [`BASE_CONFIG`].
+    pub fn config_text(mut self, text: &str) -> Chatd {
+        self.config = Some(text.to_owned());
+        self
+    }
+
+    /// No config file and no `--config`: the test's arguments say everything.
+    pub fn no_config(mut self) -> Chatd {
+        self.config = None;
+        self
+    }
+
+    /// Command-line arguments, after `--config PATH`.
+    pub fn args(mut self, args: &[&str]) -> Chatd {
+        self.args.extend(args.iter().map(|a| a.to_string()));
+        self
+    }
+
+    /// One environment variable.
+    pub fn env(mut self, key: &str, value: &str) -> Chatd {
+        self.env.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Runs chatd under `wrapper` (a program and its arguments; chatd's path and
+    /// arguments follow them), e.g. `["systemd-socket-activate", "-l", ADDR]` or
+    /// `["sh", "-c", "ulimit -n 64; exec \"$0\" \"$@\""]`. A server's wrapper must
+    /// `exec` chatd so that [`Server::child`] is chatd itself.
+    pub fn wrapper(mut self, wrapper: &[&str]) -> Chatd {
+        self.wrapper = wrapper.iter().map(|a| a.to_string()).collect();
+        self
+    }
+
+    /// Standard input (closed by default), e.g. a listening socket to pass on.
+    pub fn stdin(mut self, stdin: impl Into<Stdio>) -> Chatd {
+        self.stdin = Some(stdin.into());
+        self
+    }
+
+    /// Connects stderr the way systemd connects it to the journal:
+    /// `JOURNAL_STREAM` names stderr's device and inode.
+    pub fn journal(mut self) -> Chatd {
+        self.journal = true;
+        self
+    }
+
+    /// Starts the server and waits (at most [`TIMEOUT`]) for it to listen.
+    pub fn start(self) -> Server {
+        let mut server = self.spawn();
+        server.wait_listening();
+        server
+    }
+
+    /// Starts the server and returns at once; `addr` is left at `127.0.0.1:0`
+    /// for the test to fill in (or [`Server::wait_listening`]).
+    pub fn spawn(self) -> Server {
+        let (mut command, config_path, stderr) = self.command();
+        command.stdout(Stdio::null());
+        let child = command.spawn().expect("start chatd");
+        // The command holds our copy of the pipe's write end; the log ends only
+        // when every copy is closed, so it must go for `drain_log` to see chatd exit.
+        drop(command);
+        Server {
+            child,
+            addr: "127.0.0.1:0".parse().unwrap(),
+            config_path: config_path.unwrap_or_default(),
+            log: spawn_line_reader(stderr),
+            log_lines: Vec::new(),
+        }
+    }
+
+    /// Runs chatd until it exits, at most [`TIMEOUT`], and returns what it printed.
+    pub fn run(self) -> Finished {
+        let (mut command, config_path, stderr) = self.command();
+        let description = format!("{command:?}");
+        command.stdout(Stdio::piped());
+        let mut child = command.spawn().expect("start chatd");
+        drop(command); // our copy of stderr's write end
+        let stdout = spawn_reader(child.stdout.take().expect("stdout"));
+        let stderr = spawn_reader(stderr);
+        let deadline = Instant::now() + TIMEOUT;
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                break status;
+            }
+            if Instant::now() >= deadline {
+                // Killing a process that exited meanwhile fails harmlessly.
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("{description} still running after {TIMEOUT:?}");
+            }
+            std::thread::sleep(Duration::from_millis(10)); // polling, not synchronizing
+        };
+        let text = |rx: Receiver<Vec<u8>>| {
+            let bytes = rx.recv_timeout(TIMEOUT).expect("output not closed");
+            String::from_utf8(bytes).expect("chatd printed invalid UTF-8")
+        };
+        Finished {
+            status,
+            stdout: text(stdout),
+            stderr: text(stderr),
+            config_path,
+        }
+    }
+
+    /// The command (stdout still to be set), the config file it names, and the
+    /// read end of its stderr.
+    fn command(self) -> (Command, Option<PathBuf>, PipeReader) {
+        let chatd = env!("CARGO_BIN_EXE_chatd");
+        let mut command = match self.wrapper.split_first() {
+            None => Command::new(chatd),
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(chatd);
+                command
+            }
+        };
+        for key in [
+            "JOURNAL_STREAM",
+            "NOTIFY_SOCKET",
+            "WATCHDOG_USEC",
+            "WATCHDOG_PID",
+            "LISTEN_FDS",
+            "LISTEN_PID",
+            "LISTEN_FDNAMES",
+        ] {
+            command.env_remove(key);
+        }
+        let config_path = self.config.map(|text| {
+            let path = write_temp_file("chatd.conf", &text);
+            command.arg("--config").arg(&path);
+            path
+        });
+        command.args(&self.args);
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        if self.journal {
+            use std::os::unix::fs::MetadataExt;
+            let dup = writer.try_clone().expect("dup pipe");
+            let stat = std::fs::File::from(std::os::fd::OwnedFd::from(dup))
+                .metadata()
+                .expect("fstat pipe");
+            command.env("JOURNAL_STREAM", format!("{}:{}", stat.dev(), stat.ino()));
+        }
+        for (key, value) in &self.env {
+            command.env(key, value);
+        }
+        command
+            .stdin(self.stdin.unwrap_or_else(Stdio::null))
+            .stderr(writer);
+        (command, config_path, reader)
+    }
+}
+
 /// A running `chatd` process; killed when dropped.
 pub struct Server {
     /// The child process.
     pub child: Child,
     /// Where it listens.
     pub addr: SocketAddr,
-    /// The config file it was started with.
+    /// The config file it was started with (empty with [`Chatd::no_config`]).
     pub config_path: PathBuf,
     log: Receiver<String>,
     /// Every log line read so far.
@@ -42,54 +232,11 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts chatd with [`BASE_CONFIG`] followed by `extra` config lines (a key
-    /// given in both is taken from `extra`).
-    pub fn start(extra: &str) -> Server {
-        Server::start_with(extra, &[], &[])
-    }
-
-    /// Like [`start`](Self::start), with extra command-line arguments and environment.
-    pub fn start_with(extra: &str, args: &[&str], env: &[(&str, &str)]) -> Server {
-        let mut server = Server::launch(extra, args, env);
-        server.wait_listening();
-        server
-    }
-
     /// Waits for the "listening on" log line and takes the address from it.
     pub fn wait_listening(&mut self) {
         let line = self.wait_log("listening on ");
         let addr = line.rsplit("listening on ").next().unwrap().trim();
         self.addr = addr.parse().expect("listening address");
-    }
-
-    /// Starts chatd like [`start_with`](Self::start_with) but returns at once, without
-    /// waiting for it to listen: for tests of start-up itself. `addr` is left at
-    /// `127.0.0.1:0` for the test to fill in.
-    pub fn launch(extra: &str, args: &[&str], env: &[(&str, &str)]) -> Server {
-        let config = merge_config(BASE_CONFIG, extra);
-        let dir = temp_dir();
-        let config_path = dir.join("chatd.conf");
-        std::fs::write(&config_path, config).expect("write config");
-        let mut command = chatd_command(env);
-        command.arg("--config").arg(&config_path).args(args);
-        Server::spawn(command, config_path)
-    }
-
-    /// Starts `command` (from [`chatd_command_under`], with any changes the test
-    /// needs, such as a different standard input) with stdout discarded and stderr
-    /// read as the log, and returns at once like [`launch`](Self::launch).
-    /// `config_path` is the config file the command names.
-    pub fn spawn(mut command: Command, config_path: PathBuf) -> Server {
-        command.stdout(Stdio::null());
-        let mut child = command.spawn().expect("start chatd");
-        let log = spawn_line_reader(child.stderr.take().expect("stderr"));
-        Server {
-            child,
-            addr: "127.0.0.1:0".parse().unwrap(),
-            config_path,
-            log,
-            log_lines: Vec::new(),
-        }
     }
 
     /// Waits for a log line containing `pattern` and returns it.
@@ -238,74 +385,16 @@ pub struct Finished {
     pub stdout: String,
     /// Everything written to stderr.
     pub stderr: String,
+    /// The config file it was given (`None` with [`Chatd::no_config`]).
+    pub config_path: Option<PathBuf>,
 }
 
-/// Runs `chatd` with `args` (and `env` added to a clean environment for the daemon's
-/// systemd variables) until it exits, at most [`TIMEOUT`]: for `--help`,
-/// `--check-config` and start-ups that must fail.
-pub fn run_chatd(args: &[&str], env: &[(&str, &str)]) -> Finished {
-    let mut command = chatd_command(env);
-    command.args(args).stdout(Stdio::piped());
-    let mut child = command.spawn().expect("start chatd");
-    let stdout = spawn_reader(child.stdout.take().expect("stdout"));
-    let stderr = spawn_reader(child.stderr.take().expect("stderr"));
-    let deadline = Instant::now() + TIMEOUT;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            break status;
-        }
-        if Instant::now() >= deadline {
-            // Killing a process that exited meanwhile fails harmlessly.
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("chatd {args:?} still running after {TIMEOUT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10)); // polling, not synchronizing
-    };
-    let text = |rx: Receiver<Vec<u8>>| {
-        let bytes = rx.recv_timeout(TIMEOUT).expect("output not closed");
-        String::from_utf8(bytes).expect("chatd printed invalid UTF-8")
-    };
-    Finished {
-        status,
-        stdout: text(stdout),
-        stderr: text(stderr),
-    }
-}
-
-/// The `chatd` binary with stdin closed, stderr piped, none of systemd's variables
-/// from the test's own environment, and `env` added.
-fn chatd_command(env: &[(&str, &str)]) -> Command {
-    chatd_command_under(&[], env)
-}
-
-/// Like [`chatd_command`], but run by `wrapper` (a program and its arguments, the
-/// chatd binary's path added after them), e.g. `systemd-socket-activate -l ADDR`.
-/// Add chatd's own arguments to the result.
-pub fn chatd_command_under(wrapper: &[&str], env: &[(&str, &str)]) -> Command {
-    let chatd = env!("CARGO_BIN_EXE_chatd");
-    let mut command = match wrapper.split_first() {
-        None => Command::new(chatd),
-        Some((program, args)) => {
-            let mut command = Command::new(program);
-            command.args(args).arg(chatd);
-            command
-        }
-    };
-    command
-        .env_remove("JOURNAL_STREAM")
-        .env_remove("NOTIFY_SOCKET")
-        .env_remove("WATCHDOG_USEC")
-        .env_remove("WATCHDOG_PID")
-        .env_remove("LISTEN_FDS")
-        .env_remove("LISTEN_PID")
-        .env_remove("LISTEN_FDNAMES")
-        .stdin(Stdio::null())
-        .stderr(Stdio::piped());
-    for (k, v) in env {
-        command.env(k, v);
-    }
-    command
+/// Runs `chatd ctl --socket SOCKET ARGS…` to its end.
+pub fn ctl(socket: &Path, args: &[&str]) -> Finished {
+    let socket = socket.to_str().expect("UTF-8 path");
+    let mut all = vec!["ctl", "--socket", socket];
+    all.extend_from_slice(args);
+    chatd().no_config().args(&all).run()
 }
 
 /// Reads `source` to its end on a thread; the channel gets everything at once.
@@ -553,56 +642,9 @@ pub fn pseudo_random_bytes(seed: u64, len: usize) -> Vec<u8> {
         .collect()
 }
 
-impl Server {
-    /// Starts chatd like [`start`](Self::start), with stderr connected the way systemd
-    /// connects it to the journal: `JOURNAL_STREAM` holds stderr's device and inode.
-    pub fn start_under_journal(extra: &str) -> Server {
-        use std::os::unix::fs::MetadataExt;
-        let config_path = write_temp_file("chatd.conf", &merge_config(BASE_CONFIG, extra));
-        let (reader, writer) = std::io::pipe().expect("pipe");
-        let dup = writer.try_clone().expect("dup pipe");
-        let stat = std::fs::File::from(std::os::fd::OwnedFd::from(dup))
-            .metadata()
-            .expect("fstat pipe");
-        let stream = format!("{}:{}", stat.dev(), stat.ino());
-        let mut command = chatd_command(&[("JOURNAL_STREAM", &stream)]);
-        command
-            .arg("--config")
-            .arg(&config_path)
-            .stdout(Stdio::null())
-            .stderr(writer);
-        let child = command.spawn().expect("start chatd");
-        // The command holds our copy of the write end; the log ends only when every
-        // copy is closed, so it must go for `drain_log` to see chatd exit.
-        drop(command);
-        let mut server = Server {
-            child,
-            addr: "127.0.0.1:0".parse().unwrap(),
-            config_path,
-            log: spawn_line_reader(reader),
-            log_lines: Vec::new(),
-        };
-        server.wait_listening();
-        server
-    }
-}
-
 // Helpers for the robustness and abuse tests.
 
 impl Server {
-    /// Starts chatd like [`start`](Self::start), but run by `wrapper` (see
-    /// [`chatd_command_under`]), e.g. `["sh", "-c", "ulimit -n 64; exec \"$0\" \"$@\""]`
-    /// to start it with a lower file limit; a wrapper must `exec` chatd so that
-    /// [`child`](Self::child) is chatd itself.
-    pub fn start_under(wrapper: &[&str], extra: &str) -> Server {
-        let config_path = write_temp_file("chatd.conf", &merge_config(BASE_CONFIG, extra));
-        let mut command = chatd_command_under(wrapper, &[]);
-        command.arg("--config").arg(&config_path);
-        let mut server = Server::spawn(command, config_path);
-        server.wait_listening();
-        server
-    }
-
     /// How many file descriptors the server process has open now.
     pub fn open_fds(&self) -> usize {
         std::fs::read_dir(format!("/proc/{}/fd", self.child.id()))

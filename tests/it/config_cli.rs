@@ -4,7 +4,7 @@
 use std::net::{SocketAddr, TcpListener};
 use std::time::{Duration, Instant};
 
-use crate::common::{Client, Server, TIMEOUT, run_chatd, write_temp_file};
+use crate::common::{Client, TIMEOUT, chatd, write_temp_file};
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -48,7 +48,10 @@ fn check_config_prints_every_effective_setting() {
         "chatd.conf",
         "# a comment\nroom_name = \"lobby\"\nport = 9000\nhistory = 5\ncolors = false\n",
     );
-    let run = run_chatd(&["--check-config", "--config", arg(&path)], &[]);
+    let run = chatd()
+        .no_config()
+        .args(&["--check-config", "--config", arg(&path)])
+        .run();
     assert_eq!(run.status.code(), Some(0), "stderr: {}", run.stderr);
     let expected = DEFAULTS
         .replace("room_name = \"chatd\"", "room_name = \"lobby\"")
@@ -61,7 +64,7 @@ fn check_config_prints_every_effective_setting() {
 
 #[test]
 fn check_config_without_a_file_prints_the_defaults() {
-    let run = run_chatd(&["--check-config"], &[]);
+    let run = chatd().no_config().args(&["--check-config"]).run();
     assert_eq!(run.status.code(), Some(0), "stderr: {}", run.stderr);
     assert_eq!(run.stdout, DEFAULTS);
 }
@@ -69,10 +72,10 @@ fn check_config_without_a_file_prints_the_defaults() {
 #[test]
 fn port_option_overrides_the_file() {
     let path = write_temp_file("chatd.conf", "port = 9000\n");
-    let run = run_chatd(
-        &["--check-config", "--config", arg(&path), "--port", "1234"],
-        &[],
-    );
+    let run = chatd()
+        .no_config()
+        .args(&["--check-config", "--config", arg(&path), "--port", "1234"])
+        .run();
     assert_eq!(run.status.code(), Some(0), "stderr: {}", run.stderr);
     assert_eq!(run.stdout, DEFAULTS.replace("port = 8194", "port = 1234"));
 }
@@ -80,7 +83,10 @@ fn port_option_overrides_the_file() {
 #[test]
 fn shipped_config_passes_check_and_documents_the_defaults() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/config/chatd.conf");
-    let run = run_chatd(&["--check-config", "--config", path], &[]);
+    let run = chatd()
+        .no_config()
+        .args(&["--check-config", "--config", path])
+        .run();
     assert_eq!(run.status.code(), Some(0), "stderr: {}", run.stderr);
     // The file says every key is at its default except the address, and sets
     // the paths the unit gives chatd.
@@ -104,7 +110,7 @@ fn assert_refused(path: &std::path::Path, message: &str) {
         if check {
             args.push("--check-config");
         }
-        let run = run_chatd(&args, &[]);
+        let run = chatd().no_config().args(&args).run();
         assert_eq!(
             run.status.code(),
             Some(EXIT_CONFIG),
@@ -162,7 +168,7 @@ fn missing_config_file_is_refused() {
 
 #[test]
 fn help_prints_usage() {
-    let run = run_chatd(&["--help"], &[]);
+    let run = chatd().no_config().args(&["--help"]).run();
     assert_eq!(run.status.code(), Some(0));
     assert!(
         run.stdout.starts_with("Usage: chatd "),
@@ -182,14 +188,14 @@ fn help_prints_usage() {
 
 #[test]
 fn version_prints_name_and_version() {
-    let run = run_chatd(&["--version"], &[]);
+    let run = chatd().no_config().args(&["--version"]).run();
     assert_eq!(run.status.code(), Some(0));
     assert_eq!(run.stdout, format!("chatd {VERSION}\n"));
 }
 
 #[test]
 fn unknown_option_is_refused() {
-    let run = run_chatd(&["--bogus"], &[]);
+    let run = chatd().no_config().args(&["--bogus"]).run();
     assert_eq!(run.status.code(), Some(EXIT_CONFIG));
     assert!(
         run.stderr
@@ -238,7 +244,7 @@ fn starts_with_utc_time(line: &str) -> bool {
 
 #[test]
 fn log_lines_start_with_utc_time_and_level() {
-    let mut server = Server::start("");
+    let mut server = chatd().start();
     let client = server.join("alice");
     server.wait_log("registered \"alice\"");
     drop(client);
@@ -266,7 +272,7 @@ fn log_lines_start_with_utc_time_and_level() {
 
 #[test]
 fn journal_lines_start_with_priority_and_no_time() {
-    let mut server = Server::start_under_journal("");
+    let mut server = chatd().journal().start();
     let mut client = server.connect();
     client.read_banner();
     assert_eq!(
@@ -299,7 +305,7 @@ fn journal_lines_start_with_priority_and_no_time() {
 #[test]
 fn journal_stream_naming_another_file_keeps_timestamps() {
     // Inherited from some service, but stderr is not that stream: a plain pipe here.
-    let server = Server::start_with("", &[], &[("JOURNAL_STREAM", "1:1")]);
+    let server = chatd().env("JOURNAL_STREAM", "1:1").start();
     for line in &server.log_lines {
         assert!(starts_with_utc_time(line), "no timestamp: {line:?}");
     }
@@ -331,11 +337,11 @@ fn warn_level_hides_connection_lines() {
     let blocker = TcpListener::bind("127.0.0.1:0").expect("bind blocker");
     let addr = blocker.local_addr().unwrap();
     let port = addr.port();
-    let mut server = Server::launch(
-        &format!("port = {port}\nlog_level = \"warn\"\nshutdown_grace_secs = 0"),
-        &[],
-        &[],
-    );
+    let mut server = chatd()
+        .config(&format!(
+            "port = {port}\nlog_level = \"warn\"\nshutdown_grace_secs = 0"
+        ))
+        .spawn();
     server.wait_log("in use, retrying");
     drop(blocker);
     server.addr = addr;
@@ -362,7 +368,7 @@ fn warn_level_hides_connection_lines() {
 
 #[test]
 fn message_text_is_not_logged_at_info_level() {
-    let mut server = Server::start("shutdown_grace_secs = 0");
+    let mut server = chatd().config("shutdown_grace_secs = 0").start();
     let mut alice = server.join("alice");
     let mut bob = server.join("bob");
     let marker = format!("xyzzy{}", std::process::id());
@@ -386,7 +392,7 @@ fn message_text_is_not_logged_at_info_level() {
 
 #[test]
 fn start_up_logs_version_config_and_address() {
-    let mut server = Server::start("");
+    let mut server = chatd().start();
     let started = server.wait_log("starting");
     assert!(
         started.ends_with(&format!(
@@ -406,7 +412,7 @@ fn start_up_logs_version_config_and_address() {
 
 #[test]
 fn connect_register_and_leave_are_logged() {
-    let mut server = Server::start("");
+    let mut server = chatd().start();
     let mut alice = server.join("alice");
     let peer = alice.stream.local_addr().unwrap();
     server.wait_log(&format!("connect {peer} "));
@@ -438,7 +444,7 @@ fn health_field(line: &str, name: &str) -> u64 {
 
 #[test]
 fn health_line_counts_traffic() {
-    let mut server = Server::start("stats_interval_secs = 1");
+    let mut server = chatd().config("stats_interval_secs = 1").start();
     let mut alice = server.join("alice");
     let mut bob = server.join("bob");
     alice.send("hello\n");
@@ -480,7 +486,7 @@ fn health_line_counts_traffic() {
 fn address_in_use_gives_up_after_retries() {
     let blocker = TcpListener::bind("127.0.0.1:0").expect("bind blocker");
     let addr = blocker.local_addr().unwrap();
-    let mut server = Server::launch(&format!("port = {}", addr.port()), &[], &[]);
+    let mut server = chatd().config(&format!("port = {}", addr.port())).spawn();
     let log = server.drain_log();
     let status = server.wait_exit(Duration::ZERO);
     assert_eq!(status.code(), Some(1), "log: {log:#?}");
@@ -502,7 +508,7 @@ fn address_in_use_gives_up_after_retries() {
 fn address_freed_during_retries_is_taken() {
     let blocker = TcpListener::bind("127.0.0.1:0").expect("bind blocker");
     let addr = blocker.local_addr().unwrap();
-    let mut server = Server::launch(&format!("port = {}", addr.port()), &[], &[]);
+    let mut server = chatd().config(&format!("port = {}", addr.port())).spawn();
     server.wait_log(&format!("address {addr} in use, retrying"));
     drop(blocker);
     let listening = server.wait_log("listening on ");
@@ -517,7 +523,9 @@ fn address_freed_during_retries_is_taken() {
 
 #[test]
 fn stats_interval_zero_means_no_health_line_at_all() {
-    let mut server = Server::start("stats_interval_secs = 0\nshutdown_grace_secs = 0\n");
+    let mut server = chatd()
+        .config("stats_interval_secs = 0\nshutdown_grace_secs = 0\n")
+        .start();
     let _alice = server.join("alice");
     server.signal("TERM");
     let log = server.drain_log();

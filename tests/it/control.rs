@@ -9,7 +9,9 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::common::{Finished, Server, TIMEOUT, chatd_command_under, run_chatd, temp_dir};
+use crate::common::{
+    BASE_CONFIG, Finished, Server, TIMEOUT, chatd, ctl, temp_dir, write_temp_file,
+};
 
 /// A fresh path for a control socket, in a directory of its own.
 fn socket_path() -> PathBuf {
@@ -23,15 +25,9 @@ fn control_line(path: &Path) -> String {
 
 /// Starts chatd with its control socket at `path` and `extra` settings.
 fn start_with_control(path: &Path, extra: &str) -> Server {
-    Server::start(&format!("{}{extra}", control_line(path)))
-}
-
-/// Runs `chatd ctl --socket PATH ARGS…` to its end.
-fn ctl(path: &Path, args: &[&str]) -> Finished {
-    let socket = path.to_str().expect("UTF-8 path");
-    let mut all = vec!["ctl", "--socket", socket];
-    all.extend_from_slice(args);
-    run_chatd(&all, &[])
+    chatd()
+        .config(&format!("{}{extra}", control_line(path)))
+        .start()
 }
 
 /// Sends raw `bytes` to the control socket and returns the whole answer.
@@ -74,7 +70,10 @@ fn reload_through_the_config_file_finds_the_socket() {
     let server = start_with_control(&path, "room_name = \"Before\"\n");
     server.rewrite_config(&format!("{}room_name = \"Again\"\n", control_line(&path)));
     let config = server.config_path.to_str().unwrap();
-    let done = run_chatd(&["ctl", "--config", config, "reload"], &[]);
+    let done = chatd()
+        .no_config()
+        .args(&["ctl", "--config", config, "reload"])
+        .run();
     assert_eq!(code(&done), Some(0), "{done:?}");
     assert!(banner_room(&server).starts_with("Again"));
 }
@@ -97,7 +96,10 @@ fn reload_of_a_bad_file_answers_its_line_and_changes_nothing() {
     let config = server.config_path.display().to_string();
     for finished in [
         ctl(&path, &["reload"]),
-        run_chatd(&["ctl", "--config", &config, "reload"], &[]),
+        chatd()
+            .no_config()
+            .args(&["ctl", "--config", &config, "reload"])
+            .run(),
     ] {
         assert_eq!(code(&finished), Some(1), "{finished:?}");
         assert!(
@@ -131,8 +133,12 @@ fn no_socket_exits_69() {
 
 #[test]
 fn config_without_control_socket_exits_69() {
-    let config = crate::common::write_temp_file("chatd.conf", crate::common::BASE_CONFIG);
-    let finished = run_chatd(&["ctl", "--config", config.to_str().unwrap(), "who"], &[]);
+    let config = write_temp_file("chatd.conf", BASE_CONFIG);
+    let config = config.to_str().unwrap();
+    let finished = chatd()
+        .no_config()
+        .args(&["ctl", "--config", config, "who"])
+        .run();
     assert_eq!(code(&finished), Some(69), "{finished:?}");
     assert!(
         finished.stderr.contains("sets no control_socket"),
@@ -143,7 +149,7 @@ fn config_without_control_socket_exits_69() {
 
 #[test]
 fn bare_ctl_is_a_usage_error() {
-    let finished = run_chatd(&["ctl"], &[]);
+    let finished = chatd().no_config().args(&["ctl"]).run();
     assert_eq!(code(&finished), Some(2), "{finished:?}");
     assert!(
         finished.stderr.starts_with("chatd ctl: no command given\n"),
@@ -151,9 +157,12 @@ fn bare_ctl_is_a_usage_error() {
         finished.stderr
     );
     assert!(finished.stderr.contains("Usage: chatd ctl"));
-    let finished = run_chatd(&["ctl", "--sock", "x", "who"], &[]);
+    let finished = chatd()
+        .no_config()
+        .args(&["ctl", "--sock", "x", "who"])
+        .run();
     assert_eq!(code(&finished), Some(2), "{finished:?}");
-    let help = run_chatd(&["ctl", "--help"], &[]);
+    let help = chatd().no_config().args(&["ctl", "--help"]).run();
     assert_eq!(code(&help), Some(0));
     assert!(help.stdout.starts_with("Usage: chatd ctl"));
 }
@@ -222,13 +231,13 @@ fn another_user_cannot_use_the_socket() {
         "--regid=nogroup",
         "--clear-groups",
     ];
-    let output = chatd_command_under(&wrapper, &[])
-        .args(["ctl", "--socket", socket, "who"])
-        .output()
-        .expect("run chatd ctl as nobody");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(69), "{stderr}");
-    assert!(stderr.contains("Permission denied"), "{stderr}");
+    let run = chatd()
+        .no_config()
+        .wrapper(&wrapper)
+        .args(&["ctl", "--socket", socket, "who"])
+        .run();
+    assert_eq!(run.status.code(), Some(69), "{}", run.stderr);
+    assert!(run.stderr.contains("Permission denied"), "{}", run.stderr);
     // The same request as root (the owner here) gets through.
     assert_eq!(code(&ctl(&path, &["who"])).map(|c| c != 69), Some(true));
 }
@@ -264,11 +273,7 @@ fn stale_socket_is_replaced_at_start() {
 fn live_socket_is_not_taken_over() {
     let path = socket_path();
     let _listener = UnixListener::bind(&path).unwrap();
-    let config = crate::common::write_temp_file(
-        "chatd.conf",
-        &crate::common::merge_config(crate::common::BASE_CONFIG, &control_line(&path)),
-    );
-    let finished = run_chatd(&["--config", config.to_str().unwrap()], &[]);
+    let finished = chatd().config(&control_line(&path)).run();
     assert_eq!(code(&finished), Some(1), "{finished:?}");
     let expected = format!(
         "cannot create the control socket {}: another process is listening on it",
@@ -282,11 +287,7 @@ fn live_socket_is_not_taken_over() {
 fn path_that_is_not_a_socket_is_an_error() {
     let path = socket_path();
     std::fs::write(&path, "precious").unwrap();
-    let config = crate::common::write_temp_file(
-        "chatd.conf",
-        &crate::common::merge_config(crate::common::BASE_CONFIG, &control_line(&path)),
-    );
-    let finished = run_chatd(&["--config", config.to_str().unwrap()], &[]);
+    let finished = chatd().config(&control_line(&path)).run();
     assert_eq!(code(&finished), Some(1), "{finished:?}");
     assert!(
         finished.stderr.contains("it exists and is not a socket"),

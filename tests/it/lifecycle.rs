@@ -5,7 +5,7 @@ use std::io::ErrorKind;
 use std::net::TcpStream;
 use std::time::Duration;
 
-use crate::common::{Client, Server, TIMEOUT};
+use crate::common::{Client, Server, TIMEOUT, chatd};
 
 const GOODBYE: &str = "* server shutting down now, goodbye";
 
@@ -27,7 +27,7 @@ fn expect_clean_exit(server: &mut Server) -> Vec<String> {
 
 #[test]
 fn sigterm_refuses_new_connections_at_once() {
-    let mut server = Server::start("shutdown_grace_secs = 3");
+    let mut server = chatd().config("shutdown_grace_secs = 3").start();
     let _alice = server.join("alice");
     let _bob = server.join("bob");
     server.signal("TERM");
@@ -39,7 +39,7 @@ fn sigterm_refuses_new_connections_at_once() {
 
 #[test]
 fn sigterm_lets_clients_finish() {
-    let mut server = Server::start("shutdown_grace_secs = 3");
+    let mut server = chatd().config("shutdown_grace_secs = 3").start();
     let mut alice = server.join("alice");
     let mut bob = server.join("bob");
     alice.expect_line("* bob joined (2 online: alice, bob)");
@@ -68,7 +68,7 @@ fn sigterm_lets_clients_finish() {
 #[test]
 fn shutdown_ends_when_every_user_has_left() {
     // The grace is far longer than TIMEOUT: only the early end lets the test pass.
-    let mut server = Server::start("shutdown_grace_secs = 30");
+    let mut server = chatd().config("shutdown_grace_secs = 30").start();
     let mut alice = server.join("alice");
     let mut bob = server.join("bob");
     alice.expect_line("* bob joined (2 online: alice, bob)");
@@ -92,7 +92,7 @@ fn shutdown_ends_when_every_user_has_left() {
 
 #[test]
 fn second_sigterm_skips_the_grace() {
-    let mut server = Server::start("shutdown_grace_secs = 60");
+    let mut server = chatd().config("shutdown_grace_secs = 60").start();
     let mut alice = server.join("alice");
     server.signal("TERM");
     alice.expect_line("* server shutting down in 60 seconds");
@@ -103,7 +103,7 @@ fn second_sigterm_skips_the_grace() {
 
 #[test]
 fn sigint_shuts_down_like_sigterm() {
-    let mut server = Server::start("shutdown_grace_secs = 2");
+    let mut server = chatd().config("shutdown_grace_secs = 2").start();
     let mut alice = server.join("alice");
     server.signal("INT");
     server.wait_log("SIGINT: graceful shutdown");
@@ -117,7 +117,7 @@ fn sigint_shuts_down_like_sigterm() {
 
 #[test]
 fn lines_sent_before_sigterm_are_all_delivered() {
-    let mut server = Server::start("shutdown_grace_secs = 1");
+    let mut server = chatd().config("shutdown_grace_secs = 1").start();
     let mut alice = server.join("alice");
     let mut bob = server.join("bob");
     let lines: Vec<String> = (0..200).map(|n| format!("line {n}")).collect();
@@ -135,7 +135,7 @@ fn lines_sent_before_sigterm_are_all_delivered() {
 
 #[test]
 fn unregistered_connection_gets_the_shutdown_notices() {
-    let mut server = Server::start("shutdown_grace_secs = 2");
+    let mut server = chatd().config("shutdown_grace_secs = 2").start();
     let mut guest = server.connect();
     guest.read_banner();
     server.signal("TERM");
@@ -159,7 +159,7 @@ fn reload(server: &mut Server, extra: &str, pattern: &str) -> String {
 
 #[test]
 fn sighup_renames_the_room_for_new_connections() {
-    let mut server = Server::start("room_name = \"before\"");
+    let mut server = chatd().config("room_name = \"before\"").start();
     let mut first = server.connect();
     first.expect_line("> Welcome to before");
     reload(&mut server, "room_name = \"after\"", "config reloaded");
@@ -169,7 +169,7 @@ fn sighup_renames_the_room_for_new_connections() {
 
 #[test]
 fn sighup_applies_max_line_bytes_to_open_connections() {
-    let mut server = Server::start("max_line_bytes = 4096");
+    let mut server = chatd().config("max_line_bytes = 4096").start();
     let mut alice = server.join("alice");
     let mut bob = server.join("bob");
     alice.expect_line("* bob joined (2 online: alice, bob)");
@@ -184,7 +184,7 @@ fn sighup_applies_max_line_bytes_to_open_connections() {
 
 #[test]
 fn sighup_with_a_bad_file_keeps_the_old_settings() {
-    let mut server = Server::start("room_name = \"old\"");
+    let mut server = chatd().config("room_name = \"old\"").start();
     let mut first = server.connect();
     first.expect_line("> Welcome to old");
     // BASE_CONFIG has five lines, so the unknown key is on line 7.
@@ -204,7 +204,7 @@ fn sighup_with_a_bad_file_keeps_the_old_settings() {
 
 #[test]
 fn sighup_port_change_needs_a_restart() {
-    let mut server = Server::start("room_name = \"old\"");
+    let mut server = chatd().config("room_name = \"old\"").start();
     let mut first = server.connect();
     first.read_banner();
     // The file said port 0; any other port is a change.

@@ -5,13 +5,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 
-use crate::common::Server;
+use crate::common::chatd;
 
 // ---- max_line_bytes ----
 
 #[test]
 fn line_of_exactly_max_bytes_is_delivered() {
-    let server = Server::start("max_line_bytes = 100");
+    let server = chatd().config("max_line_bytes = 100").start();
     let mut alice = server.join("alice");
     let mut bob = server.join("bob");
     let line = "a".repeat(100);
@@ -22,7 +22,7 @@ fn line_of_exactly_max_bytes_is_delivered() {
 
 #[test]
 fn line_over_max_bytes_is_discarded_and_sender_told() {
-    let server = Server::start("max_line_bytes = 100");
+    let server = chatd().config("max_line_bytes = 100").start();
     let mut alice = server.join("alice");
     let mut bob = server.join("bob");
     alice.expect_line("* bob joined (2 online: alice, bob)");
@@ -36,7 +36,7 @@ fn line_over_max_bytes_is_discarded_and_sender_told() {
 
 #[test]
 fn huge_line_without_newline_keeps_memory_bounded() {
-    let server = Server::start("max_line_bytes = 4096");
+    let server = chatd().config("max_line_bytes = 4096").start();
     let mut alice = server.join("alice");
     let mut bob = server.join("bob");
     alice.expect_line("* bob joined (2 online: alice, bob)");
@@ -64,7 +64,7 @@ fn huge_line_without_newline_keeps_memory_bounded() {
 
 #[test]
 fn server_full_rejects_then_admits_after_a_leave() {
-    let mut server = Server::start("max_clients = 3");
+    let mut server = chatd().config("max_clients = 3").start();
     let a = server.join("a");
     let _b = server.join("b");
     let _c = server.join("c");
@@ -82,7 +82,7 @@ fn server_full_rejects_then_admits_after_a_leave() {
 
 #[test]
 fn too_many_from_one_address_rejects_then_admits_after_a_close() {
-    let mut server = Server::start("max_clients_per_ip = 2");
+    let mut server = chatd().config("max_clients_per_ip = 2").start();
     let a = server.join("a");
     let _b = server.join("b");
     let mut third = server.connect();
@@ -104,7 +104,7 @@ fn too_many_from_one_address_rejects_then_admits_after_a_close() {
 
 #[test]
 fn login_timeout_closes_unregistered_connections_only() {
-    let server = Server::start("login_timeout_secs = 1");
+    let server = chatd().config("login_timeout_secs = 1").start();
     let mut registered = server.join("alice");
     let mut idle = server.connect();
     idle.read_banner();
@@ -119,7 +119,9 @@ fn login_timeout_closes_unregistered_connections_only() {
 
 #[test]
 fn flood_is_delayed_not_dropped_and_delays_only_the_flooder() {
-    let mut server = Server::start("flood_burst = 3\nflood_lines_per_sec = 20");
+    let mut server = chatd()
+        .config("flood_burst = 3\nflood_lines_per_sec = 20")
+        .start();
     let mut flooder = server.join("flooder");
     let mut other = server.join("other");
     let mut receiver = server.join("receiver");
@@ -160,7 +162,9 @@ fn flood_is_delayed_not_dropped_and_delays_only_the_flooder() {
 fn slow_client_is_dropped_without_stalling_the_room() {
     // At most this many 4000-byte lines (about 100 MB) if the drop never comes.
     const MAX_LINES: usize = 25_000;
-    let mut server = Server::start("send_queue_bytes = 65536\nmax_line_bytes = 4096");
+    let mut server = chatd()
+        .config("send_queue_bytes = 65536\nmax_line_bytes = 4096")
+        .start();
     let _slow = server.join("slow"); // never reads
     let mut reader = server.join("reader");
     let mut sender = server.join("sender");

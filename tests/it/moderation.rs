@@ -7,20 +7,16 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use crate::common::{Client, Finished, Server, TIMEOUT, run_chatd, temp_dir};
+use crate::common::{Client, Server, TIMEOUT, chatd, ctl, temp_dir};
 
 /// Starts chatd with a control socket (and `extra` settings); returns it and
 /// the socket's path.
 fn start(extra: &str) -> (Server, PathBuf) {
     let path = temp_dir().join("control.sock");
-    let server = Server::start(&format!("control_socket = \"{}\"\n{extra}", path.display()));
+    let server = chatd()
+        .config(&format!("control_socket = \"{}\"\n{extra}", path.display()))
+        .start();
     (server, path)
-}
-
-fn ctl(path: &Path, args: &[&str]) -> Finished {
-    let mut all = vec!["ctl", "--socket", path.to_str().unwrap()];
-    all.extend_from_slice(args);
-    run_chatd(&all, &[])
 }
 
 /// `chatd ctl` succeeded; its output.
@@ -201,7 +197,7 @@ fn bans_survive_a_restart_and_a_damaged_file_stops_the_start() {
     assert!(ctl_ok(&path, &["bans"]).starts_with("203.0.113.0/24 until="));
     drop(_server);
     std::fs::write(state.join("bans"), "203.0.113.0/24 since=yesterday\n").unwrap();
-    let mut broken = Server::launch(&extra, &[], &[]);
+    let mut broken = chatd().config(&extra).spawn();
     let status = broken.wait_exit(TIMEOUT);
     assert_eq!(status.code(), Some(78));
     let log = broken.drain_log().join("\n");
@@ -234,7 +230,9 @@ fn the_motd_follows_the_welcome_and_is_read_again_on_reload() {
 
 #[test]
 fn a_missing_motd_stops_the_start() {
-    let mut server = Server::launch("motd_file = \"/nonexistent/motd\"\n", &[], &[]);
+    let mut server = chatd()
+        .config("motd_file = \"/nonexistent/motd\"\n")
+        .spawn();
     assert_eq!(server.wait_exit(TIMEOUT).code(), Some(78));
     let log = server.drain_log().join("\n");
     assert!(

@@ -9,7 +9,7 @@ use std::process::Command;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::common::{Client, Server, TIMEOUT, free_port};
+use crate::common::{Client, Server, TIMEOUT, chatd, free_port};
 
 const GOODBYE: &str = "* server shutting down now, goodbye";
 
@@ -40,10 +40,10 @@ fn log_time_ms(line: &str) -> i64 {
 fn accept_backs_off_when_out_of_descriptors_and_recovers() {
     // A file limit far below what the clients below need; the per-address limit
     // must not be what turns them away.
-    let mut server = Server::start_under(
-        &["sh", "-c", "ulimit -n 40 && exec \"$0\" \"$@\""],
-        "max_clients_per_ip = 1000",
-    );
+    let mut server = chatd()
+        .config("max_clients_per_ip = 1000")
+        .wrapper(&["sh", "-c", "ulimit -n 40 && exec \"$0\" \"$@\""])
+        .start();
     // Connect one at a time until a connection is not accepted: the log says
     // either that it was, or that accepting failed.
     let mut admitted: Vec<Client> = Vec::new();
@@ -138,7 +138,7 @@ fn churn_once(server: &Server, i: usize) {
 
 #[test]
 fn connection_churn_leaks_no_descriptors_or_memory() {
-    let mut server = Server::start("max_clients_per_ip = 100000");
+    let mut server = chatd().config("max_clients_per_ip = 100000").start();
     let idle_fds = server.idle_fds();
     // Warm up, so that buffers and tables the server keeps are at their size.
     for i in 0..400 {
@@ -175,7 +175,7 @@ fn connection_churn_leaks_no_descriptors_or_memory() {
 
 #[test]
 fn half_close_mid_line_delivers_the_partial_line() {
-    let server = Server::start("");
+    let server = chatd().start();
     let mut bob = server.join("bob");
     // The stream may end anywhere: after a `\r`, inside a UTF-8 sequence, or
     // inside a telnet command. The unfinished line is still the user's line.
@@ -200,7 +200,7 @@ fn half_close_mid_line_delivers_the_partial_line() {
 
 #[test]
 fn reset_mid_line_drops_that_line_and_nothing_else() {
-    let server = Server::start("");
+    let server = chatd().start();
     let mut alice = server.join("alice");
     let mut bob = server.join("bob");
     let mut mallory = server.join("mallory");
@@ -237,7 +237,7 @@ fn time_wait_on(port: u16) -> usize {
 fn sigkill_then_immediate_restart_takes_the_same_port() {
     let port = free_port();
     let config = format!("port = {port}");
-    let mut server = Server::start(&config);
+    let mut server = chatd().config(&config).start();
     let mut alice = server.join("alice");
     let mut bob = server.join("bob");
     alice.expect_line("* bob joined (2 online: alice, bob)");
@@ -254,7 +254,7 @@ fn sigkill_then_immediate_restart_takes_the_same_port() {
         std::thread::sleep(Duration::from_millis(10)); // polling, not synchronizing
     }
 
-    let again = Server::start(&config);
+    let again = chatd().config(&config).start();
     assert_eq!(again.addr.port(), port);
     let retries: Vec<&String> = again
         .log_lines
@@ -359,7 +359,7 @@ fn receive_until_goodbye(me: usize, mut client: Client, shared: Shared) -> [u64;
 
 #[test]
 fn sigterm_under_heavy_traffic_loses_nothing() {
-    let mut server = Server::start("shutdown_grace_secs = 3");
+    let mut server = chatd().config("shutdown_grace_secs = 3").start();
     let mut clients: Vec<Client> = (0..SENDERS)
         .map(|i| server.join(&format!("c{i}")))
         .collect();
@@ -421,7 +421,7 @@ fn sigterm_under_heavy_traffic_loses_nothing() {
 #[test]
 fn sighup_storm_keeps_the_server_serving() {
     let config = "room_name = \"before\"\nshutdown_grace_secs = 1";
-    let mut server = Server::start(config);
+    let mut server = chatd().config(config).start();
     let mut alice = server.join("alice");
     let mut bob = server.join("bob");
     alice.expect_line("* bob joined (2 online: alice, bob)");

@@ -2,11 +2,11 @@
 //! bidi overrides, telnet commands and invalid UTF-8. Asserted on the exact bytes
 //! other users receive.
 
-use crate::common::{Client, Server, pseudo_random_bytes};
+use crate::common::{Client, Server, chatd, pseudo_random_bytes};
 
 /// A server with alice and bob registered, and alice's view of bob's join read.
 fn alice_and_bob() -> (Server, Client, Client) {
-    let server = Server::start("");
+    let server = chatd().start();
     let mut alice = server.join("alice");
     let bob = server.join("bob");
     alice.expect_line("* bob joined (2 online: alice, bob)");
@@ -72,7 +72,7 @@ fn sanitized_text_in_commands() {
 
 #[test]
 fn escape_in_nickname_is_rejected() {
-    let server = Server::start("");
+    let server = chatd().start();
     let mut client = server.connect();
     client.read_banner();
     client.send_bytes(b"ev\x1b[31mil#\n");
@@ -149,7 +149,7 @@ fn invalid_utf8_becomes_replacement_character() {
 
 #[test]
 fn random_bytes_do_not_disturb_the_room() {
-    let server = Server::start("");
+    let server = chatd().start();
     let mut alice = server.join("alice");
     let mut bob = server.join("bob");
     let mut noise = server.join("noise");

@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use crate::common::{ChildGuard, Client, Server, TIMEOUT, spawn_line_reader};
+use crate::common::{ChildGuard, Client, Server, TIMEOUT, chatd, spawn_line_reader};
 
 const PROMPT: &str = "> Please type your nickname followed by '#' and press Enter";
 
@@ -13,7 +13,7 @@ const PROMPT: &str = "> Please type your nickname followed by '#' and press Ente
 
 #[test]
 fn banner_is_exact() {
-    let server = Server::start("");
+    let server = chatd().start();
     let mut client = server.connect();
     let banner = client.read_raw_lines(3);
     assert_eq!(
@@ -24,7 +24,7 @@ fn banner_is_exact() {
 
 #[test]
 fn banner_in_chinese_uses_tutorial_wording() {
-    let server = Server::start("language = \"zh\"");
+    let server = chatd().config("language = \"zh\"").start();
     let mut client = server.connect();
     let banner = client.read_raw_lines(3);
     assert_eq!(
@@ -35,7 +35,7 @@ fn banner_in_chinese_uses_tutorial_wording() {
 
 #[test]
 fn banner_counts_registered_users_only() {
-    let server = Server::start("");
+    let server = chatd().start();
     let mut unregistered = server.connect();
     unregistered.read_banner();
     let _alice = server.join("alice");
@@ -48,7 +48,7 @@ fn banner_counts_registered_users_only() {
 
 #[test]
 fn nick_with_hash_registers() {
-    let server = Server::start("");
+    let server = chatd().start();
     let mut client = server.connect();
     client.read_banner();
     client.send("bob#\n");
@@ -57,7 +57,7 @@ fn nick_with_hash_registers() {
 
 #[test]
 fn plain_line_without_hash_registers() {
-    let server = Server::start("");
+    let server = chatd().start();
     let mut client = server.connect();
     client.read_banner();
     client.send("bob\n");
@@ -66,7 +66,7 @@ fn plain_line_without_hash_registers() {
 
 #[test]
 fn nick_is_trimmed_text_before_first_hash() {
-    let server = Server::start("");
+    let server = chatd().start();
     let mut client = server.connect();
     client.read_banner();
     client.send("  bob  #rest#more\n");
@@ -75,7 +75,7 @@ fn nick_is_trimmed_text_before_first_hash() {
 
 #[test]
 fn chinese_nickname_works_and_is_broadcast() {
-    let server = Server::start("");
+    let server = chatd().start();
     let mut alice = server.join("alice");
     let mut xiaoming = server.connect();
     xiaoming.read_banner();
@@ -88,7 +88,7 @@ fn chinese_nickname_works_and_is_broadcast() {
 
 #[test]
 fn empty_lines_before_nick_are_ignored() {
-    let server = Server::start("");
+    let server = chatd().start();
     let mut client = server.connect();
     client.read_banner();
     client.send("\n\r\n   \n\t\nbob#\n");
@@ -97,7 +97,7 @@ fn empty_lines_before_nick_are_ignored() {
 
 #[test]
 fn rejected_nicks_get_reason_then_prompt() {
-    let server = Server::start("");
+    let server = chatd().start();
     let mut client = server.connect();
     client.read_banner();
     let cases: [(&[u8], &str); 4] = [
@@ -124,7 +124,7 @@ fn rejected_nicks_get_reason_then_prompt() {
 
 #[test]
 fn nick_of_max_chars_is_accepted() {
-    let server = Server::start("max_nick_chars = 4");
+    let server = chatd().config("max_nick_chars = 4").start();
     let mut client = server.connect();
     client.read_banner();
     client.send("小明小明#\n");
@@ -133,7 +133,7 @@ fn nick_of_max_chars_is_accepted() {
 
 #[test]
 fn taken_nick_is_rejected_case_insensitively() {
-    let server = Server::start("");
+    let server = chatd().start();
     let _bob = server.join("Bob");
     let mut client = server.connect();
     client.read_banner();
@@ -148,7 +148,7 @@ fn taken_nick_is_rejected_case_insensitively() {
 
 #[test]
 fn join_is_announced_with_list() {
-    let server = Server::start("");
+    let server = chatd().start();
     let mut alice = server.join("alice");
     let mut bob = server.connect();
     bob.read_banner();
@@ -159,7 +159,7 @@ fn join_is_announced_with_list() {
 
 #[test]
 fn join_lines_drop_the_list_above_twenty() {
-    let server = Server::start("");
+    let server = chatd().start();
     let mut clients = server.join_many("u", 21);
     let first = &mut clients[0];
     let lines = first.read_until("u19 joined");
@@ -173,7 +173,7 @@ fn join_lines_drop_the_list_above_twenty() {
 
 #[test]
 fn welcome_list_over_fifty_names_is_cut() {
-    let server = Server::start("max_clients_per_ip = 100");
+    let server = chatd().config("max_clients_per_ip = 100").start();
     let _others = server.join_many("n", 51);
     let mut last = server.connect();
     last.read_banner();
@@ -189,7 +189,7 @@ fn welcome_list_over_fifty_names_is_cut() {
 
 #[test]
 fn chat_reaches_others_and_is_not_echoed() {
-    let server = Server::start("");
+    let server = chatd().start();
     let mut alice = server.join("alice");
     let mut bob = server.join("bob");
     alice.expect_line("* bob joined (2 online: alice, bob)");
@@ -202,7 +202,7 @@ fn chat_reaches_others_and_is_not_echoed() {
 
 #[test]
 fn hash_after_registration_is_ordinary_text() {
-    let server = Server::start("");
+    let server = chatd().start();
     let mut alice = server.join("alice");
     let mut bob = server.join("bob");
     alice.send("a#b\n#\n");
@@ -212,7 +212,7 @@ fn hash_after_registration_is_ordinary_text() {
 
 #[test]
 fn colors_paint_nicks_yellow() {
-    let server = Server::start("colors = true");
+    let server = chatd().config("colors = true").start();
     let mut alice = server.connect();
     alice.expect_line("> Welcome to \x1b[92mchatd\x1b[39m");
     alice.expect_line("> 0 online now");
@@ -230,7 +230,7 @@ fn colors_paint_nicks_yellow() {
 
 #[test]
 fn unregistered_connections_get_no_chat() {
-    let server = Server::start("");
+    let server = chatd().start();
     let mut alice = server.join("alice");
     let mut bob = server.join("bob");
     let mut lurker = server.connect();
@@ -248,7 +248,7 @@ fn unregistered_connections_get_no_chat() {
 
 #[test]
 fn help_lists_every_command() {
-    let server = Server::start("");
+    let server = chatd().start();
     let mut alice = server.join("alice");
     alice.send("/help\n");
     let lines = alice.read_until("//text");
@@ -264,7 +264,7 @@ fn help_lists_every_command() {
 
 #[test]
 fn who_lists_everyone_sorted() {
-    let server = Server::start("");
+    let server = chatd().start();
     let _zed = server.join("zed");
     let _alice = server.join("Alice");
     let mut bob = server.join("bob");
@@ -274,7 +274,7 @@ fn who_lists_everyone_sorted() {
 
 #[test]
 fn commands_are_case_insensitive() {
-    let server = Server::start("");
+    let server = chatd().start();
     let mut alice = server.join("alice");
     alice.send("/WHO\n");
     alice.expect_line("* Online (1): alice");
@@ -282,7 +282,7 @@ fn commands_are_case_insensitive() {
 
 #[test]
 fn nick_rename_is_broadcast_to_everyone() {
-    let server = Server::start("");
+    let server = chatd().start();
     let mut alice = server.join("alice");
     let mut bob = server.join("bob");
     alice.expect_line("* bob joined (2 online: alice, bob)");
@@ -298,7 +298,7 @@ fn nick_rename_is_broadcast_to_everyone() {
 
 #[test]
 fn nick_rename_to_taken_name_is_refused() {
-    let server = Server::start("");
+    let server = chatd().start();
     let _alice = server.join("alice");
     let mut bob = server.join("bob");
     bob.send("/nick ALICE\n");
@@ -309,7 +309,7 @@ fn nick_rename_to_taken_name_is_refused() {
 
 #[test]
 fn nick_rename_to_invalid_name_is_refused() {
-    let server = Server::start("");
+    let server = chatd().start();
     let mut bob = server.join("bob");
     bob.send("/nick /rob\n");
     bob.expect_line("! nickname may not start with '/'");
@@ -323,7 +323,7 @@ fn nick_rename_to_invalid_name_is_refused() {
 
 #[test]
 fn nick_case_change_of_own_name_is_allowed() {
-    let server = Server::start("");
+    let server = chatd().start();
     let mut bob = server.join("bob");
     bob.send("/nick BOB\n");
     bob.expect_line("* bob is now known as BOB");
@@ -331,7 +331,7 @@ fn nick_case_change_of_own_name_is_allowed() {
 
 #[test]
 fn nick_without_argument_gets_usage() {
-    let server = Server::start("");
+    let server = chatd().start();
     let mut bob = server.join("bob");
     bob.send("/nick\n");
     bob.expect_line("! usage: /nick NEW");
@@ -341,7 +341,7 @@ fn nick_without_argument_gets_usage() {
 
 #[test]
 fn me_is_an_action_for_others() {
-    let server = Server::start("");
+    let server = chatd().start();
     let mut alice = server.join("alice");
     let mut bob = server.join("bob");
     alice.expect_line("* bob joined (2 online: alice, bob)");
@@ -353,7 +353,7 @@ fn me_is_an_action_for_others() {
 
 #[test]
 fn msg_goes_only_to_its_target() {
-    let server = Server::start("");
+    let server = chatd().start();
     let mut alice = server.join("alice");
     let mut bob = server.join("bob");
     let mut carol = server.join("carol");
@@ -369,7 +369,7 @@ fn msg_goes_only_to_its_target() {
 
 #[test]
 fn msg_target_is_case_insensitive() {
-    let server = Server::start("");
+    let server = chatd().start();
     let mut alice = server.join("alice");
     let mut bob = server.join("bob");
     alice.read_until("bob joined");
@@ -380,7 +380,7 @@ fn msg_target_is_case_insensitive() {
 
 #[test]
 fn msg_to_unknown_user_is_refused() {
-    let server = Server::start("");
+    let server = chatd().start();
     let mut alice = server.join("alice");
     alice.send("/msg zed hi\n");
     alice.expect_line("! no such user \"zed\"");
@@ -388,7 +388,7 @@ fn msg_to_unknown_user_is_refused() {
 
 #[test]
 fn quit_with_reason() {
-    let mut server = Server::start("");
+    let mut server = chatd().start();
     let mut alice = server.join("alice");
     let mut bob = server.join("bob");
     alice.read_until("bob joined");
@@ -402,7 +402,7 @@ fn quit_with_reason() {
 
 #[test]
 fn quit_without_reason() {
-    let server = Server::start("");
+    let server = chatd().start();
     let mut alice = server.join("alice");
     let mut bob = server.join("bob");
     alice.read_until("bob joined");
@@ -414,7 +414,7 @@ fn quit_without_reason() {
 
 #[test]
 fn double_slash_sends_slash_text() {
-    let server = Server::start("");
+    let server = chatd().start();
     let mut alice = server.join("alice");
     let mut bob = server.join("bob");
     alice.send("//shrug\n");
@@ -423,7 +423,7 @@ fn double_slash_sends_slash_text() {
 
 #[test]
 fn unknown_command_points_to_help() {
-    let server = Server::start("");
+    let server = chatd().start();
     let mut alice = server.join("alice");
     alice.send("/foo bar\n");
     alice.expect_line("! unknown command \"/foo\", type /help for the list");
@@ -433,7 +433,7 @@ fn unknown_command_points_to_help() {
 
 #[test]
 fn leave_on_eof_is_announced() {
-    let mut server = Server::start("");
+    let mut server = chatd().start();
     let mut alice = server.join("alice");
     let bob = server.join("bob");
     alice.read_until("bob joined");
@@ -448,7 +448,7 @@ fn leave_on_eof_is_announced() {
 
 #[test]
 fn leave_on_reset_is_announced() {
-    let server = Server::start("");
+    let server = chatd().start();
     let mut alice = server.join("alice");
     let bob = server.join("bob");
     alice.read_until("bob joined");
@@ -472,7 +472,7 @@ fn say_numbered(alice: &mut Client, count: usize) {
 
 #[test]
 fn history_is_replayed_to_new_users() {
-    let server = Server::start("");
+    let server = chatd().start();
     let mut alice = server.join("alice");
     say_numbered(&mut alice, 3);
     let mut carol = server.join("carol");
@@ -484,7 +484,7 @@ fn history_is_replayed_to_new_users() {
 
 #[test]
 fn history_keeps_only_the_configured_count() {
-    let server = Server::start("history = 2");
+    let server = chatd().config("history = 2").start();
     let mut alice = server.join("alice");
     say_numbered(&mut alice, 3);
     let mut carol = server.join("carol");
@@ -497,7 +497,7 @@ fn history_keeps_only_the_configured_count() {
 
 #[test]
 fn history_zero_replays_nothing() {
-    let server = Server::start("history = 0");
+    let server = chatd().config("history = 0").start();
     let mut alice = server.join("alice");
     say_numbered(&mut alice, 3);
     let mut carol = server.join("carol");
@@ -509,7 +509,7 @@ fn history_zero_replays_nothing() {
 
 #[test]
 fn crlf_lf_and_telnet_cr_nul_end_lines() {
-    let server = Server::start("");
+    let server = chatd().start();
     let mut alice = server.join("alice");
     let mut bob = server.join("bob");
     alice.send_bytes(b"crlf\r\nlf\ntelnet\r\0next\n");
@@ -521,7 +521,7 @@ fn crlf_lf_and_telnet_cr_nul_end_lines() {
 
 #[test]
 fn last_line_without_newline_is_delivered_at_eof() {
-    let server = Server::start("");
+    let server = chatd().start();
     let mut alice = server.join("alice");
     let mut bob = server.join("bob");
     alice.send("bye for now");
@@ -532,7 +532,7 @@ fn last_line_without_newline_is_delivered_at_eof() {
 
 #[test]
 fn line_split_across_writes_is_one_message() {
-    let server = Server::start("");
+    let server = chatd().start();
     let mut alice = server.join("alice");
     let mut bob = server.join("bob");
     alice.stream.set_nodelay(true).unwrap();
@@ -545,7 +545,7 @@ fn line_split_across_writes_is_one_message() {
 
 #[test]
 fn two_lines_in_one_write_are_two_messages() {
-    let server = Server::start("");
+    let server = chatd().start();
     let mut alice = server.join("alice");
     let mut bob = server.join("bob");
     alice.send("one\ntwo\n");
@@ -603,7 +603,7 @@ fn nc_client_chats() {
     if !crate::common::have_program("nc") {
         return;
     }
-    let server = Server::start("");
+    let server = chatd().start();
     let port = server.addr.port().to_string();
     chat_through("nc", &["127.0.0.1".into(), port], &server, "ncuser");
 }
@@ -613,14 +613,14 @@ fn telnet_client_chats() {
     if !crate::common::have_program("telnet") {
         return;
     }
-    let server = Server::start("");
+    let server = chatd().start();
     let port = server.addr.port().to_string();
     chat_through("telnet", &["127.0.0.1".into(), port], &server, "tuser");
 }
 
 #[test]
 fn quit_at_the_nickname_prompt_leaves() {
-    let server = Server::start("");
+    let server = chatd().start();
     let mut client = server.connect();
     client.read_banner();
     client.send("/quit\n");
@@ -630,7 +630,7 @@ fn quit_at_the_nickname_prompt_leaves() {
 
 #[test]
 fn chinese_join_line_lists_names_like_the_welcome() {
-    let server = Server::start("language = \"zh\"");
+    let server = chatd().config("language = \"zh\"").start();
     let mut alice = server.connect();
     alice.read_raw_lines(3);
     alice.send("alice#\n");
@@ -645,7 +645,7 @@ fn chinese_join_line_lists_names_like_the_welcome() {
 
 #[test]
 fn sign_in_first_before_commands_that_need_a_nickname() {
-    let server = Server::start("");
+    let server = chatd().start();
     let mut client = server.connect();
     client.read_banner();
     client.send("/who\n");

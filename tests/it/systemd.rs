@@ -6,20 +6,15 @@
 //! Tests that need a systemd program skip themselves, with a note, when it is
 //! not installed (`.ci/run` installs it).
 
-use std::fs::File;
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::OwnedFd;
 use std::os::linux::net::SocketAddrExt;
-use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::common::{
-    BASE_CONFIG, ChildGuard, Server, TIMEOUT, chatd_command_under, free_port, have_program,
-    merge_config, spawn_line_reader, temp_dir, write_temp_file,
-};
+use crate::common::{Server, TIMEOUT, chatd, free_port, have_program, temp_dir};
 
 const SERVICE: &str = include_str!("../../systemd/chatd.service");
 const SOCKET: &str = include_str!("../../systemd/chatd.socket");
@@ -310,9 +305,11 @@ impl NotifySocket {
     }
 
     fn start_chatd(&self, extra_env: &[(&str, &str)]) -> Server {
-        let mut env = vec![("NOTIFY_SOCKET", self.env.as_str())];
-        env.extend_from_slice(extra_env);
-        Server::start_with("", &[], &env)
+        let mut chatd = chatd().env("NOTIFY_SOCKET", &self.env);
+        for (key, value) in extra_env {
+            chatd = chatd.env(key, value);
+        }
+        chatd.start()
     }
 }
 
@@ -424,7 +421,7 @@ fn watchdog_for_another_process_is_ignored() {
 
 #[test]
 fn unusable_notify_socket_is_logged_not_fatal() {
-    let mut server = Server::start_with("", &[], &[("NOTIFY_SOCKET", "relative/notify")]);
+    let mut server = chatd().env("NOTIFY_SOCKET", "relative/notify").start();
     server.wait_log(r#"sd_notify "READY=1\nSTATUS=accepting connections" failed: NOTIFY_SOCKET="relative/notify" is neither an absolute path nor an @abstract name"#);
     let _alice = server.join("alice");
 }
@@ -438,10 +435,9 @@ fn chats_through_the_socket_from_systemd_socket_activate() {
         return;
     }
     let listen = format!("127.0.0.1:{}", free_port());
-    let config = write_temp_file("chatd.conf", &merge_config(BASE_CONFIG, ""));
-    let mut command = chatd_command_under(&["systemd-socket-activate", "-l", &listen], &[]);
-    command.arg("--config").arg(&config);
-    let mut server = Server::spawn(command, config);
+    let mut server = chatd()
+        .wrapper(&["systemd-socket-activate", "-l", &listen])
+        .spawn();
     server.wait_log(&format!("Listening on {listen} as 3."));
     server.addr = listen.parse().unwrap();
 
@@ -466,17 +462,12 @@ fn passed_socket_keeps_listening_after_chatd_exits() {
     // still accept connections after chatd has stopped (dropped, not shut down).
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().unwrap();
-    let config = write_temp_file(
-        "chatd.conf",
-        &merge_config(BASE_CONFIG, "shutdown_grace_secs = 0"),
-    );
     let passed = OwnedFd::from(listener.try_clone().expect("dup listener"));
-    let mut command = chatd_command_under(&["sh", "-c", STDIN_AS_FD3], &[]);
-    command
-        .arg("--config")
-        .arg(&config)
-        .stdin(Stdio::from(passed));
-    let mut server = Server::spawn(command, config);
+    let mut server = chatd()
+        .config("shutdown_grace_secs = 0")
+        .wrapper(&["sh", "-c", STDIN_AS_FD3])
+        .stdin(passed)
+        .spawn();
     server.wait_log("using the socket passed by systemd");
     server.wait_log(&format!("listening on {addr}"));
     server.addr = addr;
@@ -497,7 +488,10 @@ fn passed_socket_keeps_listening_after_chatd_exits() {
 
 #[test]
 fn listen_fds_for_another_process_are_ignored() {
-    let mut server = Server::start_with("", &[], &[("LISTEN_FDS", "1"), ("LISTEN_PID", "1")]);
+    let mut server = chatd()
+        .env("LISTEN_FDS", "1")
+        .env("LISTEN_PID", "1")
+        .start();
     let _alice = server.join("alice");
     let log = server.log_so_far();
     assert!(
@@ -509,11 +503,10 @@ fn listen_fds_for_another_process_are_ignored() {
 
 #[test]
 fn more_than_one_passed_socket_is_refused() {
-    let config = write_temp_file("chatd.conf", &merge_config(BASE_CONFIG, ""));
-    let mut command =
-        chatd_command_under(&["sh", "-c", WITH_OWN_LISTEN_PID], &[("LISTEN_FDS", "2")]);
-    command.arg("--config").arg(&config);
-    let mut server = Server::spawn(command, config);
+    let mut server = chatd()
+        .wrapper(&["sh", "-c", WITH_OWN_LISTEN_PID])
+        .env("LISTEN_FDS", "2")
+        .spawn();
     server
         .wait_log(r#"socket activation: LISTEN_FDS="2": chatd takes exactly one listening socket"#);
     assert_eq!(server.wait_exit(Duration::ZERO).code(), Some(1));
@@ -521,11 +514,11 @@ fn more_than_one_passed_socket_is_refused() {
 
 #[test]
 fn passed_fd_that_is_not_a_socket_is_refused() {
-    let config = write_temp_file("chatd.conf", &merge_config(BASE_CONFIG, ""));
     let script = format!("exec 3</dev/null; {WITH_OWN_LISTEN_PID}");
-    let mut command = chatd_command_under(&["sh", "-c", &script], &[("LISTEN_FDS", "1")]);
-    command.arg("--config").arg(&config);
-    let mut server = Server::spawn(command, config);
+    let mut server = chatd()
+        .wrapper(&["sh", "-c", &script])
+        .env("LISTEN_FDS", "1")
+        .spawn();
     server.wait_log("socket activation: fd 3 is not a socket");
     assert_eq!(server.wait_exit(Duration::ZERO).code(), Some(1));
 }
@@ -535,13 +528,10 @@ fn passed_datagram_socket_is_refused() {
     // A unit with ListenDatagram= instead of ListenStream=: chatd must say so at
     // start rather than fail to accept forever.
     let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind udp");
-    let config = write_temp_file("chatd.conf", &merge_config(BASE_CONFIG, ""));
-    let mut command = chatd_command_under(&["sh", "-c", STDIN_AS_FD3], &[]);
-    command
-        .arg("--config")
-        .arg(&config)
-        .stdin(Stdio::from(OwnedFd::from(socket)));
-    let mut server = Server::spawn(command, config);
+    let mut server = chatd()
+        .wrapper(&["sh", "-c", STDIN_AS_FD3])
+        .stdin(OwnedFd::from(socket))
+        .spawn();
     server.wait_log(
         "socket activation: fd 3 is a datagram socket; chatd needs a stream socket (ListenStream=)",
     );
@@ -553,29 +543,13 @@ fn passed_datagram_socket_is_refused() {
 #[test]
 fn journal_stream_on_stderr_gets_priority_prefixes() {
     // As journald does, the test names its own stream's device and inode.
-    let (reader, writer) = std::io::pipe().expect("pipe");
-    let stat = File::from(OwnedFd::from(writer.try_clone().expect("dup pipe")))
-        .metadata()
-        .expect("fstat pipe");
-    let journal_stream = format!("{}:{}", stat.dev(), stat.ino());
-    let config = write_temp_file("chatd.conf", &merge_config(BASE_CONFIG, ""));
-    let mut command = chatd_command_under(&[], &[("JOURNAL_STREAM", &journal_stream)]);
-    command
-        .arg("--config")
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(writer);
-    let _chatd = ChildGuard(command.spawn().expect("start chatd"));
-    drop(command); // Our copy of the pipe's write end: EOF comes when chatd exits.
-
-    let log = spawn_line_reader(reader);
-    let first = log.recv_timeout(TIMEOUT).expect("a log line");
+    let server = chatd().journal().start();
     assert_eq!(
-        first,
+        server.log_lines[0],
         format!(
             "<6>chatd {} starting (config: {})",
             env!("CARGO_PKG_VERSION"),
-            config.display()
+            server.config_path.display()
         )
     );
 }
@@ -584,7 +558,7 @@ fn journal_stream_on_stderr_gets_priority_prefixes() {
 fn journal_stream_naming_another_file_keeps_timestamps() {
     // A program started from a service inherits JOURNAL_STREAM even when its
     // stderr goes elsewhere, as in a terminal opened from a desktop session.
-    let server = Server::start_with("", &[], &[("JOURNAL_STREAM", "8:12345")]);
+    let server = chatd().env("JOURNAL_STREAM", "8:12345").start();
     let first = &server.log_lines[0];
     assert!(!first.starts_with('<'), "{first}");
     let (time, rest) = first.split_once(' ').expect("timestamp");
@@ -596,32 +570,14 @@ fn journal_stream_naming_another_file_keeps_timestamps() {
 /// under journald, so `journalctl -p err` shows the reason.
 #[test]
 fn config_error_under_journald_has_the_error_priority() {
-    let (reader, writer) = std::io::pipe().expect("pipe");
-    let stat = File::from(OwnedFd::from(writer.try_clone().expect("dup pipe")))
-        .metadata()
-        .expect("fstat pipe");
-    let journal_stream = format!("{}:{}", stat.dev(), stat.ino());
-    let config = write_temp_file("chatd.conf", "prot = 1\n");
-    for check in [false, true] {
-        let mut command = chatd_command_under(&[], &[("JOURNAL_STREAM", &journal_stream)]);
-        command.arg("--config").arg(&config);
-        if check {
-            command.arg("--check-config");
-        }
-        command
-            .stdout(Stdio::null())
-            .stderr(writer.try_clone().expect("dup pipe"));
-        let status = command.status().expect("run chatd");
-        assert_eq!(status.code(), Some(78));
-    }
-    drop(writer);
-    let log = spawn_line_reader(reader);
-    for _ in 0..2 {
-        let line = log.recv_timeout(TIMEOUT).expect("the error line");
+    for args in [&[][..], &["--check-config"]] {
+        let run = chatd().config_text("prot = 1\n").journal().args(args).run();
+        assert_eq!(run.status.code(), Some(78));
+        let config = run.config_path.expect("a config file");
         assert_eq!(
-            line,
+            run.stderr,
             format!(
-                "<3>chatd: {}:1: unknown key \"prot\" (did you mean \"port\"?)",
+                "<3>chatd: {}:1: unknown key \"prot\" (did you mean \"port\"?)\n",
                 config.display()
             )
         );
