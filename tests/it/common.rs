@@ -527,6 +527,39 @@ impl Client {
     }
 }
 
+/// A room with these users: a server on [`BASE_CONFIG`] and `names` registered
+/// there in order (see [`Server::users`]).
+pub fn room<const N: usize>(names: [&str; N]) -> (Server, [Client; N]) {
+    let server = chatd().start();
+    let users = server.users(names);
+    (server, users)
+}
+
+impl Server {
+    /// Registers `names` in order on a server where nobody else is registered,
+    /// checking each welcome and the join notice that everyone before gets, so
+    /// that each client returned has nothing left to read. English, no colors
+    /// (as [`BASE_CONFIG`] has it).
+    pub fn users<const N: usize>(&self, names: [&str; N]) -> [Client; N] {
+        let mut joined: Vec<Client> = Vec::new();
+        for (i, name) in names.iter().enumerate() {
+            // The room lists names in case-insensitive order.
+            let mut online = names[..=i].to_vec();
+            online.sort_by_key(|n| n.to_lowercase());
+            let (count, list) = (i + 1, online.join(", "));
+            let mut client = self.connect();
+            client.read_banner();
+            client.send(&format!("{name}#\n"));
+            client.expect_line(&format!("* Welcome, {name}! Online ({count}): {list}"));
+            for earlier in &mut joined {
+                earlier.expect_line(&format!("* {name} joined ({count} online: {list})"));
+            }
+            joined.push(client);
+        }
+        joined.try_into().ok().expect("one client per name")
+    }
+}
+
 // Helpers for the session, limits and sanitize tests.
 
 impl Server {

@@ -40,9 +40,7 @@ fn sigterm_refuses_new_connections_at_once() {
 #[test]
 fn sigterm_lets_clients_finish() {
     let mut server = chatd().config("shutdown_grace_secs = 3").start();
-    let mut alice = server.join("alice");
-    let mut bob = server.join("bob");
-    alice.expect_line("* bob joined (2 online: alice, bob)");
+    let [mut alice, mut bob] = server.users(["alice", "bob"]);
     server.signal("TERM");
     alice.expect_line("* server shutting down in 3 seconds");
     bob.expect_line("* server shutting down in 3 seconds");
@@ -69,9 +67,7 @@ fn sigterm_lets_clients_finish() {
 fn shutdown_ends_when_every_user_has_left() {
     // The grace is far longer than TIMEOUT: only the early end lets the test pass.
     let mut server = chatd().config("shutdown_grace_secs = 30").start();
-    let mut alice = server.join("alice");
-    let mut bob = server.join("bob");
-    alice.expect_line("* bob joined (2 online: alice, bob)");
+    let [mut alice, mut bob] = server.users(["alice", "bob"]);
     server.signal("TERM");
     alice.expect_line("* server shutting down in 30 seconds");
     bob.expect_line("* server shutting down in 30 seconds");
@@ -170,9 +166,7 @@ fn sighup_renames_the_room_for_new_connections() {
 #[test]
 fn sighup_applies_max_line_bytes_to_open_connections() {
     let mut server = chatd().config("max_line_bytes = 4096").start();
-    let mut alice = server.join("alice");
-    let mut bob = server.join("bob");
-    alice.expect_line("* bob joined (2 online: alice, bob)");
+    let [mut alice, mut bob] = server.users(["alice", "bob"]);
     let long = "x".repeat(100);
     alice.send(&format!("{long}\n"));
     bob.expect_line(&format!("> alice: {long}"));

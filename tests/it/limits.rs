@@ -23,9 +23,7 @@ fn line_of_exactly_max_bytes_is_delivered() {
 #[test]
 fn line_over_max_bytes_is_discarded_and_sender_told() {
     let server = chatd().config("max_line_bytes = 100").start();
-    let mut alice = server.join("alice");
-    let mut bob = server.join("bob");
-    alice.expect_line("* bob joined (2 online: alice, bob)");
+    let [mut alice, mut bob] = server.users(["alice", "bob"]);
     alice.send(&format!("{}\n", "b".repeat(101)));
     alice.expect_line("! line too long (max 100 bytes), discarded");
     // Nothing of the long line (not even its tail) reaches bob; the next line does.
@@ -37,9 +35,7 @@ fn line_over_max_bytes_is_discarded_and_sender_told() {
 #[test]
 fn huge_line_without_newline_keeps_memory_bounded() {
     let server = chatd().config("max_line_bytes = 4096").start();
-    let mut alice = server.join("alice");
-    let mut bob = server.join("bob");
-    alice.expect_line("* bob joined (2 online: alice, bob)");
+    let [mut alice, mut bob] = server.users(["alice", "bob"]);
     let peak_before = server.memory_kib("VmHWM");
     let chunk = vec![b'x'; 64 * 1024];
     for _ in 0..80 {

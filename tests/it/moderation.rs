@@ -38,9 +38,7 @@ fn join_from(addr: SocketAddr, nick: &str) -> Client {
 #[test]
 fn ctl_kick_closes_the_user_and_tells_the_room() {
     let (server, path) = start("");
-    let mut alice = server.join("alice");
-    let mut troll = server.join("troll");
-    alice.expect_line("* troll joined (2 online: alice, troll)");
+    let [mut alice, mut troll] = server.users(["alice", "troll"]);
     assert_eq!(ctl_ok(&path, &["kick", "troll", "spam"]), "kicked troll\n");
     troll.expect_line("! you were kicked: spam");
     troll.expect_closed();
@@ -138,9 +136,7 @@ fn bad_requests_get_one_line_and_exit_1() {
 #[test]
 fn operators_moderate_in_the_room_and_others_may_not() {
     let (server, path) = start("");
-    let mut alice = server.join("alice");
-    let mut bob = server.join("bob");
-    alice.expect_line("* bob joined (2 online: alice, bob)");
+    let [mut alice, mut bob] = server.users(["alice", "bob"]);
     bob.send("/kick alice\n");
     bob.expect_line("! only operators may use /kick");
     ctl_ok(&path, &["op", "alice"]);
@@ -164,9 +160,7 @@ fn operators_moderate_in_the_room_and_others_may_not() {
 #[test]
 fn a_kicked_spammers_paste_stops_with_them() {
     let (server, path) = start("flood_burst = 3\nflood_lines_per_sec = 2\n");
-    let mut alice = server.join("alice");
-    let mut spammer = server.join("spammer");
-    alice.expect_line("* spammer joined (2 online: alice, spammer)");
+    let [mut alice, mut spammer] = server.users(["alice", "spammer"]);
     let paste: String = (0..60).map(|i| format!("spam {i}\n")).collect();
     spammer.send(&paste);
     alice.expect_line("> spammer: spam 0");
@@ -244,9 +238,7 @@ fn a_missing_motd_stops_the_start() {
 #[test]
 fn say_and_purge_over_ctl_reach_the_room() {
     let (server, path) = start("");
-    let mut alice = server.join("alice");
-    let mut spammer = server.join("spammer");
-    alice.expect_line("* spammer joined (2 online: alice, spammer)");
+    let [mut alice, mut spammer] = server.users(["alice", "spammer"]);
     spammer.send("buy now\n");
     alice.expect_line("> spammer: buy now");
     alice.send("hello\n");

@@ -238,9 +238,7 @@ fn sigkill_then_immediate_restart_takes_the_same_port() {
     let port = free_port();
     let config = format!("port = {port}");
     let mut server = chatd().config(&config).start();
-    let mut alice = server.join("alice");
-    let mut bob = server.join("bob");
-    alice.expect_line("* bob joined (2 online: alice, bob)");
+    let [mut alice, mut bob] = server.users(["alice", "bob"]);
     server.signal("KILL");
     server.wait_exit(Duration::ZERO);
     // The kernel closes the dead server's connections; once the clients close
@@ -262,9 +260,7 @@ fn sigkill_then_immediate_restart_takes_the_same_port() {
         .filter(|l| l.contains("in use"))
         .collect();
     assert!(retries.is_empty(), "{retries:?}");
-    let mut alice = again.join("alice");
-    let mut bob = again.join("bob");
-    alice.expect_line("* bob joined (2 online: alice, bob)");
+    let [mut alice, mut bob] = again.users(["alice", "bob"]);
     bob.send("back again\n");
     alice.expect_line("> bob: back again");
 }
@@ -422,9 +418,7 @@ fn sigterm_under_heavy_traffic_loses_nothing() {
 fn sighup_storm_keeps_the_server_serving() {
     let config = "room_name = \"before\"\nshutdown_grace_secs = 1";
     let mut server = chatd().config(config).start();
-    let mut alice = server.join("alice");
-    let mut bob = server.join("bob");
-    alice.expect_line("* bob joined (2 online: alice, bob)");
+    let [mut alice, mut bob] = server.users(["alice", "bob"]);
 
     // 200 signals back to back from a shell loop, while alice and bob chat. Each
     // comes from its own kill(1) process, so that they spread over a while rather

@@ -2,14 +2,11 @@
 //! bidi overrides, telnet commands and invalid UTF-8. Asserted on the exact bytes
 //! other users receive.
 
-use crate::common::{Client, Server, chatd, pseudo_random_bytes};
+use crate::common::{Client, Server, chatd, pseudo_random_bytes, room};
 
 /// A server with alice and bob registered, and alice's view of bob's join read.
 fn alice_and_bob() -> (Server, Client, Client) {
-    let server = chatd().start();
-    let mut alice = server.join("alice");
-    let bob = server.join("bob");
-    alice.expect_line("* bob joined (2 online: alice, bob)");
+    let (server, [alice, bob]) = room(["alice", "bob"]);
     (server, alice, bob)
 }
 

@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use crate::common::{ChildGuard, Client, Server, TIMEOUT, chatd, spawn_line_reader};
+use crate::common::{ChildGuard, Client, Server, TIMEOUT, chatd, spawn_line_reader, room};
 
 const PROMPT: &str = "> Please type your nickname followed by '#' and press Enter";
 
@@ -189,10 +189,7 @@ fn welcome_list_over_fifty_names_is_cut() {
 
 #[test]
 fn chat_reaches_others_and_is_not_echoed() {
-    let server = chatd().start();
-    let mut alice = server.join("alice");
-    let mut bob = server.join("bob");
-    alice.expect_line("* bob joined (2 online: alice, bob)");
+    let (_server, [mut alice, mut bob]) = room(["alice", "bob"]);
     alice.send("hello\n");
     bob.expect_line("> alice: hello");
     // The next thing alice reads is her /who answer, not her own line.
@@ -282,10 +279,7 @@ fn commands_are_case_insensitive() {
 
 #[test]
 fn nick_rename_is_broadcast_to_everyone() {
-    let server = chatd().start();
-    let mut alice = server.join("alice");
-    let mut bob = server.join("bob");
-    alice.expect_line("* bob joined (2 online: alice, bob)");
+    let (_server, [mut alice, mut bob]) = room(["alice", "bob"]);
     bob.send("/nick rob\n");
     bob.expect_line("* bob is now known as rob");
     alice.expect_line("* bob is now known as rob");
@@ -341,10 +335,7 @@ fn nick_without_argument_gets_usage() {
 
 #[test]
 fn me_is_an_action_for_others() {
-    let server = chatd().start();
-    let mut alice = server.join("alice");
-    let mut bob = server.join("bob");
-    alice.expect_line("* bob joined (2 online: alice, bob)");
+    let (_server, [mut alice, mut bob]) = room(["alice", "bob"]);
     alice.send("/me waves\n");
     bob.expect_line("* alice waves");
     alice.send("/who\n");
