@@ -210,11 +210,7 @@ fn flooder_does_not_slow_down_the_others() {
     let server = chatd()
         .config("flood_burst = 20\nflood_lines_per_sec = 5")
         .start();
-    let mut flooder = server.join("flooder");
-    let mut alice = server.join("alice");
-    let mut bob = server.join("bob");
-    alice.read_until("bob joined");
-    flooder.read_until("bob joined");
+    let [flooder, mut alice, mut bob] = server.users(["flooder", "alice", "bob"]);
     let mut stream = flooder.stream.try_clone().unwrap();
     let flood = std::thread::spawn(move || {
         // As fast as the socket takes lines, until the test shuts it down.

@@ -369,8 +369,7 @@ fn warn_level_hides_connection_lines() {
 #[test]
 fn message_text_is_not_logged_at_info_level() {
     let mut server = chatd().config("shutdown_grace_secs = 0").start();
-    let mut alice = server.join("alice");
-    let mut bob = server.join("bob");
+    let [mut alice, mut bob] = server.users(["alice", "bob"]);
     let marker = format!("xyzzy{}", std::process::id());
     alice.send(&format!(
         "public {marker}\n/me waves {marker}\n/msg bob private {marker}\n"
@@ -445,8 +444,7 @@ fn health_field(line: &str, name: &str) -> u64 {
 #[test]
 fn health_line_counts_traffic() {
     let mut server = chatd().config("stats_interval_secs = 1").start();
-    let mut alice = server.join("alice");
-    let mut bob = server.join("bob");
+    let [mut alice, mut bob] = server.users(["alice", "bob"]);
     alice.send("hello\n");
     bob.expect_line("> alice: hello");
     let health = server.wait_log_since(0, "with registered=2 and lines_in>=1", |line| {

@@ -28,8 +28,7 @@ fn expect_clean_exit(server: &mut Server) -> Vec<String> {
 #[test]
 fn sigterm_refuses_new_connections_at_once() {
     let mut server = chatd().config("shutdown_grace_secs = 3").start();
-    let _alice = server.join("alice");
-    let _bob = server.join("bob");
+    let [_alice, _bob] = server.users(["alice", "bob"]);
     server.signal("TERM");
     server.wait_log("shutdown begun");
     let err = TcpStream::connect_timeout(&server.addr, TIMEOUT)
@@ -114,8 +113,7 @@ fn sigint_shuts_down_like_sigterm() {
 #[test]
 fn lines_sent_before_sigterm_are_all_delivered() {
     let mut server = chatd().config("shutdown_grace_secs = 1").start();
-    let mut alice = server.join("alice");
-    let mut bob = server.join("bob");
+    let [mut alice, mut bob] = server.users(["alice", "bob"]);
     let lines: Vec<String> = (0..200).map(|n| format!("line {n}")).collect();
     alice.send(&(lines.join("\n") + "\n"));
     server.signal("TERM");

@@ -12,8 +12,7 @@ use crate::common::chatd;
 #[test]
 fn line_of_exactly_max_bytes_is_delivered() {
     let server = chatd().config("max_line_bytes = 100").start();
-    let mut alice = server.join("alice");
-    let mut bob = server.join("bob");
+    let [mut alice, mut bob] = server.users(["alice", "bob"]);
     let line = "a".repeat(100);
     alice.send(&format!("{line}\n{line}\r\n"));
     bob.expect_line(&format!("> alice: {line}"));
@@ -61,9 +60,7 @@ fn huge_line_without_newline_keeps_memory_bounded() {
 #[test]
 fn server_full_rejects_then_admits_after_a_leave() {
     let mut server = chatd().config("max_clients = 3").start();
-    let a = server.join("a");
-    let _b = server.join("b");
-    let _c = server.join("c");
+    let [a, _b, _c] = server.users(["a", "b", "c"]);
     let mut fourth = server.connect();
     fourth.expect_line("! server full, try again later");
     fourth.expect_closed();
@@ -79,8 +76,7 @@ fn server_full_rejects_then_admits_after_a_leave() {
 #[test]
 fn too_many_from_one_address_rejects_then_admits_after_a_close() {
     let mut server = chatd().config("max_clients_per_ip = 2").start();
-    let a = server.join("a");
-    let _b = server.join("b");
+    let [a, _b] = server.users(["a", "b"]);
     let mut third = server.connect();
     third.expect_line("! too many connections from your address");
     third.expect_closed();
@@ -118,11 +114,7 @@ fn flood_is_delayed_not_dropped_and_delays_only_the_flooder() {
     let mut server = chatd()
         .config("flood_burst = 3\nflood_lines_per_sec = 20")
         .start();
-    let mut flooder = server.join("flooder");
-    let mut other = server.join("other");
-    let mut receiver = server.join("receiver");
-    flooder.read_until("receiver joined");
-    other.read_until("receiver joined");
+    let [mut flooder, mut other, mut receiver] = server.users(["flooder", "other", "receiver"]);
     let burst: String = (1..=30).map(|i| format!("f{i:02}\n")).collect();
     flooder.send(&burst);
     receiver.expect_line("> flooder: f01");

@@ -9,7 +9,7 @@ use std::process::Command;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::common::{Client, Server, TIMEOUT, chatd, free_port};
+use crate::common::{Client, Server, TIMEOUT, chatd, free_port, room};
 
 const GOODBYE: &str = "* server shutting down now, goodbye";
 
@@ -200,12 +200,7 @@ fn half_close_mid_line_delivers_the_partial_line() {
 
 #[test]
 fn reset_mid_line_drops_that_line_and_nothing_else() {
-    let server = chatd().start();
-    let mut alice = server.join("alice");
-    let mut bob = server.join("bob");
-    let mut mallory = server.join("mallory");
-    alice.read_until("mallory joined");
-    bob.read_until("mallory joined");
+    let (_server, [mut alice, mut bob, mut mallory]) = room(["alice", "bob", "mallory"]);
     mallory.send("an unfinished li");
     bob.send("before the reset\n");
     // Wait until bob's line sits unread in mallory's socket: closing a socket with

@@ -146,10 +146,7 @@ fn invalid_utf8_becomes_replacement_character() {
 
 #[test]
 fn random_bytes_do_not_disturb_the_room() {
-    let server = chatd().start();
-    let mut alice = server.join("alice");
-    let mut bob = server.join("bob");
-    let mut noise = server.join("noise");
+    let (_server, [mut alice, mut bob, mut noise]) = room(["alice", "bob", "noise"]);
     noise.send_bytes(&pseudo_random_bytes(0x5eed, 64 * 1024));
     // Whatever telnet state the noise ended in (inside a subnegotiation, after an
     // IAC, ...), two IAC SE pairs and a newline get back to plain data.

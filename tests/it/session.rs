@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use crate::common::{ChildGuard, Client, Server, TIMEOUT, chatd, spawn_line_reader, room};
+use crate::common::{ChildGuard, Client, Server, TIMEOUT, chatd, room, spawn_line_reader};
 
 const PROMPT: &str = "> Please type your nickname followed by '#' and press Enter";
 
@@ -199,9 +199,7 @@ fn chat_reaches_others_and_is_not_echoed() {
 
 #[test]
 fn hash_after_registration_is_ordinary_text() {
-    let server = chatd().start();
-    let mut alice = server.join("alice");
-    let mut bob = server.join("bob");
+    let (_server, [mut alice, mut bob]) = room(["alice", "bob"]);
     alice.send("a#b\n#\n");
     bob.expect_line("> alice: a#b");
     bob.expect_line("> alice: #");
@@ -227,9 +225,7 @@ fn colors_paint_nicks_yellow() {
 
 #[test]
 fn unregistered_connections_get_no_chat() {
-    let server = chatd().start();
-    let mut alice = server.join("alice");
-    let mut bob = server.join("bob");
+    let (server, [mut alice, mut bob]) = room(["alice", "bob"]);
     let mut lurker = server.connect();
     lurker.read_banner();
     alice.send("secret\n");
@@ -261,10 +257,7 @@ fn help_lists_every_command() {
 
 #[test]
 fn who_lists_everyone_sorted() {
-    let server = chatd().start();
-    let _zed = server.join("zed");
-    let _alice = server.join("Alice");
-    let mut bob = server.join("bob");
+    let (_server, [_zed, _alice, mut bob]) = room(["zed", "Alice", "bob"]);
     bob.send("/who\n");
     bob.expect_line("* Online (3): Alice, bob, zed");
 }
@@ -292,9 +285,7 @@ fn nick_rename_is_broadcast_to_everyone() {
 
 #[test]
 fn nick_rename_to_taken_name_is_refused() {
-    let server = chatd().start();
-    let _alice = server.join("alice");
-    let mut bob = server.join("bob");
+    let (_server, [_alice, mut bob]) = room(["alice", "bob"]);
     bob.send("/nick ALICE\n");
     bob.expect_line("! nickname \"ALICE\" is taken, try another");
     bob.send("/who\n");
@@ -344,12 +335,7 @@ fn me_is_an_action_for_others() {
 
 #[test]
 fn msg_goes_only_to_its_target() {
-    let server = chatd().start();
-    let mut alice = server.join("alice");
-    let mut bob = server.join("bob");
-    let mut carol = server.join("carol");
-    alice.read_until("carol joined");
-    bob.read_until("carol joined");
+    let (_server, [mut alice, mut bob, mut carol]) = room(["alice", "bob", "carol"]);
     alice.send("/msg bob hi there\n");
     bob.expect_line("> alice (private): hi there");
     alice.expect_line("-> bob: hi there");
@@ -360,10 +346,7 @@ fn msg_goes_only_to_its_target() {
 
 #[test]
 fn msg_target_is_case_insensitive() {
-    let server = chatd().start();
-    let mut alice = server.join("alice");
-    let mut bob = server.join("bob");
-    alice.read_until("bob joined");
+    let (_server, [mut alice, mut bob]) = room(["alice", "bob"]);
     alice.send("/msg BOB hey\n");
     bob.expect_line("> alice (private): hey");
     alice.expect_line("-> bob: hey");
@@ -380,9 +363,7 @@ fn msg_to_unknown_user_is_refused() {
 #[test]
 fn quit_with_reason() {
     let mut server = chatd().start();
-    let mut alice = server.join("alice");
-    let mut bob = server.join("bob");
-    alice.read_until("bob joined");
+    let [mut alice, mut bob] = server.users(["alice", "bob"]);
     bob.send("/quit gotta go\n");
     bob.expect_line("* Bye, bob!");
     bob.expect_closed();
@@ -393,10 +374,7 @@ fn quit_with_reason() {
 
 #[test]
 fn quit_without_reason() {
-    let server = chatd().start();
-    let mut alice = server.join("alice");
-    let mut bob = server.join("bob");
-    alice.read_until("bob joined");
+    let (_server, [mut alice, mut bob]) = room(["alice", "bob"]);
     bob.send("/quit\n");
     bob.expect_line("* Bye, bob!");
     bob.expect_closed();
@@ -405,9 +383,7 @@ fn quit_without_reason() {
 
 #[test]
 fn double_slash_sends_slash_text() {
-    let server = chatd().start();
-    let mut alice = server.join("alice");
-    let mut bob = server.join("bob");
+    let (_server, [mut alice, mut bob]) = room(["alice", "bob"]);
     alice.send("//shrug\n");
     bob.expect_line("> alice: /shrug");
 }
@@ -425,9 +401,7 @@ fn unknown_command_points_to_help() {
 #[test]
 fn leave_on_eof_is_announced() {
     let mut server = chatd().start();
-    let mut alice = server.join("alice");
-    let bob = server.join("bob");
-    alice.read_until("bob joined");
+    let [mut alice, bob] = server.users(["alice", "bob"]);
     bob.shutdown_write();
     alice.expect_line("* bob left (connection closed; 1 online)");
     let logged = server.wait_log("left \"bob\"");
@@ -439,10 +413,7 @@ fn leave_on_eof_is_announced() {
 
 #[test]
 fn leave_on_reset_is_announced() {
-    let server = chatd().start();
-    let mut alice = server.join("alice");
-    let bob = server.join("bob");
-    alice.read_until("bob joined");
+    let (_server, [mut alice, bob]) = room(["alice", "bob"]);
     alice.send("unread\n");
     // Wait until alice's line sits unread in bob's socket: closing a socket with
     // unread data makes the kernel send a reset instead of a FIN.
@@ -500,9 +471,7 @@ fn history_zero_replays_nothing() {
 
 #[test]
 fn crlf_lf_and_telnet_cr_nul_end_lines() {
-    let server = chatd().start();
-    let mut alice = server.join("alice");
-    let mut bob = server.join("bob");
+    let (_server, [mut alice, mut bob]) = room(["alice", "bob"]);
     alice.send_bytes(b"crlf\r\nlf\ntelnet\r\0next\n");
     bob.expect_line("> alice: crlf");
     bob.expect_line("> alice: lf");
@@ -512,9 +481,7 @@ fn crlf_lf_and_telnet_cr_nul_end_lines() {
 
 #[test]
 fn last_line_without_newline_is_delivered_at_eof() {
-    let server = chatd().start();
-    let mut alice = server.join("alice");
-    let mut bob = server.join("bob");
+    let (_server, [mut alice, mut bob]) = room(["alice", "bob"]);
     alice.send("bye for now");
     alice.shutdown_write();
     bob.expect_line("> alice: bye for now");
@@ -523,9 +490,7 @@ fn last_line_without_newline_is_delivered_at_eof() {
 
 #[test]
 fn line_split_across_writes_is_one_message() {
-    let server = chatd().start();
-    let mut alice = server.join("alice");
-    let mut bob = server.join("bob");
+    let (_server, [mut alice, mut bob]) = room(["alice", "bob"]);
     alice.stream.set_nodelay(true).unwrap();
     for piece in ["he", "l", "lo w", "or", "ld", "\r", "\n"] {
         alice.send(piece);
@@ -536,9 +501,7 @@ fn line_split_across_writes_is_one_message() {
 
 #[test]
 fn two_lines_in_one_write_are_two_messages() {
-    let server = chatd().start();
-    let mut alice = server.join("alice");
-    let mut bob = server.join("bob");
+    let (_server, [mut alice, mut bob]) = room(["alice", "bob"]);
     alice.send("one\ntwo\n");
     bob.expect_line("> alice: one");
     bob.expect_line("> alice: two");
