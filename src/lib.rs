@@ -30,5 +30,5 @@ pub mod signals;
 pub mod systemd;
 pub mod text;
 
-#[cfg(test)]
-mod test_rng;
+#[doc(hidden)]
+pub mod test_rng;

@@ -19,6 +19,7 @@ use chatd::command::{self, Input, Params};
 use chatd::config::{self, Config};
 use chatd::nick::{nick_from_registration, nick_key, validate_nick};
 use chatd::protocol::{Frame, LineFramer, sanitize};
+use chatd::test_rng::Rng;
 use chatd::text::{LeaveReason, Texts};
 
 /// Telnet "interpret as command".
@@ -65,7 +66,7 @@ impl<'a> Decisions<'a> {
     }
 }
 
-/// xorshift64: chunk sizes for splitting a stream, from a seed in the input.
+/// Chunk sizes for splitting a stream, from a seed in the input (chatd's test RNG).
 struct Splitter(u64);
 
 impl Splitter {
@@ -74,16 +75,15 @@ impl Splitter {
         if self.0 == 0 {
             return vec![bytes];
         }
+        let mut rng = Rng(self.0);
         let mut chunks = Vec::new();
         let mut rest = bytes;
         while !rest.is_empty() {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            let (chunk, tail) = rest.split_at(rest.len().min(1 + (self.0 % 17) as usize));
+            let (chunk, tail) = rest.split_at(rest.len().min(1 + rng.below(17)));
             chunks.push(chunk);
             rest = tail;
         }
+        self.0 = rng.0;
         chunks
     }
 }

@@ -149,7 +149,7 @@ mod tests {
         assert_eq!(format_duration(Duration::from_secs(788_645)), "1w2d3h4m5s");
         let mut rng = Rng(0x5eed);
         for _ in 0..1000 {
-            let secs = 1 + rng.next() % MAX_DURATION.as_secs();
+            let secs = 1 + rng.bits() % MAX_DURATION.as_secs();
             let d = Duration::from_secs(secs);
             assert_eq!(parse_duration(&format_duration(d)), Ok(d));
         }

@@ -543,10 +543,10 @@ mod tests {
                 .collect();
             big.add(Ban {
                 net: IpNet::host(IpAddr::V4(Ipv4Addr::from(i))),
-                until: (i % 3 != 0).then(|| at(rng.next() % 253_402_300_799)),
+                until: (i % 3 != 0).then(|| at(rng.bits() % 253_402_300_799)),
                 reason: reason.clone(),
                 by: reason.chars().rev().collect::<String>() + "x",
-                since: at(rng.next() % 253_402_300_799),
+                since: at(rng.bits() % 253_402_300_799),
             });
         }
         assert_eq!(BanList::parse(&big.render()).unwrap(), big);

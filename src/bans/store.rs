@@ -279,8 +279,8 @@ mod tests {
             for i in 0..12_000u32 {
                 list.add(Ban {
                     net: IpNet::host(IpAddr::V4(Ipv4Addr::from(i))),
-                    until: Some(at(1_796_000_000 + rng.next() % 1_000_000)),
-                    reason: format!("reason {}", rng.next()),
+                    until: Some(at(1_796_000_000 + rng.bits() % 1_000_000)),
+                    reason: format!("reason {}", rng.bits()),
                     by: "ctl".to_owned(),
                     since: at(1_795_000_000),
                 });

@@ -469,15 +469,11 @@ struct Tmux {
 }
 
 impl Tmux {
-    /// `None` when tmux is not installed.
-    fn start() -> Option<Tmux> {
+    /// Its sessions start with [`run`](Self::run)`(["new-session", …])`.
+    fn start() -> Tmux {
         let dir = crate::common::temp_dir();
         let socket = dir.join("tmux.sock");
-        let tmux = Tmux { dir, socket };
-        match tmux.command().arg("-V").output() {
-            Ok(output) if output.status.success() => Some(tmux),
-            _ => None,
-        }
+        Tmux { dir, socket }
     }
 
     fn command(&self) -> Command {
@@ -536,11 +532,10 @@ impl Drop for Tmux {
 }
 
 #[test]
+#[cfg_attr(not(has_tmux), ignore = "tmux is not installed")]
 fn interactive_session_in_a_terminal() {
-    let Some(tmux) = Tmux::start() else {
-        eprintln!("skipping interactive_session_in_a_terminal: tmux is not installed");
-        return;
-    };
+    crate::common::require("tmux");
+    let tmux = Tmux::start();
     let server = chatd().start();
     let mut alice = server.join("alice");
     // The shell reports chat's exit status on screen: tmux's own

@@ -651,28 +651,17 @@ impl Drop for ChildGuard {
     }
 }
 
-/// Whether `program` is installed (on `PATH`); prints a note when it is not, for
-/// tests that skip themselves without it.
-pub fn have_program(program: &str) -> bool {
+/// Fails the test unless `program` is installed (on `PATH`). A test that calls
+/// it carries `#[cfg_attr(not(has_PROGRAM), ignore = "…")]` (see build.rs), so
+/// outside CI it is ignored where the tool is missing, visibly; under `CI=true`
+/// it runs, and fails here.
+pub fn require(program: &str) {
     let found = std::env::var_os("PATH")
         .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()));
-    if !found {
-        eprintln!("skipped: {program} is not installed");
-    }
-    found
-}
-
-/// `len` pseudo-random bytes from `seed` (xorshift64): the same bytes every run.
-pub fn pseudo_random_bytes(seed: u64, len: usize) -> Vec<u8> {
-    let mut state = seed.max(1);
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 32) as u8
-        })
-        .collect()
+    assert!(
+        found,
+        "this test needs {program}, which is not installed (.ci/run installs it)"
+    );
 }
 
 // Helpers for the robustness and abuse tests.

@@ -203,20 +203,14 @@ fn running_as_root() -> bool {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(is_root, has_setpriv, has_timeout)),
+    ignore = "needs root (to become nobody), setpriv and timeout"
+)]
 fn another_user_cannot_use_the_socket() {
-    let in_ci = std::env::var("CI").is_ok_and(|v| v == "true");
-    if !running_as_root() {
-        assert!(
-            !in_ci,
-            "under CI=true this test must run, and it needs root"
-        );
-        eprintln!("skipped: not root, so cannot run chatd ctl as another user");
-        return;
-    }
-    if !crate::common::have_program("setpriv") {
-        assert!(!in_ci, "under CI=true this test needs setpriv (util-linux)");
-        return;
-    }
+    assert!(running_as_root(), "this test needs root, to become nobody");
+    crate::common::require("setpriv");
+    crate::common::require("timeout");
     let path = socket_path();
     let _server = start_with_control(&path, "");
     // Everyone may enter the directory: only the socket's own mode keeps them out.

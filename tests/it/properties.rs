@@ -12,29 +12,18 @@
 mod invariants;
 
 use chatd::config::{Config, Language, LogLevel};
+use chatd::test_rng::Rng;
 
-/// xorshift64: deterministic and dependency-free.
-struct Rng(u64);
+/// The inputs the generators make from chatd's one test RNG.
+trait Inputs {
+    fn byte(&mut self) -> u8;
+    fn bytes(&mut self, max_len: usize) -> Vec<u8>;
+    fn char(&mut self) -> char;
+    fn text(&mut self, max_chars: usize) -> String;
+    fn text_bytes(&mut self, max_chars: usize) -> Vec<u8>;
+}
 
-impl Rng {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-
-    /// A number in `0..n`.
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-
+impl Inputs for Rng {
     /// A byte, two times in three one the framer or sanitizer treats specially.
     fn byte(&mut self) -> u8 {
         const SPECIAL: &[u8] = &[
@@ -42,7 +31,7 @@ impl Rng {
             0x9b, 0xe2, 0x80, 0xae, 0xef, 0xbb, 0xbf, b' ', b'a', b'#', b'/',
         ];
         match self.below(3) {
-            0 => self.next() as u8,
+            0 => self.bits() as u8,
             _ => *self.pick(SPECIAL),
         }
     }
@@ -100,7 +89,7 @@ fn framing_does_not_depend_on_read_splits() {
 fn telnet_encoded_lines_frame_back_to_themselves() {
     let mut rng = Rng(0x5eed_f4a3_e002);
     for _ in 0..6000 {
-        let input: Vec<u8> = (0..rng.below(400)).map(|_| rng.next() as u8).collect();
+        let input: Vec<u8> = (0..rng.below(400)).map(|_| rng.bits() as u8).collect();
         invariants::check_framing_round_trip(&input);
     }
 }
@@ -120,7 +109,7 @@ fn commands_and_nicknames_keep_their_shape() {
         "", "/", "//", "/nick ", "/NICK  ", "/me ", "/msg ", "/quit ", "/who",
     ];
     for _ in 0..8000 {
-        let mut input = vec![rng.next() as u8];
+        let mut input = vec![rng.bits() as u8];
         input.extend_from_slice(rng.pick(&prefixes).as_bytes());
         input.extend(rng.text_bytes(30));
         if rng.below(2) == 0 {
@@ -186,7 +175,7 @@ fn random_config(rng: &mut Rng) -> Config {
     let max_line_bytes = 64 + rng.below(1 << 14);
     Config {
         address: rng.pick(&addresses).to_string(),
-        port: rng.next() as u16,
+        port: rng.bits() as u16,
         room_name,
         language: *rng.pick(&[Language::En, Language::Zh]),
         colors: rng.below(2) == 0,

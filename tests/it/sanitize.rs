@@ -2,7 +2,7 @@
 //! bidi overrides, telnet commands and invalid UTF-8. Asserted on the exact bytes
 //! other users receive.
 
-use crate::common::{Client, Server, chatd, pseudo_random_bytes, room};
+use crate::common::{Client, Server, chatd, room};
 
 /// A server with alice and bob registered, and alice's view of bob's join read.
 fn alice_and_bob() -> (Server, Client, Client) {
@@ -147,7 +147,7 @@ fn invalid_utf8_becomes_replacement_character() {
 #[test]
 fn random_bytes_do_not_disturb_the_room() {
     let (_server, [mut alice, mut bob, mut noise]) = room(["alice", "bob", "noise"]);
-    noise.send_bytes(&pseudo_random_bytes(0x5eed, 64 * 1024));
+    noise.send_bytes(&chatd::test_rng::Rng(0x5eed).uniform_bytes(64 * 1024));
     // Whatever telnet state the noise ended in (inside a subnegotiation, after an
     // IAC, ...), two IAC SE pairs and a newline get back to plain data.
     noise.send_bytes(b"\xff\xf0\xff\xf0\nnoise is done\n");

@@ -553,20 +553,18 @@ fn chat_through(program: &str, args: &[String], server: &Server, nick: &str) {
 }
 
 #[test]
+#[cfg_attr(not(has_nc), ignore = "nc is not installed")]
 fn nc_client_chats() {
-    if !crate::common::have_program("nc") {
-        return;
-    }
+    crate::common::require("nc");
     let server = chatd().start();
     let port = server.addr.port().to_string();
     chat_through("nc", &["127.0.0.1".into(), port], &server, "ncuser");
 }
 
 #[test]
+#[cfg_attr(not(has_telnet), ignore = "telnet is not installed")]
 fn telnet_client_chats() {
-    if !crate::common::have_program("telnet") {
-        return;
-    }
+    crate::common::require("telnet");
     let server = chatd().start();
     let port = server.addr.port().to_string();
     chat_through("telnet", &["127.0.0.1".into(), port], &server, "tuser");

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::common::{Server, TIMEOUT, chatd, free_port, have_program, temp_dir};
+use crate::common::{Server, TIMEOUT, chatd, free_port, require, temp_dir};
 
 const SERVICE: &str = include_str!("../../systemd/chatd.service");
 const SOCKET: &str = include_str!("../../systemd/chatd.socket");
@@ -112,21 +112,19 @@ fn verify(service: &Path, socket: &Path) -> String {
 }
 
 #[test]
+#[cfg_attr(not(has_systemd_analyze), ignore = "systemd-analyze is not installed")]
 fn units_pass_systemd_analyze_verify() {
-    if !have_program("systemd-analyze") {
-        return;
-    }
+    require("systemd-analyze");
     let (service, socket) = units_for_this_build(SERVICE);
     let complaints = verify(&service, &socket);
     assert_eq!(complaints, "", "systemd-analyze verify complained");
 }
 
 #[test]
+#[cfg_attr(not(has_systemd_analyze), ignore = "systemd-analyze is not installed")]
 fn verify_check_catches_a_misspelled_directive() {
     // The test above must be able to fail: a typo only warns, with exit status 0.
-    if !have_program("systemd-analyze") {
-        return;
-    }
+    require("systemd-analyze");
     let broken = SERVICE.replace("KillMode=mixed", "KillMod=mixed");
     assert_ne!(broken, SERVICE);
     let (service, socket) = units_for_this_build(&broken);
@@ -138,10 +136,9 @@ fn verify_check_catches_a_misspelled_directive() {
 }
 
 #[test]
+#[cfg_attr(not(has_systemd_analyze), ignore = "systemd-analyze is not installed")]
 fn service_exposure_level_is_ok() {
-    if !have_program("systemd-analyze") {
-        return;
-    }
+    require("systemd-analyze");
     let (service, _) = units_for_this_build(SERVICE);
     let output = Command::new("systemd-analyze")
         .args(["security", "--offline=yes", "--no-pager"])
@@ -430,10 +427,12 @@ fn unusable_notify_socket_is_logged_not_fatal() {
 
 /// A port that was free a moment ago (`systemd-socket-activate` cannot take port 0).
 #[test]
+#[cfg_attr(
+    not(has_systemd_socket_activate),
+    ignore = "systemd-socket-activate is not installed"
+)]
 fn chats_through_the_socket_from_systemd_socket_activate() {
-    if !have_program("systemd-socket-activate") {
-        return;
-    }
+    require("systemd-socket-activate");
     let listen = format!("127.0.0.1:{}", free_port());
     let mut server = chatd()
         .wrapper(&["systemd-socket-activate", "-l", &listen])

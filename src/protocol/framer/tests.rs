@@ -340,7 +340,7 @@ impl FramerBytes for Rng {
             0x9b, 0xe2, 0x80, 0xae, 0xe5, 0xb0, 0x8f, b'a', b'#', b'/',
         ];
         match self.below(3) {
-            0 => self.next() as u8,
+            0 => self.bits() as u8,
             _ => SPECIAL[self.below(SPECIAL.len())],
         }
     }
