@@ -1,6 +1,6 @@
 //! The invariants of chatd's parsers, written once and driven two ways: by
 //! libFuzzer through the `cargo fuzz` targets in `fuzz_targets/`, and by a seeded
-//! generator in the normal test suite (`tests/properties.rs` includes this file as
+//! generator in the normal test suite (`tests/it/properties.rs` includes this file as
 //! a module).
 //!
 //! Each `check_*` function takes arbitrary bytes, reads them as the decisions and
