@@ -20,6 +20,7 @@ const TOOLS: &[&str] = &[
     "nsenter",
     "unshare",
     "mount",
+    "ss",
     "systemd-analyze",
     "systemd-socket-activate",
     "systemd-nspawn",

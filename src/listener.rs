@@ -11,6 +11,13 @@ use crate::{info, systemd, warn};
 /// restarted at once finds its old socket still closing, as the tutorial's server did.
 pub const BIND_RETRIES: u32 = 5;
 
+/// The listen backlog asked of the kernel, which caps it at `net.core.somaxconn`
+/// (4096 on current kernels). The standard library listens with 128: in a burst
+/// of connections the kernel then drops handshakes beyond it, and those clients
+/// sit half-open with no answer ever. systemd's socket unit asks for SOMAXCONN
+/// the same way (`Backlog=`), so a passed socket is left as systemd made it.
+pub const LISTEN_BACKLOG: i32 = 65535;
+
 /// The socket systemd passed, if it passed one, else the configured address bound
 /// (see [`bind`]). The error is one line for the log.
 pub fn open(config: &Config) -> Result<TcpListener, String> {
@@ -35,7 +42,13 @@ pub fn bind(config: &Config) -> Result<TcpListener, String> {
     let mut attempt = 0;
     loop {
         match TcpListener::bind(addr) {
-            Ok(listener) => return Ok(listener),
+            Ok(listener) => {
+                // Listening again on a listening socket only changes its backlog.
+                if let Err(err) = rustix::net::listen(&listener, LISTEN_BACKLOG) {
+                    warn!("cannot raise the listen backlog of {addr}: {err}; keeping 128");
+                }
+                return Ok(listener);
+            }
             Err(err) if err.kind() == std::io::ErrorKind::AddrInUse && attempt < BIND_RETRIES => {
                 attempt += 1;
                 warn!("address {addr} in use, retrying in 1s ({attempt} of {BIND_RETRIES})");

@@ -42,9 +42,9 @@ pub const ROOM_QUEUE: usize = 1024;
 /// to be written before it exits anyway.
 pub const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// At most this many rejected connections are being told why at once; beyond it
-/// a rejected connection is closed without a word, so a connection flood cannot
-/// make the server hold sockets for rejects.
+/// At most this many rejected connections wait for their client to read the one
+/// line; beyond it a rejected connection is closed right after the line is
+/// written, so a connection flood cannot make the server hold sockets for rejects.
 const MAX_REJECTS_IN_FLIGHT: usize = 64;
 
 /// How long a rejected client gets to read its one line.
@@ -483,18 +483,21 @@ async fn accept_failed(err: &io::Error) {
 /// Tells a turned-away client why in one line, then closes.
 fn reject(stream: Async<TcpStream>, why: String, shared: &Shared, in_flight: &Arc<AtomicUsize>) {
     shared.counters.rejections.fetch_add(1, Ordering::Relaxed);
+    // A fresh socket's send buffer is empty, so this write does not block, and
+    // every rejected client gets its line, flood or not.
+    let _ = stream.get_ref().write_all(why.as_bytes());
+    let _ = stream.get_ref().shutdown(Shutdown::Write);
     if in_flight.fetch_add(1, Ordering::AcqRel) >= MAX_REJECTS_IN_FLIGHT {
         in_flight.fetch_sub(1, Ordering::AcqRel);
-        return; // Dropping the stream closes it.
+        // Dropping the stream closes it. The line and the FIN are queued
+        // already; only a client that had sent something unread gets a reset.
+        return;
     }
     let in_flight = Arc::clone(in_flight);
     // Detached: a reject needs no flushing at shutdown, and it ends by itself
     // within REJECT_LINGER.
     smol::spawn(async move {
         let linger = async {
-            // A fresh socket's send buffer is empty, so this write does not block.
-            let _ = stream.get_ref().write_all(why.as_bytes());
-            let _ = stream.get_ref().shutdown(Shutdown::Write);
             // Read until the client closes: closing with unread input would send a
             // reset, which can destroy the line before the client reads it.
             let mut sink = [0u8; 512];
