@@ -54,6 +54,13 @@ pub fn bind(config: &Config) -> Result<TcpListener, String> {
                 warn!("address {addr} in use, retrying in 1s ({attempt} of {BIND_RETRIES})");
                 std::thread::sleep(Duration::from_secs(1));
             }
+            Err(err) if err.kind() == std::io::ErrorKind::AddrInUse => {
+                return Err(format!(
+                    "cannot listen on {addr}: {err}; another program has that port \
+                     (`ss -ltnp` names it): stop it, or pick another port with \
+                     --port N or `port = N` in the config"
+                ));
+            }
             Err(err) => return Err(format!("cannot listen on {addr}: {err}")),
         }
     }

@@ -290,8 +290,11 @@ impl Room {
         info!(
             "left {nick:?} from {}: {} ({online} online)",
             member.peer,
-            reason.describe(),
+            reason.for_log(),
         );
+        if let Some(typed) = reason.typed() {
+            debug!("{nick:?} left saying: {typed}");
+        }
         let msg = block(self.texts.left(&nick, &reason, online));
         self.broadcast(&msg, None);
     }
@@ -341,7 +344,7 @@ impl Room {
                 info!(
                     "left {nick:?} from {}: {}",
                     member.peer,
-                    LeaveReason::Shutdown.describe()
+                    LeaveReason::Shutdown.for_log()
                 );
             }
         }

@@ -77,7 +77,7 @@ pub enum LeaveReason {
 }
 
 impl LeaveReason {
-    /// English, for the log.
+    /// English, with what anyone typed: the leave line's reason, and the debug log.
     pub fn describe(&self) -> String {
         match self {
             LeaveReason::Quit(None) => "quit".to_owned(),
@@ -88,6 +88,28 @@ impl LeaveReason {
             LeaveReason::Shutdown => "server shutdown".to_owned(),
             LeaveReason::Kicked { by, reason } => action_by("kicked", by, reason),
             LeaveReason::Banned { by, reason } => action_by("banned", by, reason),
+        }
+    }
+
+    /// The reason for the log at info: what happened, without what anyone typed
+    /// (a quit message, a kick or ban reason), which [`typed`](Self::typed) gives
+    /// for the debug level only, like all message text.
+    pub fn for_log(&self) -> String {
+        match self {
+            LeaveReason::Quit(_) => "quit".to_owned(),
+            LeaveReason::Kicked { by, .. } => action_by("kicked", by, &None),
+            LeaveReason::Banned { by, .. } => action_by("banned", by, &None),
+            other => other.describe(),
+        }
+    }
+
+    /// The reason as typed by the user or the operator, if they gave one.
+    pub fn typed(&self) -> Option<&str> {
+        match self {
+            LeaveReason::Quit(reason)
+            | LeaveReason::Kicked { reason, .. }
+            | LeaveReason::Banned { reason, .. } => reason.as_deref(),
+            _ => None,
         }
     }
 }

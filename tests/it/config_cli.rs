@@ -498,6 +498,11 @@ fn address_in_use_gives_up_after_retries() {
         last.contains(" ERROR ") && last.contains(&format!("cannot listen on {addr}")),
         "{last:?}"
     );
+    // And it says what to do about it.
+    assert!(
+        last.contains("pick another port with --port N or `port = N` in the config"),
+        "{last:?}"
+    );
     assert!(!log.iter().any(|line| line.contains("listening on")));
     drop(blocker);
 }

@@ -368,8 +368,23 @@ fn quit_with_reason() {
     bob.expect_line("* Bye, bob!");
     bob.expect_closed();
     alice.expect_line("* bob left (quit: gotta go; 1 online)");
+    // What bob typed is message text: logged at debug only (README, Security).
     let logged = server.wait_log("left \"bob\" from 127.0.0.1:");
-    assert!(logged.ends_with(": quit: gotta go (1 online)"), "{logged}");
+    assert!(logged.ends_with(": quit (1 online)"), "{logged}");
+    assert!(
+        server.log_so_far().iter().all(|l| !l.contains("gotta go")),
+        "{:?}",
+        server.log_lines
+    );
+}
+
+#[test]
+fn quit_reason_is_logged_at_debug() {
+    let mut server = chatd().config("log_level = \"debug\"").start();
+    let [_alice, mut bob] = server.users(["alice", "bob"]);
+    bob.send("/quit gotta go\n");
+    let logged = server.wait_log("\"bob\" left saying: gotta go");
+    assert!(logged.contains(" DEBUG "), "{logged}");
 }
 
 #[test]
