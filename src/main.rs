@@ -37,7 +37,10 @@ fn main() -> ExitCode {
     let config = match load_config(&options) {
         Ok(config) => config,
         Err(err) => {
-            chatd::log::error_line(&format!("chatd: {err}"));
+            // One line per error, each `chatd: path:line: …`.
+            for line in err.to_string().lines() {
+                chatd::log::error_line(&format!("chatd: {line}"));
+            }
             return ExitCode::from(EXIT_CONFIG);
         }
     };

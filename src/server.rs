@@ -345,7 +345,9 @@ async fn reload_now(
             Reply::Done("config reloaded\n".to_owned())
         }
         Err(err) => {
-            warn!("config reload refused, keeping the old settings: {err}");
+            for line in err.to_string().lines() {
+                warn!("config reload refused, keeping the old settings: {line}");
+            }
             Reply::Refused(format!("{err}\n"))
         }
     };

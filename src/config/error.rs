@@ -57,6 +57,9 @@ pub enum ConfigError {
         /// What was expected and what was found, e.g. `expected true or false, got "yes"`.
         message: String,
     },
+    /// More than one of the above, in the order of their lines: an operator fixes
+    /// them all in one edit instead of one per start. `Display` writes one per line.
+    Several(Vec<ConfigError>),
     /// Values that are each fine but do not fit together (`send_queue_bytes` too small
     /// for `max_line_bytes`).
     Invalid {
@@ -75,6 +78,10 @@ impl fmt::Display for ConfigError {
             // The io::Error text is included because `main` prints only this line; it
             // is also available through `source()` for callers that walk the chain.
             ConfigError::Io { path, source } => write!(f, "{path}: cannot read: {source}"),
+            ConfigError::Several(errors) => {
+                let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+                f.write_str(&lines.join("\n"))
+            }
             ConfigError::Syntax {
                 path,
                 line,

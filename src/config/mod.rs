@@ -213,7 +213,8 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 }
 
 /// Parses config file text. `path` is only used in error messages, as the user gave it.
-/// Keys not in the file keep their defaults; the first problem found is returned.
+/// Keys not in the file keep their defaults. Every bad line is reported (one
+/// error, or [`ConfigError::Several`]); a line with an error is skipped.
 pub fn parse(text: &str, path: &str) -> Result<Config, ConfigError> {
     // Editors on Windows like to start UTF-8 files with a byte order mark.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
@@ -226,6 +227,7 @@ pub fn parse(text: &str, path: &str) -> Result<Config, ConfigError> {
     let mut config = Config::default();
     // Where each key (by index into KEYS) was set, to report duplicates and conflicts.
     let mut set_on: [Option<usize>; KEYS.len()] = [None; KEYS.len()];
+    let mut errors = Vec::new();
 
     // `lines` also strips the `\r` of CRLF line endings.
     for (index, raw) in text.lines().enumerate() {
@@ -235,49 +237,66 @@ pub fn parse(text: &str, path: &str) -> Result<Config, ConfigError> {
             continue;
         }
         if trimmed.starts_with('[') {
-            return Err(syntax(
+            errors.push(syntax(
                 line,
                 format!("table headers are not supported, got {trimmed:?}"),
             ));
+            continue;
         }
         let Some((name, rest)) = trimmed
             .split_once('=')
             .filter(|(name, _)| is_bare_key(name.trim_end()))
         else {
-            return Err(syntax(
+            errors.push(syntax(
                 line,
                 format!("expected \"key = value\", got {trimmed:?}"),
             ));
+            continue;
         };
         let name = name.trim_end();
 
         let Some(slot) = KEYS.iter().position(|key| key.name == name) else {
-            return Err(ConfigError::UnknownKey {
+            errors.push(ConfigError::UnknownKey {
                 path: path.to_string(),
                 line,
                 key: name.to_string(),
                 suggestion: suggest(name),
             });
+            continue;
         };
         let key = &KEYS[slot];
         if let Some(first_line) = set_on[slot] {
-            return Err(ConfigError::Duplicate {
+            errors.push(ConfigError::Duplicate {
                 path: path.to_string(),
                 line,
                 key: key.name,
                 first_line,
             });
+            continue;
         }
         set_on[slot] = Some(line);
 
-        let value =
-            lex_value(rest.trim_start(), key.name).map_err(|message| syntax(line, message))?;
-        (key.set)(&mut config, &value).map_err(|message| ConfigError::BadValue {
-            path: path.to_string(),
-            line,
-            key: key.name,
-            message,
-        })?;
+        let value = match lex_value(rest.trim_start(), key.name) {
+            Ok(value) => value,
+            Err(message) => {
+                errors.push(syntax(line, message));
+                continue;
+            }
+        };
+        if let Err(message) = (key.set)(&mut config, &value) {
+            errors.push(ConfigError::BadValue {
+                path: path.to_string(),
+                line,
+                key: key.name,
+                message,
+            });
+        }
+    }
+    // The checks across keys below would only repeat a bad line's error.
+    match errors.len() {
+        0 => {}
+        1 => return Err(errors.remove(0)),
+        _ => return Err(ConfigError::Several(errors)),
     }
 
     // A whole formatted line (the text plus nick and decoration) must fit in a client's

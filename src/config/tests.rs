@@ -13,6 +13,27 @@ fn err(text: &str) -> String {
 }
 
 #[test]
+fn every_bad_line_is_reported_in_order() {
+    let text = "port = 1\nprot = 2\nhistory = \"many\"\nport = 3\n[table]\ncolors = true\n";
+    assert_eq!(
+        err(text),
+        "chatd.conf:2: unknown key \"prot\" (did you mean \"port\"?)\n\
+         chatd.conf:3: bad value for \"history\": expected an integer from 0 to 1000, \
+         got the string \"many\"\n\
+         chatd.conf:4: duplicate key \"port\" (first set on line 1)\n\
+         chatd.conf:5: table headers are not supported, got \"[table]\""
+    );
+}
+
+#[test]
+fn one_bad_line_is_one_error() {
+    assert!(matches!(
+        parse("prot = 2\n", "t.conf"),
+        Err(ConfigError::UnknownKey { line: 1, .. })
+    ));
+}
+
+#[test]
 fn empty_file_gives_defaults() {
     assert_eq!(ok(""), Config::default());
     assert_eq!(ok("\n\n  \n# only a comment\n"), Config::default());

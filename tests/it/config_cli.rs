@@ -63,6 +63,29 @@ fn check_config_prints_every_effective_setting() {
 }
 
 #[test]
+fn check_config_names_every_bad_line() {
+    let path = write_temp_file(
+        "chatd.conf",
+        "prot = 1\nhistory = -1\nroom_name = \"ok\"\ncolour = true\n",
+    );
+    let run = chatd()
+        .no_config()
+        .args(&["--check-config", "--config", arg(&path)])
+        .run();
+    assert_eq!(run.status.code(), Some(78), "stderr: {}", run.stderr);
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    for (line, (number, key)) in lines
+        .iter()
+        .zip([(1, "prot"), (2, "history"), (4, "colour")])
+    {
+        let prefix = format!("chatd: {}:{number}: ", path.display());
+        assert!(line.starts_with(&prefix) && line.contains(key), "{line:?}");
+    }
+    assert_eq!(run.stdout, "");
+}
+
+#[test]
 fn check_config_without_a_file_prints_the_defaults() {
     let run = chatd().no_config().args(&["--check-config"]).run();
     assert_eq!(run.status.code(), Some(0), "stderr: {}", run.stderr);
