@@ -12,6 +12,7 @@
 
 const TOOLS: &[&str] = &[
     "nc",
+    "ncat",
     "telnet",
     "tmux",
     "setpriv",

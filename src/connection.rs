@@ -11,6 +11,7 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
+use std::pin::pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -29,7 +30,20 @@ use crate::text::LeaveReason;
 /// waits as at most this many bytes.
 const READ_CHUNK: usize = 4096;
 
+/// After the server's side is closed, how long a client that keeps its own side
+/// open gets to acknowledge the last bytes before the connection is reset anyway.
+const CLOSE_LINGER: Duration = Duration::from_secs(2);
+
+/// How often the last bytes' acknowledgement is checked meanwhile.
+const ACK_POLL: Duration = Duration::from_millis(10);
+
 /// Serves one connection until both its reader and its writer are done.
+///
+/// When the server ends the conversation (`/quit`, kick, shutdown, too slow), the
+/// writer sends everything and then a FIN. telnet and `chat` close at once on it;
+/// `nc` and `ncat` keep their side open until the user presses Enter, so once the
+/// client's kernel has acknowledged every byte (nothing can be lost any more) the
+/// connection is reset, which makes them exit after showing the last line.
 pub async fn serve(
     id: ClientId,
     stream: Arc<Async<TcpStream>>,
@@ -37,11 +51,68 @@ pub async fn serve(
     room: Sender<Event>,
     live: Arc<LiveConfig>,
 ) {
-    future::zip(
-        read_from_client(id, &stream, &outbox, room, live),
-        write_to_client(&stream, &outbox),
+    let mut reading = pin!(read_from_client(id, &stream, &outbox, room, live));
+    let mut writing = pin!(write_to_client(&stream, &outbox));
+    let client_closed_first = future::or(
+        async {
+            reading.as_mut().await;
+            true
+        },
+        async {
+            writing.as_mut().await;
+            false
+        },
     )
     .await;
+    if client_closed_first {
+        // The room learns of it and closes the outbox, which ends the writer.
+        writing.await;
+        return;
+    }
+    let client_closed = future::or(
+        async {
+            reading.as_mut().await;
+            true
+        },
+        async {
+            future::or(all_acknowledged(stream.get_ref()), async {
+                smol::Timer::after(CLOSE_LINGER).await;
+            })
+            .await;
+            false
+        },
+    )
+    .await;
+    if !client_closed {
+        // Closing with a zero linger sends a reset instead of waiting on the
+        // client; ending the reading side ends the reader now.
+        let _ = rustix::net::sockopt::set_socket_linger(stream.get_ref(), Some(Duration::ZERO));
+        let _ = stream.get_ref().shutdown(Shutdown::Read);
+        reading.await;
+    }
+}
+
+/// Returns once the peer has acknowledged everything sent on `stream`.
+async fn all_acknowledged(stream: &TcpStream) {
+    while unacknowledged_bytes(stream) > 0 {
+        smol::Timer::after(ACK_POLL).await;
+    }
+}
+
+/// Bytes sent on `stream` that the peer has not acknowledged yet, or not sent
+/// yet (SIOCOUTQ); 0 if the kernel cannot tell.
+///
+/// The daemon's second `unsafe` (after taking systemd's socket): rustix has no
+/// safe wrapper for SIOCOUTQ, and a fixed wait instead would either lose the
+/// last line on a slow link or hold every closing connection for seconds.
+#[allow(unsafe_code)]
+fn unacknowledged_bytes(stream: &TcpStream) -> i32 {
+    // SIOCOUTQ has the number of TIOCOUTQ on Linux.
+    const SIOCOUTQ: rustix::ioctl::Opcode = 0x5411;
+    // SAFETY: SIOCOUTQ writes one int, which is what the Getter provides room for.
+    let getter = unsafe { rustix::ioctl::Getter::<SIOCOUTQ, i32>::new() };
+    // SAFETY: the fd is a TCP socket, for which SIOCOUTQ is defined.
+    unsafe { rustix::ioctl::ioctl(stream, getter) }.unwrap_or(0)
 }
 
 /// Reads lines and sends them to the room until EOF, an error, or the room is gone.
@@ -197,8 +268,8 @@ impl Reader<'_> {
     }
 }
 
-/// Writes what the room queues until the outbox is closed or aborted, then shuts
-/// the socket down, which also ends the reader.
+/// Writes what the room queues until the outbox is closed or aborted, then
+/// closes the sending side (FIN); [`serve`] decides how the rest ends.
 ///
 /// Each batch is gathered into a per-thread scratch buffer and written with one
 /// non-blocking call ([`write_batch`]), so an idle connection keeps no write
@@ -244,7 +315,7 @@ async fn write_to_client(stream: &Async<TcpStream>, outbox: &Outbox) {
     // Whatever ended the writer, the room must stop queueing for this client.
     outbox.abort();
     // The peer may already be gone; shutting down a dead socket is harmless.
-    let _ = stream.get_ref().shutdown(Shutdown::Both);
+    let _ = stream.get_ref().shutdown(Shutdown::Write);
 }
 
 thread_local! {

@@ -469,26 +469,31 @@ fn single(mut chars: impl Iterator<Item = char>) -> Option<char> {
 }
 
 /// Config text (lossily decoded) either parses to a config within every key's
-/// range that renders and parses back to itself, or is refused with one line that
-/// names the file and a line of it.
+/// range that renders and parses back to itself, or is refused with one
+/// printable line per error, each naming the file and a line of it, in order.
 pub fn check_config(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     match config::parse(&text, "fuzz.conf") {
         Ok(config) => check_config_round_trip(&config),
         Err(err) => {
             let message = err.to_string();
-            assert!(
-                !message.chars().any(char::is_control),
-                "a config error must be one printable line: {message:?}"
-            );
-            let line: usize = message
-                .strip_prefix("fuzz.conf:")
-                .and_then(|rest| rest.split(':').next())
-                .and_then(|n| n.parse().ok())
-                .unwrap_or_else(|| panic!("no path:line: in {message:?}"));
             // `lines()` does not count a final empty line; an error can be there.
             let lines = text.lines().count().max(1);
-            assert!((1..=lines).contains(&line), "line {line} of {lines}");
+            let mut previous = 0;
+            for error in message.split('\n') {
+                assert!(
+                    !error.is_empty() && !error.chars().any(char::is_control),
+                    "each config error must be one printable line: {message:?}"
+                );
+                let line: usize = error
+                    .strip_prefix("fuzz.conf:")
+                    .and_then(|rest| rest.split(':').next())
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or_else(|| panic!("no path:line: in {error:?}"));
+                assert!((1..=lines).contains(&line), "line {line} of {lines}");
+                assert!(line > previous, "errors out of order: {message:?}");
+                previous = line;
+            }
         }
     }
 }

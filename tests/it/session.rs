@@ -4,6 +4,7 @@
 
 use std::io::Write;
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use crate::common::{ChildGuard, Client, Server, TIMEOUT, chatd, room, spawn_line_reader};
 
@@ -583,6 +584,89 @@ fn telnet_client_chats() {
     let server = chatd().start();
     let port = server.addr.port().to_string();
     chat_through("telnet", &["127.0.0.1".into(), port], &server, "tuser");
+}
+
+/// How the server ends a conversation, for the tests below.
+#[derive(Clone, Copy)]
+enum Ending {
+    Quit,
+    Shutdown,
+}
+
+/// `program` (nc or ncat), with its stdin held open as a user at a terminal
+/// would, prints the last line when the server ends the conversation, and exits:
+/// by itself (`nc`, reset once it holds its side open), or at the next Enter
+/// (`ncat` closes its socket at the server's FIN but goes on reading its input
+/// until then; the README says so).
+fn exits_when_the_server_is_done(program: &str, ending: Ending, at_enter: bool) {
+    let mut server = chatd().config("shutdown_grace_secs = 0").start();
+    let port = server.addr.port().to_string();
+    let mut guard = spawn_client(program, &["127.0.0.1".into(), port]);
+    let stdout = spawn_line_reader(guard.0.stdout.take().unwrap());
+    let mut stdin = guard.0.stdin.take().unwrap();
+    stdin.write_all(b"bob#\n").unwrap();
+    let last = match ending {
+        Ending::Quit => {
+            stdin.write_all(b"/quit\n").unwrap();
+            "* Bye, bob!"
+        }
+        Ending::Shutdown => {
+            server.wait_log("registered \"bob\"");
+            server.signal("TERM");
+            "* server shutting down now, goodbye"
+        }
+    };
+    stdin.flush().unwrap();
+    let mut seen = Vec::new();
+    while !seen.iter().any(|l: &String| l == last) {
+        match stdout.recv_timeout(TIMEOUT) {
+            Ok(line) => seen.push(line.trim_end_matches('\r').to_owned()),
+            Err(_) => panic!("{program} printed only {seen:?}"),
+        }
+    }
+    let deadline = Instant::now() + TIMEOUT;
+    while guard.0.try_wait().unwrap().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "{program} still running {TIMEOUT:?} after {last:?}, stdin open"
+        );
+        if at_enter {
+            // The user presses Enter (again, if the first came before ncat saw
+            // the close); the write fails on the closed socket and ncat exits.
+            // Once it has, writing to its stdin fails too.
+            let _ = stdin.write_all(b"\n").and_then(|()| stdin.flush());
+        }
+        std::thread::sleep(Duration::from_millis(50)); // polling, not synchronizing
+    }
+    drop(stdin);
+}
+
+#[test]
+#[cfg_attr(not(has_nc), ignore = "nc is not installed")]
+fn nc_exits_after_quit() {
+    crate::common::require("nc");
+    exits_when_the_server_is_done("nc", Ending::Quit, false);
+}
+
+#[test]
+#[cfg_attr(not(has_nc), ignore = "nc is not installed")]
+fn nc_exits_after_shutdown() {
+    crate::common::require("nc");
+    exits_when_the_server_is_done("nc", Ending::Shutdown, false);
+}
+
+#[test]
+#[cfg_attr(not(has_ncat), ignore = "ncat is not installed")]
+fn ncat_exits_at_enter_after_quit() {
+    crate::common::require("ncat");
+    exits_when_the_server_is_done("ncat", Ending::Quit, true);
+}
+
+#[test]
+#[cfg_attr(not(has_ncat), ignore = "ncat is not installed")]
+fn ncat_exits_at_enter_after_shutdown() {
+    crate::common::require("ncat");
+    exits_when_the_server_is_done("ncat", Ending::Shutdown, true);
 }
 
 #[test]
