@@ -84,16 +84,23 @@ pub async fn serve(
     )
     .await;
     if !client_closed {
-        // Closing with a zero linger sends a reset instead of waiting on the
-        // client; ending the reading side ends the reader now.
-        let _ = rustix::net::sockopt::set_socket_linger(stream.get_ref(), Some(Duration::ZERO));
+        reset_on_close(stream.get_ref());
+        // Ending the reading side ends the reader now.
         let _ = stream.get_ref().shutdown(Shutdown::Read);
         reading.await;
     }
 }
 
+/// Makes closing `stream` send a reset (a zero linger) instead of waiting on
+/// the client. Call it only once everything sent is acknowledged: a reset
+/// discards what the peer has not acknowledged yet, though not what it has
+/// (on Linux the client still reads that, then sees its end).
+pub(crate) fn reset_on_close(stream: &TcpStream) {
+    let _ = rustix::net::sockopt::set_socket_linger(stream, Some(Duration::ZERO));
+}
+
 /// Returns once the peer has acknowledged everything sent on `stream`.
-async fn all_acknowledged(stream: &TcpStream) {
+pub(crate) async fn all_acknowledged(stream: &TcpStream) {
     while unacknowledged_bytes(stream) > 0 {
         smol::Timer::after(ACK_POLL).await;
     }

@@ -499,9 +499,9 @@ fn reject(stream: Async<TcpStream>, why: String, shared: &Shared, in_flight: &Ar
     // Detached: a reject needs no flushing at shutdown, and it ends by itself
     // within REJECT_LINGER.
     smol::spawn(async move {
-        let linger = async {
+        let client_closed = async {
             // Read until the client closes: closing with unread input would send a
-            // reset, which can destroy the line before the client reads it.
+            // reset, which can destroy the line before the client has it.
             let mut sink = [0u8; 512];
             loop {
                 if stream.readable().await.is_err() {
@@ -515,10 +515,26 @@ fn reject(stream: Async<TcpStream>, why: String, shared: &Shared, in_flight: &Ar
                 }
             }
         };
-        future::or(linger, async {
-            Timer::after(REJECT_LINGER).await;
-        })
+        let closed = future::or(
+            async {
+                client_closed.await;
+                true
+            },
+            async {
+                // Once the line is acknowledged, a client that holds its side
+                // open (nc) is reset, so it exits instead of sitting there.
+                future::or(connection::all_acknowledged(stream.get_ref()), async {
+                    Timer::after(REJECT_LINGER).await;
+                })
+                .await;
+                false
+            },
+        )
         .await;
+        if !closed {
+            connection::reset_on_close(stream.get_ref());
+        }
+        drop(stream);
         in_flight.fetch_sub(1, Ordering::AcqRel);
     })
     .detach();

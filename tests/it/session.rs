@@ -656,6 +656,28 @@ fn nc_exits_after_shutdown() {
 }
 
 #[test]
+#[cfg_attr(not(has_nc), ignore = "nc is not installed")]
+fn nc_turned_away_exits_by_itself() {
+    crate::common::require("nc");
+    let server = chatd().config("max_clients_per_ip = 1").start();
+    let _alice = server.join("alice");
+    let port = server.addr.port().to_string();
+    let mut guard = spawn_client("nc", &["127.0.0.1".into(), port]);
+    let stdout = spawn_line_reader(guard.0.stdout.take().unwrap());
+    let _stdin = guard.0.stdin.take().unwrap(); // held open, as at a terminal
+    let line = stdout.recv_timeout(TIMEOUT).expect("the reason");
+    assert_eq!(line, "! too many connections from your address");
+    let deadline = Instant::now() + TIMEOUT;
+    while guard.0.try_wait().unwrap().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "nc still running after the reason"
+        );
+        std::thread::sleep(Duration::from_millis(20)); // polling, not synchronizing
+    }
+}
+
+#[test]
 #[cfg_attr(not(has_ncat), ignore = "ncat is not installed")]
 fn ncat_exits_at_enter_after_quit() {
     crate::common::require("ncat");
