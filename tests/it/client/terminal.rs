@@ -2,9 +2,10 @@
 //! with `send-keys` and reads the screen with `capture-pane`.
 //!
 //! Each test has its own tmux server (its own socket, no user config) and one
-//! session, `chat`, whose pane runs `sh` with a UTF-8 locale: `chat`, then a
-//! line with chat's exit status. Every wait polls the screen with a deadline;
-//! nothing sleeps to synchronize.
+//! session, `chat`, whose pane runs `sh` with a UTF-8 locale: `stty -a`, then
+//! `chat`, then `stty -a` again and a line with chat's exit status, so that the
+//! terminal modes before and after can be compared. Every wait polls the screen
+//! with a deadline; nothing sleeps to synchronize.
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -181,26 +182,35 @@ impl std::fmt::Display for Screen {
     }
 }
 
-/// `chat ADDR` in a tmux pane `width` columns wide, run by `sh`, and then a
-/// line saying chat's exit status. The pane stays after the shell exits, so
-/// the screen can still be read.
+/// `chat ADDR` in a tmux pane `width` columns wide, run by `sh` between two
+/// `stty -a` (saved to files), and then a line saying chat's exit status. The
+/// pane stays after the shell exits, so the screen can still be read.
 struct ChatPane {
     tmux: Tmux,
+    modes_before: PathBuf,
+    modes_after: PathBuf,
 }
 
 impl ChatPane {
     fn start(addr: &str, width: usize) -> ChatPane {
         let tmux = Tmux::start();
+        let modes_before = tmux.dir.join("modes-before");
+        let modes_after = tmux.dir.join("modes-after");
         // The shell reports chat's exit status on screen: tmux's own
         // #{pane_dead_status} is unreliable before tmux 3.5 (a lost SIGCHLD
         // leaves it empty). `trap : INT` keeps the shell alive through Ctrl-C
         // without changing how chat sees the signal (a trapped signal is reset
-        // to default in children).
+        // to default in children). The status is printed last, so that once it
+        // shows, the second `stty -a` is done.
         let script = format!(
             "trap : INT\n\
+             stty -a > '{before}'\n\
              LANG=C.UTF-8 '{CHAT}' {addr}\n\
              status=$?\n\
+             stty -a > '{after}'\n\
              echo \"{EXITED}$status]\"\n",
+            before = modes_before.display(),
+            after = modes_after.display(),
         );
         let script_path = tmux.dir.join("session.sh");
         std::fs::write(&script_path, script).expect("write the pane's script");
@@ -223,7 +233,16 @@ impl ChatPane {
             "remain-on-exit",
             "on",
         ]);
-        ChatPane { tmux }
+        ChatPane {
+            tmux,
+            modes_before,
+            modes_after,
+        }
+    }
+
+    /// `chat` for `server`, 80 columns wide.
+    fn join(server: &Server) -> ChatPane {
+        ChatPane::start(&server.addr.to_string(), 80)
     }
 
     /// Registers as `nick` and waits for the welcome, which lists who is online.
@@ -239,6 +258,45 @@ impl ChatPane {
         self.wait_until("chat's exit", EXIT_WAIT, |s| s.text().contains(EXITED))
             .text()
     }
+
+    /// The pane's terminal device, as `/dev/pts/N`.
+    fn tty(&self) -> String {
+        let tty = self.run(&["display-message", "-p", "-t", "chat", "#{pane_tty}"]);
+        tty.trim_end().to_owned()
+    }
+
+    /// Waits until chat has put the terminal into raw mode (its line editor
+    /// is on), read from outside with `stty -F`.
+    fn wait_raw_mode(&self) {
+        let tty = self.tty();
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let output = Command::new("stty")
+                .args(["-a", "-F", &tty])
+                .output()
+                .expect("run stty");
+            assert!(output.status.success(), "stty -F {tty}: {output:?}");
+            let modes = String::from_utf8_lossy(&output.stdout);
+            if has_flag(&modes, "-icanon") && has_flag(&modes, "-echo") {
+                return;
+            }
+            assert!(Instant::now() < deadline, "no raw mode on {tty}:\n{modes}");
+            std::thread::sleep(Duration::from_millis(20)); // polling, not synchronizing
+        }
+    }
+
+    /// Checks that the terminal modes after chat (the shell's `stty -a`) are
+    /// the ones before it; call after [`wait_exit`](Self::wait_exit).
+    fn assert_modes_restored(&self) {
+        let read = |path: &PathBuf| std::fs::read_to_string(path).expect("read stty -a output");
+        let (before, after) = (read(&self.modes_before), read(&self.modes_after));
+        // A terminal in cooked mode to begin with, or the check means nothing.
+        assert!(
+            has_flag(&before, "icanon") && has_flag(&before, "echo"),
+            "{before}"
+        );
+        assert_eq!(mode_lines(&after), mode_lines(&before));
+    }
 }
 
 impl std::ops::Deref for ChatPane {
@@ -247,6 +305,18 @@ impl std::ops::Deref for ChatPane {
     fn deref(&self) -> &Tmux {
         &self.tmux
     }
+}
+
+/// `stty -a` output without its first line, which holds the speed and the
+/// size (a resize changes that): the control characters and the mode flags.
+fn mode_lines(stty: &str) -> Vec<&str> {
+    stty.lines().skip(1).collect()
+}
+
+/// Whether `stty -a` output lists `flag` (`echo`, `-icanon`) as a word.
+fn has_flag(stty: &str, flag: &str) -> bool {
+    stty.split(|c: char| c.is_whitespace() || c == ';')
+        .any(|word| word == flag)
 }
 
 /// A room where `alice` (over TCP) is already online, and `bob` joins it with
@@ -427,4 +497,86 @@ fn narrower_terminal_rewraps_the_half_typed_line() {
     );
     pane.keys(&["Enter"]);
     alice.expect_line(&format!("> bob: {line}"));
+}
+
+#[test]
+#[cfg_attr(not(has_tmux), ignore = "tmux is not installed")]
+fn terminal_modes_are_restored_after_quit() {
+    crate::common::require("tmux");
+    let (_server, mut alice, pane) = alice_and_bob_in_a_pane(80);
+    pane.wait_raw_mode();
+    pane.type_text("/quit");
+    pane.keys(&["Enter"]);
+    alice.expect_line("* bob left (quit; 1 online)");
+    let screen = pane.wait_exit();
+    assert!(screen.contains("[chat exited with status 0]"), "{screen}");
+    pane.assert_modes_restored();
+}
+
+#[test]
+#[cfg_attr(not(has_tmux), ignore = "tmux is not installed")]
+fn terminal_modes_are_restored_after_ctrl_d() {
+    crate::common::require("tmux");
+    let (_server, mut alice, pane) = alice_and_bob_in_a_pane(80);
+    pane.wait_raw_mode();
+    pane.keys(&["C-d"]);
+    alice.expect_line("* bob left (quit; 1 online)");
+    let screen = pane.wait_exit();
+    assert!(screen.contains("[chat exited with status 0]"), "{screen}");
+    pane.assert_modes_restored();
+}
+
+#[test]
+#[cfg_attr(not(has_tmux), ignore = "tmux is not installed")]
+fn terminal_modes_are_restored_after_server_shutdown() {
+    crate::common::require("tmux");
+    let mut server = chatd().config("shutdown_grace_secs = 0").start();
+    let pane = ChatPane::join(&server);
+    pane.register("bob");
+    pane.wait_raw_mode();
+    server.signal("TERM");
+    let screen = pane.wait_exit();
+    assert!(
+        screen.contains(
+            "* server shutting down now, goodbye\n\
+             [local] you left the chat room\n\
+             [chat exited with status 0]"
+        ),
+        "{screen}"
+    );
+    pane.assert_modes_restored();
+    server.wait_exit(Duration::ZERO);
+}
+
+#[test]
+#[cfg_attr(not(has_tmux), ignore = "tmux is not installed")]
+fn second_ctrl_c_leaves_at_once_and_restores_the_terminal() {
+    crate::common::require("tmux");
+    // A server that never answers the goodbye: a bare listener that reads and
+    // keeps the connection open. chat would wait 10 s for it to close.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().unwrap().to_string();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(listener.accept()));
+    let pane = ChatPane::start(&addr, 80);
+    let (mut peer, _) = rx
+        .recv_timeout(TIMEOUT)
+        .expect("chat connects")
+        .expect("accept");
+    peer.set_read_timeout(Some(TIMEOUT)).unwrap();
+    pane.wait_raw_mode();
+    pane.keys(&["C-c"]);
+    // The first Ctrl-C says goodbye: `/quit` and a half-close.
+    let mut said = Vec::new();
+    std::io::Read::read_to_end(&mut peer, &mut said).expect("chat half-closes");
+    assert_eq!(said, b"/quit\n");
+    pane.wait_screen("^C");
+    pane.keys(&["C-c"]);
+    let screen = pane.wait_exit();
+    assert!(
+        screen.contains("[local] you left the chat room\n[chat exited with status 0]"),
+        "{screen}"
+    );
+    pane.assert_modes_restored();
+    drop(peer);
 }
