@@ -1,9 +1,10 @@
-//! The `chat` client, run as a real process against a real chatd: through pipes,
-//! and once inside tmux for the interactive case.
+//! The `chat` client, run as a real process against a real chatd: through pipes
+//! here, and in a real terminal (tmux) in `terminal`.
+
+mod terminal;
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
@@ -459,122 +460,4 @@ fn bad_port_is_a_usage_error() {
         text.starts_with("chat: bad address \"127.0.0.1:99999\": "),
         "{text}"
     );
-}
-
-/// A private tmux server (its own socket in a temp dir, no user config); killed
-/// and its socket removed when dropped.
-struct Tmux {
-    dir: PathBuf,
-    socket: PathBuf,
-}
-
-impl Tmux {
-    /// Its sessions start with [`run`](Self::run)`(["new-session", …])`.
-    fn start() -> Tmux {
-        let dir = crate::common::temp_dir();
-        let socket = dir.join("tmux.sock");
-        Tmux { dir, socket }
-    }
-
-    fn command(&self) -> Command {
-        let mut command = Command::new("tmux");
-        command
-            .arg("-S")
-            .arg(&self.socket)
-            .args(["-f", "/dev/null"])
-            .env_remove("TMUX")
-            .env_remove("LC_ALL")
-            .env_remove("LC_MESSAGES")
-            .env("LANG", "C")
-            .stdin(Stdio::null());
-        command
-    }
-
-    /// Runs a tmux command that must succeed; returns its stdout.
-    fn run(&self, args: &[&str]) -> String {
-        let output = self.command().args(args).output().expect("run tmux");
-        assert!(
-            output.status.success(),
-            "tmux {args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8_lossy(&output.stdout).into_owned()
-    }
-
-    fn screen(&self) -> String {
-        self.run(&["capture-pane", "-p", "-t", "chat"])
-    }
-
-    /// Polls the screen until it contains `pattern`; returns the screen.
-    fn wait_screen(&self, pattern: &str) -> String {
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            let screen = self.screen();
-            if screen.contains(pattern) {
-                return screen;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no {pattern:?} on screen:\n{screen}"
-            );
-            std::thread::sleep(Duration::from_millis(20)); // polling, not synchronizing
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        // The server may have gone already; nothing else to clean up then.
-        let _ = self.command().arg("kill-server").output();
-        // tmux leaves its socket behind; a failure leaves only a temp file.
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-#[test]
-#[cfg_attr(not(has_tmux), ignore = "tmux is not installed")]
-fn interactive_session_in_a_terminal() {
-    crate::common::require("tmux");
-    let tmux = Tmux::start();
-    let server = chatd().start();
-    let mut alice = server.join("alice");
-    // The shell reports chat's exit status on screen: tmux's own
-    // #{pane_dead_status} is unreliable before tmux 3.5 (a lost SIGCHLD leaves it
-    // empty). `trap : INT` keeps the shell alive through Ctrl-C without changing
-    // how chat sees the signal (a trapped signal is reset to default in children).
-    let shell_command = format!(
-        "trap : INT; '{CHAT}' {}; echo \"[chat exited with status $?]\"",
-        server.addr
-    );
-    // The pane stays after the shell exits, so the screen can still be read.
-    tmux.run(&[
-        "new-session",
-        "-d",
-        "-s",
-        "chat",
-        "-x",
-        "120",
-        "-y",
-        "30",
-        &shell_command,
-        ";",
-        "set-option",
-        "-g",
-        "remain-on-exit",
-        "on",
-    ]);
-    tmux.wait_screen("> Please type your nickname followed by '#' and press Enter");
-    tmux.run(&["send-keys", "-t", "chat", "bob#", "Enter"]);
-    tmux.wait_screen("* Welcome, bob! Online (2): alice, bob");
-    tmux.run(&["send-keys", "-t", "chat", "hi", "Enter"]);
-    let lines = alice.read_until("> bob:");
-    assert_eq!(lines.last().unwrap(), "> bob: hi");
-
-    tmux.run(&["send-keys", "-t", "chat", "C-c"]);
-    let screen = tmux.wait_screen("[chat exited with status ");
-    assert!(
-        screen.contains("* Bye, bob!\n[local] you left the chat room\n[chat exited with status 0]"),
-        "{screen}"
-    );
-    alice.expect_line("* bob left (quit; 1 online)");
 }
