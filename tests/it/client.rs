@@ -273,6 +273,18 @@ fn eof_before_registering_still_leaves() {
 }
 
 #[test]
+fn turned_away_by_the_server_exits_1() {
+    let server = chatd().config("max_clients_per_ip = 1").start();
+    let _alice = server.join("alice");
+    // Stdin stays open: the refusal alone ends the session.
+    let chat = Chat::join(&server);
+    let done = chat.wait_exit();
+    assert_eq!(done.status.code(), Some(1), "{}", done.stderr);
+    assert_eq!(done.stdout, b"! too many connections from your address\r\n");
+    assert_eq!(done.stderr, "[local] the chat room turned you away\n");
+}
+
+#[test]
 fn server_shutdown_means_left_and_exit_0() {
     let mut server = chatd().config("shutdown_grace_secs = 0").start();
     let mut chat = Chat::join(&server);
@@ -415,6 +427,15 @@ fn closed_stdout_ends_chat_quietly() {
     // own write fails if chat has already left, which is fine too.
     let mut stdin = child.stdin.take().expect("stdin");
     let _ = stdin.write_all(b"bob#\n");
+    // A process that another test thread forks at that moment holds a copy of
+    // the pipe's read end until it execs, and a write then still succeeds; so
+    // chat is given something more to print (a /who answer) until it has left.
+    let deadline = Instant::now() + TIMEOUT;
+    while child.try_wait().expect("try_wait").is_none() {
+        assert!(Instant::now() < deadline, "chat did not leave");
+        let _ = stdin.write_all(b"/who\n");
+        std::thread::sleep(Duration::from_millis(50)); // polling, not synchronizing
+    }
     let status = wait_child(&mut child);
     let output = child.wait_with_output().expect("chat output");
     assert!(status.success(), "{status:?}");

@@ -91,6 +91,7 @@ fn main() -> ExitCode {
     let (notice, status) = match outcome {
         Outcome::Left => (Some(language.left()), ExitCode::SUCCESS),
         Outcome::Failed(reason) => (Some(language.error(&reason)), ExitCode::FAILURE),
+        Outcome::Refused => (Some(language.refused()), ExitCode::FAILURE),
         Outcome::StdoutGone => (None, ExitCode::SUCCESS),
     };
     if let Some(notice) = notice {
@@ -133,6 +134,14 @@ impl Language {
         }
     }
 
+    /// The server turned us away.
+    fn refused(self) -> String {
+        match self {
+            Language::En => "[local] the chat room turned you away".to_owned(),
+            Language::Zh => "【本机提示】聊天室拒绝了连接".to_owned(),
+        }
+    }
+
     /// The connection failed.
     fn error(self, reason: &str) -> String {
         match self {
@@ -167,6 +176,9 @@ enum Outcome {
     Left,
     /// The connection could not be made or broke; the reason for the notice.
     Failed(String),
+    /// The server turned us away before the banner (full, too many connections
+    /// from this address, banned); its one line is on stdout already.
+    Refused,
     /// Nobody reads our output any more (`chat | head -1`): leave without a word.
     StdoutGone,
 }
@@ -176,6 +188,8 @@ enum Outcome {
 enum Event {
     /// The server closed the connection; everything it sent is on stdout.
     ServerClosed,
+    /// The server closed the connection after one `! ` line and nothing else.
+    ServerRefused,
     /// Reading from the server failed.
     ServerFailed(io::Error),
     /// Writing to stdout failed.
@@ -338,6 +352,7 @@ fn decide(
         };
         match event {
             Event::ServerClosed => return Outcome::Left,
+            Event::ServerRefused => return Outcome::Refused,
             // After our goodbye a reset is just another way of closing.
             Event::ServerFailed(err)
                 if deadline.is_some() && err.kind() == io::ErrorKind::ConnectionReset =>
@@ -391,10 +406,16 @@ fn copy_server_to_stdout(
     events: Sender<Event>,
 ) {
     let mut chunk = [0u8; 8192];
+    // The start of what the server said, to tell a refusal from a session.
+    let mut first = Vec::new();
     let event = loop {
         match server.read(&mut chunk) {
+            Ok(0) if is_refusal(&first) => break Event::ServerRefused,
             Ok(0) => break Event::ServerClosed,
             Ok(n) => {
+                if first.len() < REFUSAL_MAX {
+                    first.extend_from_slice(&chunk[..n.min(REFUSAL_MAX)]);
+                }
                 let shown = match &screen {
                     Some(screen) => lock(screen).show_server(&chunk[..n]),
                     None => {
@@ -412,6 +433,18 @@ fn copy_server_to_stdout(
     };
     // `main` may have finished already; then nobody needs to know.
     let _ = events.send(event);
+}
+
+/// More than any refusal line chatd sends (a ban's reason included).
+const REFUSAL_MAX: usize = 1024;
+
+/// Whether `said`, everything the server sent before closing, is a refusal:
+/// one `! ` line and nothing else. A session always starts with the banner.
+fn is_refusal(said: &[u8]) -> bool {
+    said.len() < REFUSAL_MAX
+        && said.starts_with(b"! ")
+        && said.ends_with(b"\n")
+        && said.iter().filter(|&&b| b == b'\n').count() == 1
 }
 
 /// The only thread that writes to the server, so lines go out whole and in
@@ -557,6 +590,18 @@ fn forward_signals(events: Sender<Event>, screen: Option<SharedScreen>) -> io::R
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_bang_line_and_nothing_else_is_a_refusal() {
+        assert!(is_refusal(b"! server full, try again later\r\n"));
+        assert!(is_refusal(b"! you are banned\n"));
+        // A session starts with the banner; a notice inside one is no refusal.
+        assert!(!is_refusal(b"> Welcome to chatd\r\n"));
+        assert!(!is_refusal(b"> Welcome to chatd\r\n! too long\r\n"));
+        assert!(!is_refusal(b"! full\r\n! again\r\n"));
+        assert!(!is_refusal(b"! cut off"));
+        assert!(!is_refusal(b""));
+    }
 
     #[test]
     fn first_set_locale_variable_decides() {
