@@ -1,4 +1,5 @@
-//! The load generator runs end to end (scaled down) and reports every scenario.
+//! The load generator runs end to end (scaled down) and reports every scenario,
+//! the soak run included.
 //! A smoke test: no speed is asserted here; the README's numbers come from full runs.
 
 use std::process::Command;
@@ -39,4 +40,34 @@ fn load_generator_runs_every_scenario() {
         assert_eq!(field("deliveries"), field("expected"), "{item}");
         assert_eq!(field("errors"), 0.0, "{item}");
     }
+}
+
+#[test]
+fn soak_run_samples_and_judges() {
+    // 0.1 minutes with a sample every 2 s: two or three samples, too few to
+    // judge growth, but the load, the sampling and the descriptor check all run.
+    let output = Command::new(env!("CARGO_BIN_EXE_chatd-bench"))
+        .args(["--quick", "--scenario", "soak", "--minutes", "0.1"])
+        .output()
+        .expect("run chatd-bench");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "chatd-bench failed:\n{stderr}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let samples: Vec<&str> = stdout
+        .lines()
+        // A sample row: soak, minute, RSS, descriptors, deliveries, connects.
+        .filter(|l| {
+            l.starts_with("soak ") && !l.contains("minute") && l.split_whitespace().count() == 6
+        })
+        .collect();
+    assert!((2..=3).contains(&samples.len()), "{stdout}");
+    for sample in samples {
+        let deliveries: u64 = sample
+            .split_whitespace()
+            .nth(4)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{sample:?}"));
+        assert!(deliveries > 0, "nothing delivered in {sample:?}");
+    }
+    assert!(stdout.contains("\"scenario\":\"soak\""), "{stdout}");
 }

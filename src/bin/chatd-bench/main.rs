@@ -7,8 +7,11 @@
 //! receivers: deliveries per second, end-to-end latency (each line carries its
 //! send time), the server's CPU time per delivery (from /proc) and its RSS.
 //!
-//! Scenarios: burst, paced, bigroom, idle, slow (see `--help`). `--quick` scales
-//! every scenario down so the test suite can check the generator works.
+//! Scenarios: burst, paced, bigroom, idle, connected, slow, and the soak run
+//! (`soak.rs`) (see `--help`). `--quick` scales every scenario down so the test
+//! suite can check the generator works.
+
+mod soak;
 
 use std::cell::RefCell;
 use std::io::{BufRead, BufReader};
@@ -23,7 +26,7 @@ use smol::net::TcpStream;
 use smol::{LocalExecutor, Timer};
 
 const USAGE: &str = "\
-Usage: chatd-bench [--scenario NAME]... [--quick] [--clients N] [--server-cpu N] [--load-cpu N] [--json PATH]
+Usage: chatd-bench [--scenario NAME]... [--quick] [--clients N] [--minutes N] [--server-cpu N] [--load-cpu N] [--json PATH]
 
 Starts ./chatd (the binary beside this one) on a free loopback port and measures it.
 Scenarios (default: all, in this order):
@@ -33,7 +36,11 @@ Scenarios (default: all, in this order):
   idle      10,000 registered clients doing nothing: server memory per client
   connected 10,000 connected clients that never pick a nickname: memory per connection
   slow      burst, plus one registered client that never reads
+  soak      (only when named) mixed, churning load for --minutes N: readers,
+            talkers, a flooder, sign-in/quit churn, slow readers; a sample of
+            RSS, descriptors and deliveries each minute; fails if they keep growing
 Options:
+  --minutes N      how long the soak runs (default 30; with --quick 0.2)
   --quick          scale every scenario down (a smoke test, not a benchmark)
   --clients N      override the number of clients of every scenario run
   --server-cpu N   pin chatd to CPU N (taskset)
@@ -81,6 +88,7 @@ fn main() {
     let mut load_cpu = None;
     let mut json = None;
     let mut clients: Option<usize> = None;
+    let mut minutes: Option<f64> = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -90,6 +98,13 @@ fn main() {
                 clients = args.next().and_then(|n| n.parse().ok());
                 if clients.is_none() {
                     eprintln!("chatd-bench: --clients needs a number");
+                    std::process::exit(2);
+                }
+            }
+            "--minutes" => {
+                minutes = args.next().and_then(|n| n.parse().ok());
+                if minutes.is_none() {
+                    eprintln!("chatd-bench: --minutes needs a number");
                     std::process::exit(2);
                 }
             }
@@ -128,6 +143,11 @@ fn main() {
     let mut outcomes = Vec::new();
     let mut burst_rate = None;
     for name in &scenarios {
+        if name == "soak" {
+            let minutes = minutes.unwrap_or(if quick { 0.2 } else { 30.0 });
+            outcomes.push(soak::run(minutes, quick, server_cpu.as_deref()));
+            continue;
+        }
         let Some(mut scenario) = scenario(name, quick) else {
             eprintln!("chatd-bench: unknown scenario {name:?}\n\n{USAGE}");
             std::process::exit(2);
@@ -228,7 +248,13 @@ impl Drop for Server {
     }
 }
 
-fn start_server(clients: usize, cpu: Option<&str>) -> Server {
+/// The throughput scenarios' settings: no flood control, no history, so the
+/// figures measure delivery alone.
+const THROUGHPUT_TUNING: &str = "flood_burst = 0\nflood_lines_per_sec = 0\nhistory = 0\n";
+
+/// Starts chatd for `clients` clients, with `tuning` (config lines) after the
+/// settings every scenario shares.
+fn start_server(clients: usize, cpu: Option<&str>, tuning: &str) -> Server {
     let dir = std::env::temp_dir().join(format!("chatd-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let config = dir.join("bench.conf");
@@ -236,10 +262,10 @@ fn start_server(clients: usize, cpu: Option<&str>) -> Server {
         &config,
         format!(
             "address = \"127.0.0.1\"\nport = 0\ncolors = false\nlog_level = \"warn\"\n\
-             max_clients = {}\nmax_clients_per_ip = {}\nflood_burst = 0\nflood_lines_per_sec = 0\n\
-             history = 0\nstats_interval_secs = 0\nshutdown_grace_secs = 0\n",
+             max_clients = {}\nmax_clients_per_ip = {}\n\
+             stats_interval_secs = 0\nshutdown_grace_secs = 0\n{tuning}",
             clients + 100,
-            clients + 100
+            clients + 100,
         ),
     )
     .expect("write config");
@@ -337,7 +363,7 @@ fn run_scenario(scenario: &Scenario, server_cpu: Option<&str>) -> Outcome {
             String::new()
         }
     );
-    let server = start_server(scenario.clients + 1, server_cpu);
+    let server = start_server(scenario.clients + 1, server_cpu, THROUGHPUT_TUNING);
     let pid = server.child.id();
     let ex = LocalExecutor::new();
     let outcome = smol::block_on(ex.run(drive(&ex, scenario, server.addr, pid)));
