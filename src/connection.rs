@@ -234,8 +234,8 @@ impl Reader<'_> {
             if self.framer.take_timing_marks() > 0 {
                 // One answer is enough to resynchronise telnet. It goes straight
                 // to the outbox (not through the room: it is not chat) and within
-                // the queue bound, so a flood of requests cannot grow memory; a
-                // full or closed queue needs no answer.
+                // the queue's soft bound, so a flood of requests cannot grow
+                // memory; a full or closed queue needs no answer.
                 let reply = Arc::from(&TIMING_MARK_REPLY[..]);
                 let _ = self.outbox.try_push(reply, self.config.send_queue_bytes);
             }

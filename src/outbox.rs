@@ -2,10 +2,13 @@
 //!
 //! The room pushes into it without ever waiting ([`Outbox::try_push`]); the client's
 //! writer takes everything queued in one go ([`Outbox::next_blocks`]), gathers it
-//! into one buffer and writes it with one call. The queue is bounded in *bytes* (`send_queue_bytes`),
-//! counting both what is queued and what the writer has taken but not yet written,
-//! so a client that stops reading costs at most that much memory before the room
-//! drops it as "too slow".
+//! into one buffer and writes it with one call. The queue is bounded in *bytes*
+//! (the room passes `send_queue_hard_bytes` as the limit), counting both what is
+//! queued and what the writer has taken but not yet written, so a client that
+//! stops reading costs at most that much memory before the room drops it as "too
+//! slow". The outbox also counts the bytes written over its life
+//! ([`Outbox::progress`]): that is how the room tells a client that is over the
+//! soft bound but still reading from one that stopped.
 //!
 //! A `std::sync::Mutex` guards the state: it is held only for a few pointer moves
 //! and never across an `.await`, which is cheaper than an async lock here.
@@ -23,6 +26,15 @@ use std::task::{Context, Poll, Waker};
 /// shared by every recipient. A broadcast is formatted once and each queue
 /// holds a pointer to it; a round's broadcasts go out as one block.
 pub type Block = Arc<[u8]>;
+
+/// What [`Outbox::progress`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// Bytes in flight, as `try_push` counts them.
+    pub queued: usize,
+    /// Bytes written to the socket over the outbox's life; it only grows.
+    pub written: u64,
+}
 
 /// Why a line could not be queued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +58,8 @@ struct State {
     blocks: VecDeque<Block>,
     /// Bytes queued plus bytes taken by the writer and not yet written.
     bytes: usize,
+    /// Bytes written to the socket since the outbox was made.
+    written: u64,
     phase: Phase,
     /// The draining task, when it waits for lines or for an abort.
     waker: Option<Waker>,
@@ -90,6 +104,7 @@ impl Outbox {
             state: Mutex::new(State {
                 blocks: VecDeque::new(),
                 bytes: 0,
+                written: 0,
                 phase: Phase::Open,
                 waker: None,
             }),
@@ -141,6 +156,17 @@ impl Outbox {
     /// Bytes queued and not yet written, as `try_push` counts them.
     pub fn queued(&self) -> usize {
         self.lock().bytes
+    }
+
+    /// Bytes in flight and bytes written so far, read together: when the first
+    /// stays over the soft bound while the second does not move, the client has
+    /// stopped taking what it is sent.
+    pub fn progress(&self) -> Progress {
+        let state = self.lock();
+        Progress {
+            queued: state.bytes,
+            written: state.written,
+        }
     }
 
     /// Whether the room still queues for this client: false once it closed or
@@ -203,6 +229,7 @@ impl Outbox {
     pub fn written(&self, n: usize) {
         let mut state = self.lock();
         state.bytes = state.bytes.saturating_sub(n);
+        state.written += n as u64;
     }
 
     /// Resolves once the outbox has been aborted: lets the writer give up on a
@@ -247,6 +274,26 @@ mod tests {
         assert_eq!(outbox.try_push(line("1"), 10), Err(PushError::Full));
         outbox.written(10);
         assert_eq!(outbox.try_push(line("1"), 10), Ok(1));
+    }
+
+    #[test]
+    fn progress_counts_what_was_written() {
+        let outbox = Outbox::new();
+        outbox.try_push(line("12345"), 10).unwrap();
+        let before = Progress {
+            queued: 5,
+            written: 0,
+        };
+        assert_eq!(outbox.progress(), before);
+        next(&outbox).unwrap();
+        // Taken is not written: no progress yet.
+        assert_eq!(outbox.progress(), before);
+        outbox.written(3);
+        let after = Progress {
+            queued: 2,
+            written: 3,
+        };
+        assert_eq!(outbox.progress(), after);
     }
 
     #[test]

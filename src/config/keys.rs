@@ -22,7 +22,7 @@ pub(super) struct Key {
 }
 
 /// Every key, in the order `render` writes them.
-pub(super) const KEYS: [Key; 20] = [
+pub(super) const KEYS: [Key; 22] = [
     Key {
         name: "address",
         restart: Some(|new, old| new.address = old.address.clone()),
@@ -149,6 +149,25 @@ pub(super) const KEYS: [Key; 20] = [
                 .map(|n| c.send_queue_bytes = n)
         },
         show: |c| Some(c.send_queue_bytes.to_string()),
+    },
+    Key {
+        name: "send_queue_hard_bytes",
+        restart: None,
+        // Up to 4 × the soft bound's maximum, the value it defaults to; that it is
+        // at least send_queue_bytes is checked once the whole file is read.
+        set: |c, v| {
+            v.integer(64 + LINE_OVERHEAD as u64, 4 << 30)
+                .map(|n| c.send_queue_hard_bytes = Some(n))
+        },
+        show: |c| c.send_queue_hard_bytes.map(|n| n.to_string()),
+    },
+    Key {
+        name: "send_queue_grace_secs",
+        restart: None,
+        // At least 1: the room checks on its once-a-second tick, so 0 could not
+        // mean "at once" anyway (the hard bound is for that).
+        set: |c, v| v.integer(1, 3600).map(|n| c.send_queue_grace_secs = n),
+        show: |c| Some(c.send_queue_grace_secs.to_string()),
     },
     Key {
         name: "history",

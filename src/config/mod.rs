@@ -108,8 +108,15 @@ pub struct Config {
     pub flood_burst: u32,
     /// Lines per second a client may send in the long run.
     pub flood_lines_per_sec: u32,
-    /// Bytes that may wait to be written to one client before it is dropped as too slow.
+    /// The soft bound of a client's send queue: bytes that may wait to be written to
+    /// it for as long as it likes. Above it, a client that takes nothing for
+    /// `send_queue_grace_secs` is dropped as too slow.
     pub send_queue_bytes: usize,
+    /// The hard bound: a push that would queue more for one client drops it at once.
+    /// None: 4 × `send_queue_bytes` (see [`Config::send_queue_hard_bound`]).
+    pub send_queue_hard_bytes: Option<usize>,
+    /// Seconds a client over the soft bound may go without taking a byte.
+    pub send_queue_grace_secs: u64,
     /// Messages replayed to a new user; 0 disables.
     pub history: usize,
     /// Seconds users may keep chatting after a shutdown signal.
@@ -142,6 +149,8 @@ impl Default for Config {
             flood_burst: 20,
             flood_lines_per_sec: 5,
             send_queue_bytes: 1_048_576,
+            send_queue_hard_bytes: None,
+            send_queue_grace_secs: 10,
             history: 20,
             shutdown_grace_secs: 10,
             stats_interval_secs: 60,
@@ -184,6 +193,14 @@ impl Config {
         for keep in KEYS.iter().filter_map(|key| key.restart) {
             keep(self, current);
         }
+    }
+
+    /// The hard bound of a client's send queue in force: `send_queue_hard_bytes`,
+    /// or, when that is not set, 4 × `send_queue_bytes` (so it follows the soft
+    /// bound, on reload too).
+    pub fn send_queue_hard_bound(&self) -> usize {
+        self.send_queue_hard_bytes
+            .unwrap_or(self.send_queue_bytes.saturating_mul(HARD_PER_SOFT))
     }
 
     /// Whether flood control is on: either key set to 0 turns it off.
@@ -301,16 +318,17 @@ pub fn parse(text: &str, path: &str) -> Result<Config, ConfigError> {
 
     // A whole formatted line (the text plus nick and decoration) must fit in a client's
     // send queue, or a client could be dropped as "too slow" for one legal message.
+    // Checks between keys are reported at the later of the keys involved.
+    let line_of = |name: &str| {
+        KEYS.iter()
+            .position(|key| key.name == name)
+            .and_then(|slot| set_on[slot])
+    };
     let min_queue = config.max_line_bytes + LINE_OVERHEAD;
     if config.send_queue_bytes < min_queue {
-        let lines = |name: &str| {
-            KEYS.iter()
-                .position(|key| key.name == name)
-                .and_then(|slot| set_on[slot])
-        };
         // Defaults pass this check, so at least one of the two keys was set.
-        let line = lines("max_line_bytes")
-            .max(lines("send_queue_bytes"))
+        let line = line_of("max_line_bytes")
+            .max(line_of("send_queue_bytes"))
             .unwrap_or(0);
         return Err(ConfigError::Invalid {
             path: path.to_string(),
@@ -322,8 +340,30 @@ pub fn parse(text: &str, path: &str) -> Result<Config, ConfigError> {
             ),
         });
     }
+    // A hard bound below the soft one would make the grace meaningless: every
+    // client over the soft bound would already be over the hard one.
+    if let Some(hard) = config.send_queue_hard_bytes
+        && hard < config.send_queue_bytes
+    {
+        // The hard bound was set, so at least its line is known.
+        let line = line_of("send_queue_hard_bytes")
+            .max(line_of("send_queue_bytes"))
+            .unwrap_or(0);
+        return Err(ConfigError::Invalid {
+            path: path.to_string(),
+            line,
+            message: format!(
+                "\"send_queue_hard_bytes\" must be at least \"send_queue_bytes\" = {}, got \"{hard}\"",
+                config.send_queue_bytes
+            ),
+        });
+    }
     Ok(config)
 }
+
+/// The hard bound of a send queue, in soft bounds, when `send_queue_hard_bytes` is
+/// not set: the Redis default for pub/sub clients (32 MiB hard, 8 MiB soft).
+const HARD_PER_SOFT: usize = 4;
 
 /// Room a formatted line needs in a send queue beyond the user's text (nick, colors, CRLF).
 const LINE_OVERHEAD: usize = 1024;

@@ -56,6 +56,9 @@ fn defaults_match_the_spec() {
     assert_eq!(c.flood_burst, 20);
     assert_eq!(c.flood_lines_per_sec, 5);
     assert_eq!(c.send_queue_bytes, 1_048_576);
+    assert_eq!(c.send_queue_hard_bytes, None);
+    assert_eq!(c.send_queue_hard_bound(), 4_194_304);
+    assert_eq!(c.send_queue_grace_secs, 10);
     assert_eq!(c.history, 20);
     assert_eq!(c.shutdown_grace_secs, 10);
     assert_eq!(c.stats_interval_secs, 60);
@@ -79,6 +82,8 @@ fn every_key_parses() {
         "flood_burst = 0\n",
         "flood_lines_per_sec = 0\n",
         "send_queue_bytes = 1088\n",
+        "send_queue_hard_bytes = 4_294_967_296\n",
+        "send_queue_grace_secs = 3600\n",
         "history = 1000\n",
         "shutdown_grace_secs = 3600\n",
         "stats_interval_secs = 0\n",
@@ -101,6 +106,8 @@ fn every_key_parses() {
         flood_burst: 0,
         flood_lines_per_sec: 0,
         send_queue_bytes: 1088,
+        send_queue_hard_bytes: Some(4 << 30),
+        send_queue_grace_secs: 3600,
         history: 1000,
         shutdown_grace_secs: 3600,
         stats_interval_secs: 0,
@@ -445,6 +452,54 @@ fn send_queue_must_hold_a_whole_line() {
 }
 
 #[test]
+fn hard_queue_bound_follows_the_soft_one_unless_set() {
+    assert_eq!(
+        ok("send_queue_bytes = 65536").send_queue_hard_bound(),
+        262_144
+    );
+    let both = ok("send_queue_bytes = 65536\nsend_queue_hard_bytes = 100000");
+    assert_eq!(both.send_queue_hard_bound(), 100_000);
+    // Equal bounds are allowed: then only the hard one ever drops anyone.
+    let equal = ok("send_queue_hard_bytes = 1048576");
+    assert_eq!(equal.send_queue_hard_bound(), 1_048_576);
+}
+
+#[test]
+fn hard_queue_bound_must_not_be_below_the_soft_one() {
+    let message = |line, soft, got| {
+        format!(
+            "chatd.conf:{line}: \"send_queue_hard_bytes\" must be at least \"send_queue_bytes\" = {soft}, got \"{got}\""
+        )
+    };
+    // Against the default soft bound, and reported at the later of the two keys.
+    assert_eq!(
+        err("\nsend_queue_hard_bytes = 1048575\n"),
+        message(2, 1_048_576, 1_048_575)
+    );
+    assert_eq!(
+        err("send_queue_hard_bytes = 70000\nsend_queue_bytes = 80000\n"),
+        message(2, 80_000, 70_000)
+    );
+    assert_eq!(
+        err("send_queue_bytes = 80000\n\n\nsend_queue_hard_bytes = 70000\n"),
+        message(4, 80_000, 70_000)
+    );
+    assert!(matches!(
+        parse("send_queue_hard_bytes = 2000", "p").unwrap_err(),
+        ConfigError::Invalid { line: 1, .. }
+    ));
+}
+
+#[test]
+fn queue_grace_range() {
+    assert_eq!(ok("send_queue_grace_secs = 1").send_queue_grace_secs, 1);
+    assert_eq!(
+        err("send_queue_grace_secs = 0"),
+        r#"chatd.conf:1: bad value for "send_queue_grace_secs": expected an integer from 1 to 3600, got "0""#
+    );
+}
+
+#[test]
 fn render_parse_round_trip() {
     let default = Config::default();
     assert_eq!(ok(&default.render()), default);
@@ -457,6 +512,7 @@ fn render_parse_round_trip() {
         log_level: LogLevel::Warn,
         port: 0,
         history: 0,
+        send_queue_hard_bytes: Some(2 << 20),
         ..Config::default()
     };
     assert_eq!(ok(&odd.render()), odd);
@@ -484,6 +540,8 @@ fn render_writes_every_key_in_order() {
         "flood_burst",
         "flood_lines_per_sec",
         "send_queue_bytes",
+        "# send_queue_hard_bytes is not set",
+        "send_queue_grace_secs",
         "history",
         "shutdown_grace_secs",
         "stats_interval_secs",

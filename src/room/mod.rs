@@ -7,12 +7,14 @@
 //! Its concerns live in one file each:
 //! - `members`: connections and the nickname index;
 //! - `round`: delivery, in rounds, through `try_push` into bounded outboxes;
+//! - `backlog`: the send queue's soft and hard bounds, and when a client that
+//!   fell behind is dropped;
 //! - `commands`: what each input line does (sign-in, chat, the command table's
 //!   handlers);
 //! - `moderation`: kick, ban, mute, purge, topic, op, and the control socket's
 //!   requests;
-//! - `timers`: the once-a-second tick (login timeouts, the health line, the
-//!   systemd heartbeat).
+//! - `timers`: the once-a-second tick (login timeouts, clients stalled over the
+//!   soft bound, the health line, the systemd heartbeat).
 //!
 //! This file holds the events, the room's state, and its life: connect, leave,
 //! shutdown.
@@ -30,6 +32,7 @@ use crate::outbox::{Block, Outbox};
 use crate::text::{LeaveReason, Texts};
 use crate::{debug, info, warn};
 
+mod backlog;
 mod commands;
 mod members;
 mod moderation;
@@ -39,6 +42,7 @@ mod timers;
 #[cfg(test)]
 mod tests;
 
+use backlog::{Overflow, QueueBounds};
 use members::Members;
 pub use moderation::{Bans, MAX_BANS};
 use round::{Fanout, Round};
@@ -273,6 +277,7 @@ impl Room {
         let Some(member) = self.members.remove(id) else {
             return;
         };
+        self.fanout.backlogs.remove(&id);
         if reason == LeaveReason::TooSlow {
             member.outbox.abort();
         } else {
@@ -299,17 +304,29 @@ impl Room {
         self.broadcast(&msg, None);
     }
 
-    /// Drops every client whose outbox overflowed. Their leave lines join the
-    /// round; [`end_round`](Self::end_round) queues them, which can overflow
-    /// another outbox, and calls this again.
+    /// Drops every client whose outbox overflowed or stalled. Their leave lines
+    /// join the round; [`end_round`](Self::end_round) queues them, which can
+    /// overflow another outbox, and calls this again.
     fn drop_too_slow(&mut self) {
-        while let Some(id) = self.fanout.too_slow.pop() {
+        while let Some((id, overflow)) = self.fanout.too_slow.pop() {
             if let Some(member) = self.members.get(id) {
+                let bounds = QueueBounds::of(&self.config);
+                // The log names the bound, and the key that sets it.
+                let why = match overflow {
+                    Overflow::Hard => format!(
+                        "more than {} bytes queued: send_queue_hard_bytes",
+                        bounds.hard
+                    ),
+                    Overflow::Stalled => format!(
+                        "over {} bytes queued and nothing read for {} s: send_queue_grace_secs",
+                        bounds.soft,
+                        bounds.grace.as_secs()
+                    ),
+                };
                 warn!(
-                    "slow client dropped: {} {:?} (more than {} bytes queued)",
+                    "slow client dropped: {} {:?} ({why})",
                     member.peer,
                     member.nick.as_deref().unwrap_or(""),
-                    self.config.send_queue_bytes
                 );
                 self.summary.slow_drops += 1;
                 self.remove(id, LeaveReason::TooSlow);

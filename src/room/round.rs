@@ -7,14 +7,21 @@
 //! same order relative to what is sent to it alone: a line for one client
 //! first catches that client up with the round ([`Room::send`]).
 //!
-//! Every push is a `try_push` into a bounded [`Outbox`]: a full one marks its
-//! client too slow (dropped after the round), never makes the room wait.
+//! Every push is a `try_push` into a bounded [`Outbox`], bounded by
+//! `send_queue_hard_bytes`: a full one marks its client too slow (dropped after
+//! the round), never makes the room wait. A push that leaves a queue over the
+//! soft bound puts its client on the watch list that the tick checks (see
+//! `backlog`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Instant;
 
-use crate::outbox::{Block, Outbox, PushError};
+use crate::debug;
+use crate::outbox::{Block, PushError};
 
+use super::backlog::{Backlog, Overflow, QueueBounds};
+use super::members::Member;
 use super::{ClientId, ROUND_BYTES, Room};
 
 /// Pushes blocks into outboxes and keeps count; who overflowed is collected in
@@ -23,18 +30,41 @@ use super::{ClientId, ROUND_BYTES, Room};
 pub(super) struct Fanout {
     pub(super) deliveries: u64,
     pub(super) peak_queue_bytes: usize,
-    pub(super) too_slow: Vec<ClientId>,
+    pub(super) too_slow: Vec<(ClientId, Overflow)>,
+    /// Clients whose queue a push left over the soft bound, until the tick
+    /// finds them back under it or drops them.
+    pub(super) backlogs: HashMap<ClientId, Backlog>,
 }
 
 impl Fanout {
     /// Queues `block`, which holds `lines` lines, for one client.
-    fn push(&mut self, id: ClientId, outbox: &Outbox, block: Block, lines: u64, limit: usize) {
-        match outbox.try_push(block, limit) {
+    fn push(
+        &mut self,
+        id: ClientId,
+        member: &Member,
+        block: Block,
+        lines: u64,
+        bounds: &QueueBounds,
+    ) {
+        match member.outbox.try_push(block, bounds.hard) {
             Ok(bytes) => {
                 self.deliveries += lines;
                 self.peak_queue_bytes = self.peak_queue_bytes.max(bytes);
+                if bytes > bounds.soft && !self.backlogs.contains_key(&id) {
+                    // Rare (once per time over the bound), so the clock and the
+                    // outbox's lock are only paid for here.
+                    let written = member.outbox.progress().written;
+                    self.backlogs
+                        .insert(id, Backlog::new(Instant::now(), written));
+                    debug!(
+                        "send queue of {} {:?} over {} bytes",
+                        member.peer,
+                        member.nick.as_deref().unwrap_or(""),
+                        bounds.soft
+                    );
+                }
             }
-            Err(PushError::Full) => self.too_slow.push(id),
+            Err(PushError::Full) => self.too_slow.push((id, Overflow::Hard)),
             // The writer already gave up on this connection; the reader's
             // Disconnected event is on its way and will remove it.
             Err(PushError::Closed) => {}
@@ -91,8 +121,8 @@ impl Room {
     pub(super) fn send(&mut self, id: ClientId, line: Block) {
         self.catch_up(id);
         if let Some(member) = self.members.get(id) {
-            let limit = self.config.send_queue_bytes;
-            self.fanout.push(id, &member.outbox, line, 1, limit);
+            let bounds = QueueBounds::of(&self.config);
+            self.fanout.push(id, member, line, 1, &bounds);
         }
     }
 
@@ -123,8 +153,8 @@ impl Room {
         }
         let start = self.round.partial.get(&id).copied().unwrap_or(0);
         if let Some((block, lines)) = self.round.block(Some(id), start) {
-            let limit = self.config.send_queue_bytes;
-            self.fanout.push(id, &member.outbox, block, lines, limit);
+            let bounds = QueueBounds::of(&self.config);
+            self.fanout.push(id, member, block, lines, &bounds);
         }
         self.round.partial.insert(id, self.round.lines.len());
     }
@@ -136,7 +166,7 @@ impl Room {
             return;
         }
         let everything = self.round.block(None, 0);
-        let limit = self.config.send_queue_bytes;
+        let bounds = QueueBounds::of(&self.config);
         for (id, member) in self.members.iter() {
             if member.nick.is_none() {
                 continue;
@@ -146,7 +176,7 @@ impl Room {
                 Some(&start) => self.round.block(Some(id), start),
             };
             if let Some((block, lines)) = block {
-                self.fanout.push(id, &member.outbox, block, lines, limit);
+                self.fanout.push(id, member, block, lines, &bounds);
             }
         }
         self.round.lines.clear();

@@ -79,21 +79,21 @@ impl Harness {
 
     /// Everything queued for each client so far.
     fn output(&self) -> Vec<String> {
-        self.outboxes
-            .iter()
-            .map(|outbox| {
-                let mut got = Vec::new();
-                while let Some(Some(blocks)) =
-                    smol::block_on(smol::future::poll_once(outbox.next_blocks()))
-                {
-                    for block in blocks {
-                        got.extend_from_slice(&block);
-                        outbox.written(block.len());
-                    }
-                }
-                String::from_utf8(got).unwrap()
-            })
-            .collect()
+        (0..self.outboxes.len()).map(|i| self.read(i)).collect()
+    }
+
+    /// Everything queued for client `i` so far, taken and written as its writer would.
+    fn read(&self, i: usize) -> String {
+        let outbox = &self.outboxes[i];
+        let mut got = Vec::new();
+        while let Some(Some(blocks)) = smol::block_on(smol::future::poll_once(outbox.next_blocks()))
+        {
+            for block in blocks {
+                got.extend_from_slice(&block);
+                outbox.written(block.len());
+            }
+        }
+        String::from_utf8(got).unwrap()
     }
 }
 
@@ -491,4 +491,62 @@ fn operators_set_the_topic() {
     assert_eq!(h.output()[1], "* ann set the topic: release day\r\n");
     h.say(2, "carl#");
     assert!(h.output()[2].ends_with("* Topic: release day\r\n"));
+}
+
+/// The send queue's bounds as the room applies them (the decision itself is
+/// unit-tested in `backlog`): over the soft bound a client stays while it takes
+/// bytes, goes at the tick after it took none for the grace time; a push past
+/// the hard bound drops it at once.
+#[test]
+fn clients_over_the_soft_bound_stay_while_they_read() {
+    let mut h = Harness::with_users(&["ann", "bob", "carl", "dora"]);
+    let bounds = Config {
+        colors: false,
+        send_queue_bytes: 2048,
+        send_queue_hard_bytes: Some(8192),
+        send_queue_grace_secs: 10,
+        ..Config::default()
+    };
+    h.room.handle(Event::Reload(Arc::new(bounds)));
+    let start = Instant::now();
+    let line = "x".repeat(1000);
+    // Three lines: over the soft bound for everyone but the sender.
+    for _ in 0..3 {
+        h.say(0, &line);
+    }
+    assert_eq!(h.room.fanout.backlogs.len(), 3);
+    // bob reads it all: under the bound again, no longer watched.
+    h.read(1);
+    // carl takes a little (a slow reader); dora nothing.
+    let carl = &h.outboxes[2];
+    let taken = smol::block_on(carl.next_blocks()).unwrap();
+    carl.written(10);
+    h.room.check_backlogs(start + Duration::from_secs(6));
+    h.room.end_round();
+    assert_eq!(h.room.fanout.backlogs.len(), 2, "bob is still watched");
+    // Then carl takes the rest of that batch, slowly; dora still nothing.
+    carl.written(taken.iter().map(|b| b.len()).sum::<usize>() - 10);
+    h.room.check_backlogs(start + Duration::from_secs(11));
+    h.room.end_round();
+    let leave = "* dora left (too slow; 3 online)\r\n";
+    assert_eq!(h.read(1), leave);
+    assert!(!h.outboxes[3].is_open(), "dora was not dropped");
+    assert!(h.outboxes[2].is_open(), "carl was dropped while reading");
+    assert_eq!(h.room.summary.slow_drops, 1);
+
+    // A push past the hard bound drops at once, at the end of the round.
+    let mut bob = String::new();
+    for _ in 0..9 {
+        h.say(0, &line);
+        bob += &h.read(1);
+    }
+    assert!(
+        !h.outboxes[2].is_open(),
+        "carl passed the hard bound and stayed"
+    );
+    assert_eq!(h.room.summary.slow_drops, 2);
+    assert!(
+        bob.ends_with("* carl left (too slow; 2 online)\r\n"),
+        "{bob}"
+    );
 }

@@ -1,18 +1,21 @@
 //! The room's once-a-second tick: connections that did not sign in in time are
-//! closed, the health line is logged every `stats_interval_secs`, and systemd
-//! gets its status and watchdog pings.
+//! closed, clients that stopped reading while over the soft bound of their send
+//! queue are marked too slow, the health line is logged every
+//! `stats_interval_secs`, and systemd gets its status and watchdog pings.
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use crate::info;
+use crate::{debug, info};
 
+use super::backlog::{Overflow, QueueBounds, Verdict};
 use super::{Room, block};
 
 impl Room {
     pub(super) fn tick(&mut self) {
         let now = Instant::now();
         self.close_late_logins(now);
+        self.check_backlogs(now);
         self.expire_bans();
         let interval = self.config.stats_interval_secs;
         if interval > 0 && now.duration_since(self.last_health) >= Duration::from_secs(interval) {
@@ -47,6 +50,37 @@ impl Room {
             member.outbox.close();
             self.members.remove(id);
         }
+    }
+
+    /// Looks at each client over the soft bound (only those: the watch list):
+    /// back under it, it is no longer watched; stalled for the grace time, it is
+    /// marked too slow, and dropped at the end of this round.
+    pub(super) fn check_backlogs(&mut self, now: Instant) {
+        let bounds = QueueBounds::of(&self.config);
+        let members = &self.members;
+        let too_slow = &mut self.fanout.too_slow;
+        self.fanout.backlogs.retain(|&id, backlog| {
+            let Some(member) = members.get(id) else {
+                return false; // Gone already; `remove` normally takes it off.
+            };
+            match backlog.check(&bounds, member.outbox.progress(), now) {
+                Verdict::Keep => true,
+                Verdict::Under(over_for) => {
+                    debug!(
+                        "send queue of {} {:?} under {} bytes again after {:.1} s over",
+                        member.peer,
+                        member.nick.as_deref().unwrap_or(""),
+                        bounds.soft,
+                        over_for.as_secs_f64()
+                    );
+                    false
+                }
+                Verdict::Stalled => {
+                    too_slow.push((id, Overflow::Stalled));
+                    false
+                }
+            }
+        });
     }
 
     pub(super) fn log_health(&self) {

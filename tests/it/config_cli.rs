@@ -27,6 +27,8 @@ login_timeout_secs = 60
 flood_burst = 20
 flood_lines_per_sec = 5
 send_queue_bytes = 1048576
+# send_queue_hard_bytes is not set
+send_queue_grace_secs = 10
 history = 20
 shutdown_grace_secs = 10
 stats_interval_secs = 60

@@ -1,11 +1,13 @@
 //! Every limit in the config crossed by a real client: line length, client counts,
 //! the login timeout, flood control and the send queue. Small limits keep it fast.
 
+use std::io::Read;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
+use std::time::Duration;
 
-use crate::common::chatd;
+use crate::common::{Client, Server, chatd};
 
 // ---- max_line_bytes ----
 
@@ -144,7 +146,198 @@ fn flood_is_delayed_not_dropped_and_delays_only_the_flooder() {
     assert!(problems.is_empty(), "{problems:?}");
 }
 
-// ---- send_queue_bytes ----
+// ---- send_queue_bytes, send_queue_hard_bytes, send_queue_grace_secs ----
+
+// The kernel takes about 4 MiB into a loopback socket's buffers before a writer
+// has to wait, so a client's queue in chatd grows only after that much is unread;
+// the tests below send until the server logs (at debug level) that the queue has
+// passed the soft bound, rather than guessing how much that takes.
+
+/// Bytes in each line the send-queue tests send, with its number and padding.
+const LINE_BYTES: usize = 1000;
+
+/// Lines per batch: the watcher reads each batch before the next is sent.
+const BATCH: usize = 32;
+
+/// Sender sends lines `first..first + BATCH`, and watcher, who reads promptly,
+/// must get each of them, in order, within the usual timeout: the room keeps
+/// serving everyone else whatever one slow client does. Returns the other lines
+/// watcher got meanwhile (a leave notice).
+fn send_batch(sender: &mut Client, watcher: &mut Client, first: usize) -> Vec<String> {
+    let pad = "x".repeat(LINE_BYTES - 7);
+    let batch: String = (first..first + BATCH)
+        .map(|n| format!("{n:06} {pad}\n"))
+        .collect();
+    sender.send(&batch);
+    let mut others = Vec::new();
+    let mut next = first;
+    while next < first + BATCH {
+        let line = watcher.read_line();
+        match line.strip_prefix("> sender: ") {
+            Some(text) => {
+                assert!(
+                    text.starts_with(&format!("{next:06} ")),
+                    "line {next}: {text:.20}..."
+                );
+                next += 1;
+            }
+            None => others.push(line),
+        }
+    }
+    others
+}
+
+/// Sends batches until the server logs that `nick`'s queue passed the soft
+/// bound `soft`; returns how many lines were sent (at most 20 MB of them).
+fn send_until_over_soft(
+    server: &mut Server,
+    sender: &mut Client,
+    watcher: &mut Client,
+    nick: &str,
+    soft: usize,
+) -> usize {
+    let over = format!("{nick:?} over {soft} bytes");
+    let mut sent = 0;
+    while !server.log_so_far().iter().any(|l| l.contains(&over)) {
+        assert!(
+            sent * LINE_BYTES < 20 << 20,
+            "{nick}'s queue never passed {soft} bytes"
+        );
+        let others = send_batch(sender, watcher, sent);
+        assert!(others.is_empty(), "{others:?}");
+        sent += BATCH;
+    }
+    sent
+}
+
+/// The time of day in a log line's timestamp (`2026-11-24T07:30:19.123Z ...`), in ms.
+fn logged_at_ms(line: &str) -> u64 {
+    let time = &line[11..23];
+    let field = |range: std::ops::Range<usize>| time[range].parse::<u64>().expect(line);
+    ((field(0..2) * 60 + field(3..5)) * 60 + field(6..8)) * 1000 + field(9..12)
+}
+
+#[test]
+fn slow_reader_stays_over_the_soft_bound_and_gets_every_line() {
+    // A hard bound far above the soft one, so that the reader can be over the
+    // soft bound for seconds, longer than the grace, while it reads.
+    let mut server = chatd()
+        .config(
+            "send_queue_bytes = 262144\nsend_queue_hard_bytes = 16777216\n\
+             send_queue_grace_secs = 1\nlog_level = \"debug\"",
+        )
+        .start();
+    let [mut slow, mut watcher, mut sender] = server.users(["slow", "watcher", "sender"]);
+    // Reads in pieces of 4 KiB, at most one every 2 ms (pacing, not
+    // synchronizing): about 2 MB/s, far slower than the sender.
+    let reading = thread::spawn(move || {
+        let mut piece = [0u8; 4096];
+        let mut unread = Vec::new();
+        let mut received = 0;
+        loop {
+            let n = slow.stream.read(&mut piece).expect("slow reader's read");
+            assert!(n > 0, "slow reader disconnected after {received} lines");
+            unread.extend_from_slice(&piece[..n]);
+            while let Some(end) = unread.windows(2).position(|w| w == b"\r\n") {
+                let line = String::from_utf8(unread.drain(..end + 2).collect()).unwrap();
+                if line == "> sender: end\r\n" {
+                    return received;
+                }
+                let expected = format!("> sender: {received:06} ");
+                assert!(
+                    line.starts_with(&expected),
+                    "line {received} is {line:.30}..."
+                );
+                received += 1;
+            }
+            thread::sleep(Duration::from_millis(2));
+        }
+    });
+    let mut sent = send_until_over_soft(&mut server, &mut sender, &mut watcher, "slow", 262_144);
+    // 4 MB more: at 2 MB/s the reader takes seconds to get back under the bound.
+    for _ in 0..(4 << 20) / (BATCH * LINE_BYTES) {
+        let others = send_batch(&mut sender, &mut watcher, sent);
+        assert!(others.is_empty(), "{others:?}");
+        sent += BATCH;
+    }
+    sender.send("end\n");
+    watcher.expect_line("> sender: end");
+    let received = reading.join().expect("slow reader");
+    assert_eq!(received, sent, "the slow reader missed lines");
+    // Once it has read everything, the tick finds it under the bound again.
+    let under = server.wait_log("\"slow\" under 262144 bytes again after ");
+    let over_for: f64 = under
+        .rsplit("after ")
+        .next()
+        .and_then(|rest| rest.strip_suffix(" s over"))
+        .and_then(|secs| secs.parse().ok())
+        .unwrap_or_else(|| panic!("{under}"));
+    assert!(
+        over_for > 1.0,
+        "only {over_for} s over the soft bound: {under}"
+    );
+    let drops: Vec<&String> = (server.log_so_far().iter())
+        .filter(|l| l.contains("slow client dropped"))
+        .collect();
+    assert!(drops.is_empty(), "{drops:?}");
+}
+
+#[test]
+fn stopped_reader_is_dropped_after_the_grace() {
+    let mut server = chatd()
+        .config("send_queue_bytes = 262144\nsend_queue_grace_secs = 1\nlog_level = \"debug\"")
+        .start();
+    let [_stopped, mut watcher, mut sender] = server.users(["stopped", "watcher", "sender"]);
+    let sent = send_until_over_soft(&mut server, &mut sender, &mut watcher, "stopped", 262_144);
+    // Over the soft bound, under the hard one (4 × 256 KiB): nothing more is sent
+    // to it, and it reads nothing. The room still serves the others.
+    let others = send_batch(&mut sender, &mut watcher, sent);
+    let dropped = server.wait_log("slow client dropped");
+    assert!(
+        dropped.ends_with(
+            " \"stopped\" (over 262144 bytes queued and nothing read for 1 s: send_queue_grace_secs)"
+        ),
+        "{dropped}"
+    );
+    let over = server.wait_log("\"stopped\" over 262144 bytes");
+    let waited = logged_at_ms(&dropped) - logged_at_ms(&over);
+    assert!(
+        waited >= 1000,
+        "dropped {waited} ms after passing the soft bound"
+    );
+    if others.is_empty() {
+        watcher.expect_line("* stopped left (too slow; 2 online)");
+    } else {
+        assert_eq!(others, ["* stopped left (too slow; 2 online)"]);
+    }
+    send_batch(&mut sender, &mut watcher, sent + BATCH);
+}
+
+#[test]
+fn reader_over_the_hard_bound_is_dropped_at_once() {
+    // A grace longer than the test: only the hard bound can drop anyone here.
+    let mut server = chatd()
+        .config("send_queue_bytes = 65536\nsend_queue_grace_secs = 3600\nlog_level = \"debug\"")
+        .start();
+    let [_stopped, mut watcher, mut sender] = server.users(["stopped", "watcher", "sender"]);
+    let mut sent = send_until_over_soft(&mut server, &mut sender, &mut watcher, "stopped", 65_536);
+    // Batches of 32 KB: past the hard bound (4 × 64 KiB) within a few of them.
+    let left = loop {
+        assert!(sent * LINE_BYTES < 40 << 20, "never dropped");
+        let others = send_batch(&mut sender, &mut watcher, sent);
+        sent += BATCH;
+        if let Some(line) = others.into_iter().next() {
+            break line;
+        }
+    };
+    assert_eq!(left, "* stopped left (too slow; 2 online)");
+    let dropped = server.wait_log("slow client dropped");
+    assert!(
+        dropped.ends_with(" \"stopped\" (more than 262144 bytes queued: send_queue_hard_bytes)"),
+        "{dropped}"
+    );
+    send_batch(&mut sender, &mut watcher, sent);
+}
 
 #[test]
 fn slow_client_is_dropped_without_stalling_the_room() {

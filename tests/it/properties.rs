@@ -173,6 +173,7 @@ fn random_config(rng: &mut Rng) -> Config {
         }
     };
     let max_line_bytes = 64 + rng.below(1 << 14);
+    let send_queue_bytes = max_line_bytes + 1024 + rng.below(1 << 20);
     Config {
         address: rng.pick(&addresses).to_string(),
         port: rng.bits() as u16,
@@ -192,7 +193,9 @@ fn random_config(rng: &mut Rng) -> Config {
         login_timeout_secs: 1 + rng.below(86_400) as u64,
         flood_burst: rng.below(1_000_001) as u32,
         flood_lines_per_sec: rng.below(1_000_001) as u32,
-        send_queue_bytes: max_line_bytes + 1024 + rng.below(1 << 20),
+        send_queue_bytes,
+        send_queue_hard_bytes: (rng.below(2) == 0).then(|| send_queue_bytes + rng.below(1 << 22)),
+        send_queue_grace_secs: 1 + rng.below(3600) as u64,
         history: rng.below(1001),
         shutdown_grace_secs: rng.below(3601) as u64,
         stats_interval_secs: rng.below(86_401) as u64,
