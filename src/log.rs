@@ -123,7 +123,7 @@ fn format_utc(secs: u64, millis: u32) -> String {
 
 /// Days since 1970-01-01 to a proleptic Gregorian (year, month, day): Howard
 /// Hinnant's well-known algorithm, so we need no date crate for one timestamp.
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
+pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);

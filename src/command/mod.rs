@@ -33,6 +33,22 @@ pub enum Id {
     Me,
     /// `/msg NICK TEXT`: a private message.
     Msg,
+    /// `/reply TEXT` (`/r`): a private message to whoever sent you the last one.
+    Reply,
+    /// `/away [MESSAGE]`: say you are away; `/who` and private messages show it.
+    Away,
+    /// `/back`: no longer away.
+    Back,
+    /// `/ignore [NICK]`: hear nothing more from NICK (this session); alone, the list.
+    Ignore,
+    /// `/unignore NICK`.
+    Unignore,
+    /// `/bell on|off`: a BEL before lines that name you and private messages.
+    Bell,
+    /// `/colors on|off`: colors for yourself.
+    Colors,
+    /// `/timestamps on|off`: the time before every line.
+    Timestamps,
     /// `/quit [REASON]`: leave.
     Quit,
     /// `/topic [TEXT]`: show the topic, or (operators) set it.
@@ -276,6 +292,14 @@ mod tests {
             Id::Nick,
             Id::Me,
             Id::Msg,
+            Id::Reply,
+            Id::Away,
+            Id::Back,
+            Id::Ignore,
+            Id::Unignore,
+            Id::Bell,
+            Id::Colors,
+            Id::Timestamps,
             Id::Quit,
             Id::Topic,
             Id::Kick,

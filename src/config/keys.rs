@@ -22,7 +22,7 @@ pub(super) struct Key {
 }
 
 /// Every key, in the order `render` writes them.
-pub(super) const KEYS: [Key; 22] = [
+pub(super) const KEYS: [Key; 24] = [
     Key {
         name: "address",
         restart: Some(|new, old| new.address = old.address.clone()),
@@ -77,6 +77,26 @@ pub(super) const KEYS: [Key; 22] = [
         restart: None,
         set: |c, v| v.boolean().map(|on| c.colors = on),
         show: |c| Some(c.colors.to_string()),
+    },
+    Key {
+        name: "timestamps",
+        restart: None,
+        set: |c, v| v.boolean().map(|on| c.timestamps = on),
+        show: |c| Some(c.timestamps.to_string()),
+    },
+    Key {
+        name: "utc_offset",
+        restart: None,
+        set: |c, v| {
+            let text = v.string()?;
+            c.utc_offset_minutes = parse_utc_offset(text).ok_or_else(|| {
+                format!(
+                    "expected an offset from UTC such as \"+08:00\" or \"-05:30\", got {text:?}"
+                )
+            })?;
+            Ok(())
+        },
+        show: |c| Some(quote(&show_utc_offset(c.utc_offset_minutes))),
     },
     Key {
         name: "log_level",
@@ -206,6 +226,30 @@ pub(super) const KEYS: [Key; 22] = [
         show: |c| c.motd_file.as_deref().map(quote),
     },
 ];
+
+/// `"+08:00"` as minutes east of UTC (480); `None` unless it is a sign, two
+/// digits of hours up to 14, `:` and two digits of minutes below 60.
+pub(crate) fn parse_utc_offset(text: &str) -> Option<i32> {
+    let sign = match text.as_bytes().first()? {
+        b'+' => 1,
+        b'-' => -1,
+        _ => return None,
+    };
+    let (hours, minutes) = text[1..].split_once(':')?;
+    let digits = |s: &str| s.len() == 2 && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(hours) || !digits(minutes) {
+        return None;
+    }
+    let (hours, minutes): (i32, i32) = (hours.parse().ok()?, minutes.parse().ok()?);
+    (hours <= 14 && minutes < 60).then_some(sign * (hours * 60 + minutes))
+}
+
+/// Minutes east of UTC as `"+08:00"`.
+pub(crate) fn show_utc_offset(minutes: i32) -> String {
+    let sign = if minutes < 0 { '-' } else { '+' };
+    let minutes = minutes.unsigned_abs();
+    format!("{sign}{:02}:{:02}", minutes / 60, minutes % 60)
+}
 
 /// The known key closest to `unknown`, if it is likely what the user meant: within two
 /// edits, or one name a prefix of the other (`max_clients_per` for `max_clients_per_ip`).

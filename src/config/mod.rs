@@ -92,6 +92,10 @@ pub struct Config {
     pub language: Language,
     /// Whether the server colors its own output with ANSI escapes.
     pub colors: bool,
+    /// Whether users start with `/timestamps on`: the time before every line.
+    pub timestamps: bool,
+    /// The time zone of timestamps, as minutes east of UTC (`utc_offset = "+08:00"`).
+    pub utc_offset_minutes: i32,
     /// Least important log lines still written.
     pub log_level: LogLevel,
     /// Longest nickname, in characters.
@@ -140,6 +144,8 @@ impl Default for Config {
             room_name: "chatd".to_string(),
             language: Language::En,
             colors: true,
+            timestamps: false,
+            utc_offset_minutes: 0,
             log_level: LogLevel::Info,
             max_nick_chars: 24,
             max_line_bytes: 4096,

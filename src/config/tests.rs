@@ -47,6 +47,8 @@ fn defaults_match_the_spec() {
     assert_eq!(c.room_name, "chatd");
     assert_eq!(c.language, Language::En);
     assert!(c.colors);
+    assert!(!c.timestamps);
+    assert_eq!(c.utc_offset_minutes, 0);
     assert_eq!(c.log_level, LogLevel::Info);
     assert_eq!(c.max_nick_chars, 24);
     assert_eq!(c.max_line_bytes, 4096);
@@ -73,6 +75,8 @@ fn every_key_parses() {
         "room_name = \"聊天室\"\n",
         "language = \"zh\"\n",
         "colors = false\n",
+        "timestamps = true\n",
+        "utc_offset = \"-09:30\"\n",
         "log_level = \"debug\"\n",
         "max_nick_chars = 64\n",
         "max_line_bytes = 64\n",
@@ -97,6 +101,8 @@ fn every_key_parses() {
         room_name: "聊天室".into(),
         language: Language::Zh,
         colors: false,
+        timestamps: true,
+        utc_offset_minutes: -570,
         log_level: LogLevel::Debug,
         max_nick_chars: 64,
         max_line_bytes: 64,
@@ -117,6 +123,33 @@ fn every_key_parses() {
     };
     assert_eq!(c, expected);
     assert!(!c.flood_enabled());
+}
+
+#[test]
+fn utc_offsets_parse_show_and_refuse() {
+    for (text, minutes) in [
+        ("+00:00", 0),
+        ("+08:00", 480),
+        ("-05:30", -330),
+        ("+14:00", 840),
+    ] {
+        assert_eq!(keys::parse_utc_offset(text), Some(minutes), "{text}");
+        assert_eq!(keys::show_utc_offset(minutes), text);
+    }
+    for bad in [
+        "",
+        "8",
+        "+8:00",
+        "08:00",
+        "+15:00",
+        "+08:60",
+        "+08",
+        "+08:00:00",
+        "+0a:00",
+    ] {
+        assert_eq!(keys::parse_utc_offset(bad), None, "{bad:?}");
+    }
+    assert!(err("utc_offset = \"UTC+8\"").contains("bad value for \"utc_offset\""));
 }
 
 #[test]
@@ -531,6 +564,8 @@ fn render_writes_every_key_in_order() {
         "room_name",
         "language",
         "colors",
+        "timestamps",
+        "utc_offset",
         "log_level",
         "max_nick_chars",
         "max_line_bytes",
@@ -550,7 +585,7 @@ fn render_writes_every_key_in_order() {
         "# motd_file is not set",
     ];
     assert_eq!(names, expected);
-    assert!(rendered.starts_with("address = \"127.0.0.1\"\nport = 8194\nroom_name = \"chatd\"\nlanguage = \"en\"\ncolors = true\n"));
+    assert!(rendered.starts_with("address = \"127.0.0.1\"\nport = 8194\nroom_name = \"chatd\"\nlanguage = \"en\"\ncolors = true\ntimestamps = false\nutc_offset = \"+00:00\"\n"));
 }
 
 #[test]

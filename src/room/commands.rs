@@ -11,9 +11,12 @@ use crate::command::{self, Access, Args, Command, Id, Input};
 use crate::info;
 use crate::nick::{self, NickError};
 use crate::protocol::sanitize;
-use crate::text::{LeaveReason, MAX_LISTED_NAMES};
+use crate::text::{LeaveReason, MAX_LISTED_NAMES, stamp};
 
 use super::{ClientId, JOIN_LIST_MAX_ROOM, Room, block};
+
+/// The terminal bell, before a line that names its recipient.
+pub(super) const BEL: char = '\x07';
 
 impl Room {
     /// Handles one input line from `id`.
@@ -58,10 +61,16 @@ impl Room {
                 let msg = self.texts.usage(command) + &self.texts.prompt();
                 self.send(id, block(msg));
             }
-            // Anything else is a nickname: the text before the first `#`.
+            // Anything else is a nickname: the text before the first `#`; what
+            // follows it (`bob#hello all`) is the user's first line.
             Input::Chat(_) | Input::Unknown(_) => {
                 let nick = nick::nick_from_registration(raw, self.config.max_nick_chars);
-                self.sign_in(id, nick);
+                if self.sign_in(id, nick)
+                    && let Some((_, first)) = raw.split_once('#')
+                    && !first.trim().is_empty()
+                {
+                    self.input(id, first.trim());
+                }
             }
         }
     }
@@ -79,7 +88,8 @@ impl Room {
                 }
                 let msg = block(self.texts.chat(nick, &text));
                 self.remember(nick, &msg);
-                self.broadcast(&msg, Some(id));
+                let named = self.named(id, &text);
+                self.broadcast_said(&msg, Some(id), Some(id), named);
             }
             Input::Command(command, args) => {
                 self.summary.lines_in += 1;
@@ -133,16 +143,33 @@ impl Room {
                 );
             }
             (Id::Who, _) => {
-                let (names, total) = self.members.names(MAX_LISTED_NAMES);
+                let texts = self.texts;
+                let (names, total) = self
+                    .members
+                    .names_marked(MAX_LISTED_NAMES, |nick| texts.away_mark(nick));
+                let names: Vec<&str> = names.iter().map(String::as_str).collect();
                 let msg = self.texts.who(&names, total);
                 self.send(id, block(msg));
             }
             (Id::Me, Some(nick)) => {
-                let msg = block(self.texts.action(nick, &sanitize(args.rest)));
+                let text = sanitize(args.rest);
+                let msg = block(self.texts.action(nick, &text));
                 self.remember(nick, &msg);
-                self.broadcast(&msg, Some(id));
+                let named = self.named(id, &text);
+                self.broadcast_said(&msg, Some(id), Some(id), named);
             }
             (Id::Msg, Some(nick)) => self.private(id, nick, args.word, &sanitize(args.rest)),
+            (
+                Id::Reply
+                | Id::Away
+                | Id::Back
+                | Id::Ignore
+                | Id::Unignore
+                | Id::Bell
+                | Id::Colors
+                | Id::Timestamps,
+                Some(nick),
+            ) => self.comfort(id, nick, command, args),
             (Id::Topic, Some(nick)) => self.topic(id, nick, command, args.rest),
             (Id::Kick | Id::Ban | Id::Unban | Id::Mute | Id::Unmute | Id::Purge, Some(nick)) => {
                 self.moderate_in_room(id, nick, command, args)
@@ -158,7 +185,15 @@ impl Room {
                 | Id::Unban
                 | Id::Mute
                 | Id::Unmute
-                | Id::Purge,
+                | Id::Purge
+                | Id::Reply
+                | Id::Away
+                | Id::Back
+                | Id::Ignore
+                | Id::Unignore
+                | Id::Bell
+                | Id::Colors
+                | Id::Timestamps,
                 None,
             ) => {}
             // Control-socket commands: no user has `Access::Control`.
@@ -166,12 +201,33 @@ impl Room {
         }
     }
 
-    fn private(&mut self, id: ClientId, nick: &str, to: &str, text: &str) {
+    pub(super) fn private(&mut self, id: ClientId, nick: &str, to: &str, text: &str) {
         match self.members.find(to) {
             Some(target) => {
                 let to_name = self.members.nick_of(target).to_owned();
-                self.send(target, block(self.texts.private_from(nick, text)));
+                let (ignored, ring, away) = match self.members.get_mut(target) {
+                    Some(member) => {
+                        let ignored = member.comfort.ignored.contains(&id);
+                        if !ignored {
+                            member.comfort.reply_to = Some(id);
+                        }
+                        let comfort = &member.comfort;
+                        (ignored, !comfort.no_bell, comfort.away.clone())
+                    }
+                    None => (true, false, None),
+                };
+                // Someone who ignores the sender gets nothing; the sender is not told.
+                if !ignored {
+                    let mut line = self.texts.private_from(nick, text);
+                    if ring {
+                        line.insert(0, BEL);
+                    }
+                    self.send(target, block(line));
+                }
                 self.send(id, block(self.texts.private_sent(&to_name, text)));
+                if let Some(away) = away {
+                    self.send(id, block(self.texts.is_away(&to_name, &away)));
+                }
             }
             None => {
                 let msg = self.texts.no_such_user(&sanitize(to));
@@ -180,20 +236,21 @@ impl Room {
         }
     }
 
-    /// Signs `id` in under `nick`, or tells it why not and asks again.
-    fn sign_in(&mut self, id: ClientId, nick: Result<&str, NickError>) {
+    /// Signs `id` in under `nick`, or tells it why not and asks again; whether
+    /// it is signed in now.
+    fn sign_in(&mut self, id: ClientId, nick: Result<&str, NickError>) -> bool {
         let nick = match nick {
             Ok(nick) => nick,
             Err(err) => {
                 let msg = self.texts.nick_invalid(&err) + &self.texts.prompt();
                 self.send(id, block(msg));
-                return;
+                return false;
             }
         };
         if !self.members.set_nick(id, nick) {
             let msg = self.texts.nick_taken(nick) + &self.texts.prompt();
             self.send(id, block(msg));
-            return;
+            return false;
         }
         if let Some(member) = self.members.get(id) {
             info!("registered {nick:?} from {}", member.peer);
@@ -205,8 +262,11 @@ impl Room {
         let (names, total) = self.members.names(MAX_LISTED_NAMES);
         let mut welcome = self.texts.welcome(nick, &names, total);
         if !self.history.is_empty() {
+            // A replay always says when each line was said.
             welcome += &self.texts.history_header(self.history.len());
-            for (_, past) in &self.history {
+            let now = super::round::unix_now();
+            for (_, past, at) in &self.history {
+                welcome += &stamp(*at, now, self.config.utc_offset_minutes);
                 welcome.push_str(&String::from_utf8_lossy(past));
             }
         }
@@ -219,7 +279,12 @@ impl Room {
         let list = (online <= JOIN_LIST_MAX_ROOM).then_some(names.as_slice());
         let joined = block(self.texts.joined(nick, online, list));
         self.send(id, block(welcome));
+        // From here on (the welcome's replay is stamped already).
+        if let Some(member) = self.members.get_mut(id) {
+            member.comfort.timestamps = self.config.timestamps;
+        }
         self.broadcast(&joined, Some(id));
+        true
     }
 
     fn rename(&mut self, id: ClientId, old: &str, new: &str) {
@@ -243,6 +308,26 @@ impl Room {
         self.broadcast(&msg, None);
     }
 
+    /// The signed-in members (other than `author`) that `text` names: a word,
+    /// stripped of the punctuation around it (`@bob:`), whose nickname key is
+    /// theirs, so `bob` names Bob and ＢＯＢ but not bobby.
+    fn named(&self, author: ClientId, text: &str) -> Vec<ClientId> {
+        let mut named = Vec::new();
+        for word in text.split_whitespace() {
+            let word = word.trim_matches(|c: char| c.is_ascii_punctuation() && c != '_');
+            if word.is_empty() {
+                continue;
+            }
+            if let Some(id) = self.members.find(word)
+                && id != author
+                && !named.contains(&id)
+            {
+                named.push(id);
+            }
+        }
+        named
+    }
+
     /// Keeps a chat line by `author` for the history replayed to newcomers.
     fn remember(&mut self, author: &str, msg: &super::Block) {
         if self.config.history == 0 {
@@ -251,7 +336,10 @@ impl Room {
         if self.history.len() == self.config.history {
             self.history.pop_front();
         }
-        self.history
-            .push_back((nick::nick_key(author), Arc::clone(msg)));
+        self.history.push_back((
+            nick::nick_key(author),
+            Arc::clone(msg),
+            super::round::unix_now(),
+        ));
     }
 }

@@ -4,7 +4,7 @@
 //! side and changes them together, so that a nickname is in the index exactly
 //! while its member is signed in under it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -30,6 +30,34 @@ pub(super) struct Member {
     /// Muted: nobody receives its chat, `/me` or `/msg`. `Some(None)` until
     /// unmuted, `Some(Some(t))` until `t`.
     pub(super) muted: Option<Option<Instant>>,
+    /// The member's own settings and state for comfort (`/away`, `/ignore`, …).
+    pub(super) comfort: Comfort,
+}
+
+/// What a signed-in user set for themself, for this session only.
+#[derive(Debug, Default)]
+pub(super) struct Comfort {
+    /// `/away MESSAGE`, until `/back`.
+    pub(super) away: Option<String>,
+    /// Who sent the last private message here, for `/reply`.
+    pub(super) reply_to: Option<ClientId>,
+    /// Whose lines this member does not get (`/ignore`), by connection: a
+    /// rename does not lift it.
+    pub(super) ignored: HashSet<ClientId>,
+    /// `/bell off`: no BEL before lines that name this member.
+    pub(super) no_bell: bool,
+    /// `/colors off` on a server with colors: the escapes are taken out.
+    pub(super) no_colors: bool,
+    /// `/timestamps on` (or `timestamps = true`): the time before every line.
+    pub(super) timestamps: bool,
+}
+
+impl Comfort {
+    /// Whether this member gets the room's lines exactly as everyone does, so
+    /// that the round's shared block can go to it as it is.
+    pub(super) fn plain(&self) -> bool {
+        self.ignored.is_empty() && !self.no_colors && !self.timestamps
+    }
 }
 
 impl Member {
@@ -64,6 +92,7 @@ impl Members {
             last_input: now,
             op: false,
             muted: None,
+            comfort: Comfort::default(),
         };
         self.by_id.insert(id, member);
     }
@@ -142,6 +171,24 @@ impl Members {
 
     /// Up to `max` signed-in nicknames, in case-insensitive order, and how many
     /// there are.
+    /// Like [`names`](Self::names), each away member marked by `mark`.
+    pub(super) fn names_marked(
+        &self,
+        max: usize,
+        mark: impl Fn(&str) -> String,
+    ) -> (Vec<String>, usize) {
+        let names = self
+            .by_nick
+            .values()
+            .take(max)
+            .map(|&id| match self.by_id.get(&id) {
+                Some(member) if member.comfort.away.is_some() => mark(self.nick_of(id)),
+                _ => self.nick_of(id).to_owned(),
+            })
+            .collect();
+        (names, self.by_nick.len())
+    }
+
     pub(super) fn names(&self, max: usize) -> (Vec<&str>, usize) {
         let names = self
             .by_nick

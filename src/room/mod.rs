@@ -33,6 +33,7 @@ use crate::text::{LeaveReason, Texts};
 use crate::{debug, info, warn};
 
 mod backlog;
+mod comfort;
 mod commands;
 mod members;
 mod moderation;

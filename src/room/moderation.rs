@@ -216,7 +216,7 @@ impl Room {
             Id::Purge => {
                 let key = nick_key(args.rest);
                 let before = self.history.len();
-                self.history.retain(|(author, _)| *author != key);
+                self.history.retain(|(author, _, _)| *author != key);
                 let count = before - self.history.len();
                 info!(
                     "purged {count} lines by {:?} from the history, by {}",
@@ -250,7 +250,19 @@ impl Room {
                 .collect()),
             Id::Reload => Err("! reload is answered by the server itself\r\n".to_owned()),
             // Not control commands, and not for operators only: `run` handles them.
-            Id::Topic | Id::Nick | Id::Me | Id::Msg | Id::Quit => Err(String::new()),
+            Id::Topic
+            | Id::Nick
+            | Id::Me
+            | Id::Msg
+            | Id::Quit
+            | Id::Reply
+            | Id::Away
+            | Id::Back
+            | Id::Ignore
+            | Id::Unignore
+            | Id::Bell
+            | Id::Colors
+            | Id::Timestamps => Err(String::new()),
         }
     }
 
@@ -611,5 +623,6 @@ fn round_up(d: Duration) -> Duration {
     Duration::from_secs(d.as_secs() + u64::from(d.subsec_nanos() > 0))
 }
 
-/// The history entry type: the author's [`nick_key`] (for `purge`) and the line.
-pub(super) type HistoryEntry = (String, Arc<[u8]>);
+/// The history entry type: the author's [`nick_key`] (for `purge`), the line,
+/// and when it was said (Unix seconds; replays show it).
+pub(super) type HistoryEntry = (String, Arc<[u8]>, u64);

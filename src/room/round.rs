@@ -16,13 +16,17 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::debug;
 use crate::outbox::{Block, PushError};
 
 use super::backlog::{Backlog, Overflow, QueueBounds};
+use super::members::Comfort;
 use super::members::Member;
 use super::{ClientId, ROUND_BYTES, Room};
+use crate::config::Config;
+use crate::text::{marked, stamp, strip_colors};
 
 /// Pushes blocks into outboxes and keeps count; who overflowed is collected in
 /// `too_slow` and dropped at the end of the round.
@@ -72,38 +76,125 @@ impl Fanout {
     }
 }
 
+/// One broadcast of the round.
+struct Said {
+    line: Block,
+    /// The one signed-in member it is not for.
+    except: Option<ClientId>,
+    /// Who said it, for those who ignore them; None for the server's own lines.
+    author: Option<ClientId>,
+    /// The members it names: each gets it marked, with a bell.
+    named: Vec<ClientId>,
+    /// When it was said (Unix seconds), for timestamps.
+    at: u64,
+}
+
+/// How lines are shown to one member who does not get the shared block.
+#[derive(Clone, Copy)]
+pub(super) struct View<'a> {
+    id: ClientId,
+    comfort: &'a Comfort,
+    /// The server sends colors, and this member has not turned them off.
+    colors: bool,
+    offset: i32,
+}
+
+impl<'a> View<'a> {
+    pub(super) fn of(id: ClientId, member: &'a Member, config: &Config) -> View<'a> {
+        View {
+            id,
+            comfort: &member.comfort,
+            colors: config.colors && !member.comfort.no_colors,
+            offset: config.utc_offset_minutes,
+        }
+    }
+
+    /// Appends `line` (said at `at`) to `out` as this member sees it.
+    fn show(&self, line: &[u8], at: u64, now: u64, out: &mut Vec<u8>) {
+        let stripped;
+        let line = if self.comfort.no_colors {
+            stripped = strip_colors(line);
+            &stripped[..]
+        } else {
+            line
+        };
+        if !self.comfort.timestamps {
+            out.extend_from_slice(line);
+            return;
+        }
+        let prefix = stamp(at, now, self.offset);
+        for piece in line.split_inclusive(|&b| b == b'\n') {
+            out.extend_from_slice(prefix.as_bytes());
+            out.extend_from_slice(piece);
+        }
+    }
+
+    /// Whether this member sees lines exactly as sent.
+    fn as_sent(&self) -> bool {
+        !self.comfort.no_colors && !self.comfort.timestamps
+    }
+}
+
+/// Now, in Unix seconds.
+pub(super) fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 /// The broadcasts of the current round, not yet queued to anyone.
 #[derive(Default)]
 pub(super) struct Round {
-    /// Each broadcast, and the one signed-in member it is not for.
-    lines: Vec<(Block, Option<ClientId>)>,
+    lines: Vec<Said>,
     bytes: usize,
     /// Signed-in members for whom the round is not simply all of `lines`, with
     /// the first line that is for them: they signed in mid-round, were caught up
-    /// mid-round (before a line sent to them alone), or are the exception of a
-    /// line (skipped when their block is built).
+    /// mid-round (before a line sent to them alone), are the exception of a
+    /// line (skipped when their block is built), or are named in one.
     partial: HashMap<ClientId, usize>,
 }
 
 impl Round {
-    /// The lines from `start` on that are for `who` (all of them for `None`), as
-    /// one block, and how many lines it holds.
-    fn block(&self, who: Option<ClientId>, start: usize) -> Option<(Block, u64)> {
-        let mut mine = self.lines[start..]
-            .iter()
-            .filter(|(_, except)| who.is_none() || *except != who)
-            .map(|(line, _)| line);
-        let first = mine.next()?;
-        let Some(second) = mine.next() else {
-            // One line: share it, no copy.
-            return Some((Arc::clone(first), 1));
+    /// The lines from `start` on that are for `who` (all of them, as sent, for
+    /// `None`), as one block, and how many lines it holds.
+    fn block(&self, who: Option<View<'_>>, start: usize) -> Option<(Block, u64)> {
+        let lines = &self.lines[start..];
+        let Some(view) = who else {
+            return match lines {
+                [] => None,
+                // One line: share it, no copy.
+                [one] => Some((Arc::clone(&one.line), 1)),
+                _ => {
+                    let mut block = Vec::with_capacity(self.bytes);
+                    for said in lines {
+                        block.extend_from_slice(&said.line);
+                    }
+                    Some((Arc::from(block), lines.len() as u64))
+                }
+            };
         };
+        let now = unix_now();
+        let mut mine = lines.iter().filter(|said| {
+            said.except != Some(view.id)
+                && said
+                    .author
+                    .is_none_or(|a| !view.comfort.ignored.contains(&a))
+        });
+        let first = mine.next()?;
+        let named = |said: &Said| said.named.contains(&view.id);
+        let mut rest = mine.peekable();
+        if rest.peek().is_none() && !named(first) && view.as_sent() {
+            return Some((Arc::clone(&first.line), 1));
+        }
         let mut block = Vec::with_capacity(self.bytes);
-        block.extend_from_slice(first);
-        block.extend_from_slice(second);
-        let mut count = 2;
-        for line in mine {
-            block.extend_from_slice(line);
+        let mut count = 0;
+        for said in std::iter::once(first).chain(rest) {
+            if named(said) {
+                let line = marked(&said.line, !view.comfort.no_bell, view.colors);
+                view.show(&line, said.at, now, &mut block);
+            } else {
+                view.show(&said.line, said.at, now, &mut block);
+            }
             count += 1;
         }
         Some((Arc::from(block), count))
@@ -117,10 +208,19 @@ impl Round {
 
 impl Room {
     /// Queues `line` for one client, after the round's broadcasts that came
-    /// before it; an overflow marks it too slow.
+    /// before it, as that client has asked to see lines (colors, timestamps);
+    /// an overflow marks it too slow.
     pub(super) fn send(&mut self, id: ClientId, line: Block) {
         self.catch_up(id);
         if let Some(member) = self.members.get(id) {
+            let view = View::of(id, member, &self.config);
+            let line = if view.as_sent() {
+                line
+            } else {
+                let mut shown = Vec::with_capacity(line.len() + 16);
+                view.show(&line, unix_now(), unix_now(), &mut shown);
+                Arc::from(shown)
+            };
             let bounds = QueueBounds::of(&self.config);
             self.fanout.push(id, member, line, 1, &bounds);
         }
@@ -129,11 +229,29 @@ impl Room {
     /// Sends every signed-in client except `except` the line `line`, with the
     /// rest of the round's broadcasts.
     pub(super) fn broadcast(&mut self, line: &Block, except: Option<ClientId>) {
-        self.round.lines.push((Arc::clone(line), except));
-        self.round.bytes += line.len();
-        if let Some(id) = except {
+        self.broadcast_said(line, except, None, Vec::new());
+    }
+
+    /// Like [`broadcast`](Self::broadcast), for a line `author` said (those who
+    /// ignore them do not get it), naming `named` (they get it marked).
+    pub(super) fn broadcast_said(
+        &mut self,
+        line: &Block,
+        except: Option<ClientId>,
+        author: Option<ClientId>,
+        named: Vec<ClientId>,
+    ) {
+        for &id in except.iter().chain(&named) {
             self.round.partial.entry(id).or_insert(0);
         }
+        self.round.lines.push(Said {
+            line: Arc::clone(line),
+            except,
+            author,
+            named,
+            at: unix_now(),
+        });
+        self.round.bytes += line.len();
         if self.round.bytes >= ROUND_BYTES {
             self.flush();
         }
@@ -152,7 +270,8 @@ impl Room {
             return; // Broadcasts are for signed-in members only.
         }
         let start = self.round.partial.get(&id).copied().unwrap_or(0);
-        if let Some((block, lines)) = self.round.block(Some(id), start) {
+        let view = View::of(id, member, &self.config);
+        if let Some((block, lines)) = self.round.block(Some(view), start) {
             let bounds = QueueBounds::of(&self.config);
             self.fanout.push(id, member, block, lines, &bounds);
         }
@@ -160,7 +279,8 @@ impl Room {
     }
 
     /// Queues the round's broadcasts: the whole round as one shared block for
-    /// most members, a block of their own for the few in `partial`.
+    /// most members, a block of their own for the few in `partial` and those
+    /// who see lines their own way (`/ignore`, `/colors off`, `/timestamps on`).
     pub(super) fn flush(&mut self) {
         if self.round.lines.is_empty() {
             return;
@@ -171,9 +291,12 @@ impl Room {
             if member.nick.is_none() {
                 continue;
             }
-            let block = match self.round.partial.get(&id) {
-                None => everything.clone(),
-                Some(&start) => self.round.block(Some(id), start),
+            let partial = self.round.partial.get(&id).copied();
+            let block = if partial.is_none() && member.comfort.plain() {
+                everything.clone()
+            } else {
+                let view = View::of(id, member, &self.config);
+                self.round.block(Some(view), partial.unwrap_or(0))
             };
             if let Some((block, lines)) = block {
                 self.fanout.push(id, member, block, lines, &bounds);

@@ -8,6 +8,9 @@ use crate::command::{Access, COMMANDS, Command, Words};
 use crate::config::Language;
 use crate::nick::NickError;
 
+mod comfort;
+
+pub use comfort::{marked, stamp, strip_colors};
 mod moderation;
 
 /// Lists longer than this end in "… and N more".
@@ -544,7 +547,8 @@ mod tests {
     }
 
     /// `/help` comes from the command table; for a signed-in user it is the
-    /// list written out by hand before it, byte for byte, plus `/topic`.
+    /// list written out by hand before it, byte for byte, plus `/topic` and
+    /// the comfort commands.
     #[test]
     fn help_from_the_table_is_the_familiar_list() {
         assert_eq!(
@@ -556,6 +560,14 @@ mod tests {
                 "*   /nick NEW          change your nickname\r\n",
                 "*   /me ACTION         say what you are doing\r\n",
                 "*   /msg NICK TEXT     private message\r\n",
+                "*   /reply TEXT        answer the last private message\r\n",
+                "*   /away [MESSAGE]    say you are away\r\n",
+                "*   /back              you are back\r\n",
+                "*   /ignore [NICK]     hear nothing more from NICK; alone: whom you ignore\r\n",
+                "*   /unignore NICK     hear NICK again\r\n",
+                "*   /bell on|off       ring when a line names you or for a private message\r\n",
+                "*   /colors on|off     colors for you\r\n",
+                "*   /timestamps on|off the time before every line\r\n",
                 "*   /quit [REASON]     leave the room\r\n",
                 "*   /topic [TEXT]      show the topic (operators: set it)\r\n",
                 "*   //text             send a line starting with /\r\n",
@@ -574,6 +586,14 @@ mod tests {
                 "*   /nick 新昵称       改名\r\n",
                 "*   /me 动作           以第三人称说话\r\n",
                 "*   /msg 昵称 内容     私聊\r\n",
+                "*   /reply 内容        回复最近一条私聊\r\n",
+                "*   /away [留言]       标记为暂时离开\r\n",
+                "*   /back              取消离开\r\n",
+                "*   /ignore [昵称]     屏蔽某人；不带参数：列出已屏蔽的人\r\n",
+                "*   /unignore 昵称     取消屏蔽\r\n",
+                "*   /bell on|off       有人提到你或私聊时响铃\r\n",
+                "*   /colors on|off     为你显示颜色\r\n",
+                "*   /timestamps on|off 每行前显示时间\r\n",
                 "*   /quit [原因]       离开聊天室\r\n",
                 "*   /topic [内容]      查看话题（管理员：设置话题）\r\n",
                 "*   //文字             发送以 / 开头的文字\r\n",

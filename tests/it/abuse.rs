@@ -142,8 +142,9 @@ fn read_through_flood(client: &mut Client, seen: &mut usize, expected: &str) {
     }
 }
 
-/// The server's own color codes, the only escapes allowed in what users receive.
-const SERVER_COLORS: [&str; 3] = ["\x1b[33m", "\x1b[39m", "\x1b[92m"];
+/// The server's own color codes (and the bold of a line that names its reader),
+/// the only escapes allowed in what users receive.
+const SERVER_COLORS: [&str; 5] = ["\x1b[33m", "\x1b[39m", "\x1b[92m", "\x1b[1m", "\x1b[22m"];
 
 /// Checks that `raw` (lines ending in CRLF) holds no terminal control except the
 /// server's own colors: no C0 or C1 control, DEL or bidi override.
@@ -153,6 +154,9 @@ fn assert_no_injected_controls(who: &str, raw: &[u8]) {
         text = text.replace(color, "");
     }
     for line in text.split_terminator("\r\n") {
+        // The server's own bell, first on a line that names its reader or a
+        // private message; a bell anywhere else was injected.
+        let line = line.strip_prefix('\u{7}').unwrap_or(line);
         let bad = line.chars().find(|&c| {
             c.is_control() || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
         });

@@ -481,6 +481,21 @@ impl Client {
         assert_eq!(line, expected);
     }
 
+    /// Reads one replayed history line, which starts with when it was said
+    /// (`[14:05] `, or `[2026-12-02 14:05] ` on another day), and checks the rest.
+    pub fn expect_replayed(&mut self, expected: &str) {
+        let line = self.read_line();
+        let rest = line
+            .strip_prefix('[')
+            .and_then(|l| l.split_once("] "))
+            .filter(|(time, _)| {
+                let clock = time.rsplit(' ').next().unwrap_or("");
+                clock.len() == 5 && clock.as_bytes()[2] == b':'
+            })
+            .map(|(_, rest)| rest);
+        assert_eq!(rest, Some(expected), "replayed line {line:?}");
+    }
+
     /// Reads one line and checks its start; returns the line.
     pub fn expect_prefix(&mut self, prefix: &str) -> String {
         let line = self.read_line();

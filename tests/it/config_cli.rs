@@ -18,6 +18,8 @@ port = 8194
 room_name = \"chatd\"
 language = \"en\"
 colors = true
+timestamps = false
+utc_offset = \"+00:00\"
 log_level = \"info\"
 max_nick_chars = 24
 max_line_bytes = 4096
@@ -401,7 +403,7 @@ fn message_text_is_not_logged_at_info_level() {
     ));
     bob.expect_line(&format!("> alice: public {marker}"));
     bob.expect_line(&format!("* alice waves {marker}"));
-    bob.expect_line(&format!("> alice (private): private {marker}"));
+    bob.expect_line(&format!("\u{7}> alice (private): private {marker}"));
     server.signal("TERM");
     let log = server.drain_log();
     assert_eq!(server.wait_exit(Duration::ZERO).code(), Some(0));

@@ -254,5 +254,5 @@ fn say_and_purge_over_ctl_reach_the_room() {
     carol.send("carol#\n");
     carol.expect_prefix("* Welcome, carol! Online (3)");
     carol.expect_line("* Last message:");
-    carol.expect_line("> alice: hello");
+    carol.expect_replayed("> alice: hello");
 }

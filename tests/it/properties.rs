@@ -180,6 +180,8 @@ fn random_config(rng: &mut Rng) -> Config {
         room_name,
         language: *rng.pick(&[Language::En, Language::Zh]),
         colors: rng.below(2) == 0,
+        timestamps: rng.below(2) == 0,
+        utc_offset_minutes: rng.below(14 * 60 * 2 + 1) as i32 - 14 * 60,
         log_level: *rng.pick(&[
             LogLevel::Error,
             LogLevel::Warn,

@@ -64,7 +64,7 @@ fn sanitized_text_in_commands() {
     alice.send_bytes(b"/me waves\x1b[31m\n");
     bob.expect_line("* alice waves[31m");
     alice.send_bytes(b"/msg bob psst\x1b[2J\n");
-    bob.expect_line("> alice (private): psst[2J");
+    bob.expect_line("\u{7}> alice (private): psst[2J");
 }
 
 #[test]

@@ -338,7 +338,7 @@ fn me_is_an_action_for_others() {
 fn msg_goes_only_to_its_target() {
     let (_server, [mut alice, mut bob, mut carol]) = room(["alice", "bob", "carol"]);
     alice.send("/msg bob hi there\n");
-    bob.expect_line("> alice (private): hi there");
+    bob.expect_line("\u{7}> alice (private): hi there");
     alice.expect_line("-> bob: hi there");
     // Carol's next line is the public one: the private one never reached her.
     alice.send("public\n");
@@ -349,7 +349,7 @@ fn msg_goes_only_to_its_target() {
 fn msg_target_is_case_insensitive() {
     let (_server, [mut alice, mut bob]) = room(["alice", "bob"]);
     alice.send("/msg BOB hey\n");
-    bob.expect_line("> alice (private): hey");
+    bob.expect_line("\u{7}> alice (private): hey");
     alice.expect_line("-> bob: hey");
 }
 
@@ -455,9 +455,9 @@ fn history_is_replayed_to_new_users() {
     say_numbered(&mut alice, 3);
     let mut carol = server.join("carol");
     carol.expect_line("* Last 3 messages:");
-    carol.expect_line("> alice: m1");
-    carol.expect_line("> alice: m2");
-    carol.expect_line("> alice: m3");
+    carol.expect_replayed("> alice: m1");
+    carol.expect_replayed("> alice: m2");
+    carol.expect_replayed("> alice: m3");
 }
 
 #[test]
@@ -467,8 +467,8 @@ fn history_keeps_only_the_configured_count() {
     say_numbered(&mut alice, 3);
     let mut carol = server.join("carol");
     carol.expect_line("* Last 2 messages:");
-    carol.expect_line("> alice: m2");
-    carol.expect_line("> alice: m3");
+    carol.expect_replayed("> alice: m2");
+    carol.expect_replayed("> alice: m3");
     carol.send("/who\n");
     carol.expect_line("* Online (2): alice, carol");
 }

@@ -1,0 +1,146 @@
+//! The comfort commands' handlers: `/away` and `/back`, `/reply`, `/ignore`
+//! and `/unignore`, `/bell`, `/colors`, `/timestamps`. What they change is the
+//! member's [`Comfort`](super::members::Comfort); delivery (`round`) reads it.
+
+use std::sync::Arc;
+
+use crate::command::{Args, Command, Id};
+use crate::protocol::sanitize;
+
+use super::{ClientId, Room, block};
+
+impl Room {
+    /// Runs one of the comfort commands for the signed-in `id`.
+    pub(super) fn comfort(
+        &mut self,
+        id: ClientId,
+        nick: &Arc<str>,
+        command: &Command,
+        args: Args<'_>,
+    ) {
+        match command.id {
+            Id::Away => {
+                let message = sanitize(args.rest).trim().to_owned();
+                let message = if message.is_empty() {
+                    self.texts.away_default().to_owned()
+                } else {
+                    message
+                };
+                let msg = block(self.texts.away(nick, &message));
+                if let Some(member) = self.members.get_mut(id) {
+                    member.comfort.away = Some(message);
+                }
+                self.broadcast(&msg, None);
+            }
+            Id::Back => {
+                let was_away = self
+                    .members
+                    .get_mut(id)
+                    .and_then(|member| member.comfort.away.take())
+                    .is_some();
+                if was_away {
+                    let msg = block(self.texts.back(nick));
+                    self.broadcast(&msg, None);
+                } else {
+                    self.send(id, block(self.texts.not_away()));
+                }
+            }
+            Id::Reply => {
+                let to = self
+                    .members
+                    .get(id)
+                    .and_then(|member| member.comfort.reply_to)
+                    .filter(|&to| self.members.get(to).is_some_and(|m| m.nick.is_some()));
+                match to {
+                    Some(to) => {
+                        let to = self.members.nick_of(to).to_owned();
+                        self.private(id, nick, &to, &sanitize(args.rest));
+                    }
+                    None => self.send(id, block(self.texts.nobody_to_reply_to())),
+                }
+            }
+            Id::Ignore if args.rest.is_empty() => {
+                let ignored = self.ignored_names(id);
+                let names: Vec<&str> = ignored.iter().map(String::as_str).collect();
+                let msg = self.texts.ignore_list(&names);
+                self.send(id, block(msg));
+            }
+            Id::Ignore | Id::Unignore => {
+                let Some(target) = self.members.find(args.rest) else {
+                    let msg = self.texts.no_such_user(&sanitize(args.rest));
+                    self.send(id, block(msg));
+                    return;
+                };
+                let name = self.members.nick_of(target).to_owned();
+                let msg = if target == id {
+                    self.texts.ignore_yourself()
+                } else if command.id == Id::Ignore {
+                    self.set_ignored(id, target, true);
+                    self.texts.ignoring(&name)
+                } else if self.set_ignored(id, target, false) {
+                    self.texts.unignored(&name)
+                } else {
+                    self.texts.not_ignored(&name)
+                };
+                self.send(id, block(msg));
+            }
+            Id::Bell | Id::Colors | Id::Timestamps => {
+                let on = match args.rest.to_ascii_lowercase().as_str() {
+                    "on" => true,
+                    "off" => false,
+                    _ => {
+                        let msg = self.texts.usage(command);
+                        self.send(id, block(msg));
+                        return;
+                    }
+                };
+                if command.id == Id::Colors && on && !self.config.colors {
+                    self.send(id, block(self.texts.colors_unavailable()));
+                    return;
+                }
+                // The line before the change reaches it as the old setting said.
+                self.catch_up(id);
+                if let Some(member) = self.members.get_mut(id) {
+                    let comfort = &mut member.comfort;
+                    match command.id {
+                        Id::Bell => comfort.no_bell = !on,
+                        Id::Colors => comfort.no_colors = !on,
+                        _ => comfort.timestamps = on,
+                    }
+                }
+                self.send(id, block(self.texts.setting(command.name, on)));
+            }
+            _ => {}
+        }
+    }
+
+    /// Starts (`on`) or stops ignoring `target` for `id`; whether that changed anything.
+    fn set_ignored(&mut self, id: ClientId, target: ClientId, on: bool) -> bool {
+        // What the round holds so far was said before: it is delivered as it was.
+        self.catch_up(id);
+        let Some(member) = self.members.get_mut(id) else {
+            return false;
+        };
+        if on {
+            member.comfort.ignored.insert(target)
+        } else {
+            member.comfort.ignored.remove(&target)
+        }
+    }
+
+    /// The names of the signed-in members `id` ignores, in order.
+    fn ignored_names(&self, id: ClientId) -> Vec<String> {
+        let Some(member) = self.members.get(id) else {
+            return Vec::new();
+        };
+        let mut names: Vec<String> = member
+            .comfort
+            .ignored
+            .iter()
+            .filter(|&&other| self.members.get(other).is_some_and(|m| m.nick.is_some()))
+            .map(|&other| self.members.nick_of(other).to_owned())
+            .collect();
+        names.sort_by_key(|name| name.to_lowercase());
+        names
+    }
+}
