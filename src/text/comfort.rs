@@ -184,3 +184,42 @@ impl Texts {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stamps_say_the_local_minute_and_the_day_when_it_is_another() {
+        // 2026-12-03 10:05:59 UTC.
+        let t = 1_796_292_359;
+        assert_eq!(stamp(t, t, 0), "[10:05] ");
+        assert_eq!(stamp(t, t, 480), "[18:05] ");
+        assert_eq!(stamp(t, t, -330), "[04:35] ");
+        // Said yesterday, there: the date too.
+        assert_eq!(stamp(t - 86_400, t, 0), "[2026-12-02 10:05] ");
+        // 14:00 east of UTC, it is the next day already; said and now agree.
+        assert_eq!(stamp(t, t, 14 * 60), "[00:05] ");
+    }
+
+    #[test]
+    fn strip_colors_takes_out_sgr_and_nothing_else() {
+        assert_eq!(
+            strip_colors(b"> \x1b[33mbob\x1b[39m: a [1m b\r\n"),
+            b"> bob: a [1m b\r\n"
+        );
+        assert_eq!(strip_colors(b"\x1b[1;33mx\x1b[m"), b"x");
+        // Not an SGR: left alone (the server sends no other escape).
+        assert_eq!(strip_colors(b"\x1b[2Jx"), b"\x1b[2Jx");
+    }
+
+    #[test]
+    fn marked_lines_ring_and_are_bold_when_asked() {
+        assert_eq!(
+            marked(b"> a: bob\r\n", true, true),
+            b"\x07\x1b[1m> a: bob\x1b[22m\r\n"
+        );
+        assert_eq!(marked(b"> a: bob\r\n", true, false), b"\x07> a: bob\r\n");
+        assert_eq!(marked(b"> a: bob\r\n", false, false), b"> a: bob\r\n");
+    }
+}

@@ -10,6 +10,7 @@ mod common;
 mod abuse;
 mod bench_smoke;
 mod client;
+mod comfort;
 mod config_cli;
 mod control;
 mod lifecycle;
