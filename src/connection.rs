@@ -75,9 +75,11 @@ pub async fn serve(
             true
         },
         async {
-            future::or(all_acknowledged(stream.get_ref()), async {
+            // Boxed: the timers of this last phase would otherwise make every
+            // connection's future bigger for its whole life.
+            Box::pin(future::or(all_acknowledged(stream.get_ref()), async {
                 smol::Timer::after(CLOSE_LINGER).await;
-            })
+            }))
             .await;
             false
         },

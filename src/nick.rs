@@ -196,6 +196,14 @@ fn fold_confusable(c: char) -> char {
 mod tests {
     use super::*;
 
+    /// The room finds who a chat line names by lowercasing ASCII words itself
+    /// (`Room::named`): for ASCII, the key must be exactly the lowercase.
+    #[test]
+    fn the_key_of_ascii_is_its_lowercase() {
+        let ascii: String = (b' '..=b'~').map(char::from).collect();
+        assert_eq!(nick_key(&ascii), ascii.to_ascii_lowercase());
+    }
+
     #[test]
     fn registration_takes_text_before_hash() {
         assert_eq!(nick_from_registration("bob#", 24), Ok("bob"));

@@ -28,7 +28,7 @@ impl Room {
                 };
                 let msg = block(self.texts.away(nick, &message));
                 if let Some(member) = self.members.get_mut(id) {
-                    member.comfort.away = Some(message);
+                    member.comfort_mut().away = Some(message);
                 }
                 self.broadcast(&msg, None);
             }
@@ -36,7 +36,7 @@ impl Room {
                 let was_away = self
                     .members
                     .get_mut(id)
-                    .and_then(|member| member.comfort.away.take())
+                    .and_then(|member| member.comfort_mut().away.take())
                     .is_some();
                 if was_away {
                     let msg = block(self.texts.back(nick));
@@ -49,7 +49,7 @@ impl Room {
                 let to = self
                     .members
                     .get(id)
-                    .and_then(|member| member.comfort.reply_to)
+                    .and_then(|member| member.comfort().reply_to)
                     .filter(|&to| self.members.get(to).is_some_and(|m| m.nick.is_some()));
                 match to {
                     Some(to) => {
@@ -101,7 +101,7 @@ impl Room {
                 // The line before the change reaches it as the old setting said.
                 self.catch_up(id);
                 if let Some(member) = self.members.get_mut(id) {
-                    let comfort = &mut member.comfort;
+                    let comfort = member.comfort_mut();
                     match command.id {
                         Id::Bell => comfort.no_bell = !on,
                         Id::Colors => comfort.no_colors = !on,
@@ -122,9 +122,9 @@ impl Room {
             return false;
         };
         if on {
-            member.comfort.ignored.insert(target)
+            member.comfort_mut().ignored.insert(target)
         } else {
-            member.comfort.ignored.remove(&target)
+            member.comfort_mut().ignored.remove(&target)
         }
     }
 
@@ -134,7 +134,7 @@ impl Room {
             return Vec::new();
         };
         let mut names: Vec<String> = member
-            .comfort
+            .comfort()
             .ignored
             .iter()
             .filter(|&&other| self.members.get(other).is_some_and(|m| m.nick.is_some()))

@@ -207,11 +207,11 @@ impl Room {
                 let to_name = self.members.nick_of(target).to_owned();
                 let (ignored, ring, away) = match self.members.get_mut(target) {
                     Some(member) => {
-                        let ignored = member.comfort.ignored.contains(&id);
+                        let ignored = member.comfort().ignored.contains(&id);
                         if !ignored {
-                            member.comfort.reply_to = Some(id);
+                            member.comfort_mut().reply_to = Some(id);
                         }
-                        let comfort = &member.comfort;
+                        let comfort = member.comfort();
                         (ignored, !comfort.no_bell, comfort.away.clone())
                     }
                     None => (true, false, None),
@@ -280,8 +280,10 @@ impl Room {
         let joined = block(self.texts.joined(nick, online, list));
         self.send(id, block(welcome));
         // From here on (the welcome's replay is stamped already).
-        if let Some(member) = self.members.get_mut(id) {
-            member.comfort.timestamps = self.config.timestamps;
+        if self.config.timestamps
+            && let Some(member) = self.members.get_mut(id)
+        {
+            member.comfort_mut().timestamps = true;
         }
         self.broadcast(&joined, Some(id));
         true
@@ -311,14 +313,29 @@ impl Room {
     /// The signed-in members (other than `author`) that `text` names: a word,
     /// stripped of the punctuation around it (`@bob:`), whose nickname key is
     /// theirs, so `bob` names Bob and ＢＯＢ but not bobby.
+    ///
+    /// Every chat line goes through this, so the common case is kept cheap: a
+    /// word longer than any nickname is skipped, and an ASCII word's key (its
+    /// lowercase) is made in one reused buffer.
     fn named(&self, author: ClientId, text: &str) -> Vec<ClientId> {
         let mut named = Vec::new();
+        let mut key = String::new();
+        // A nickname's characters take at most 4 bytes each.
+        let longest = self.config.max_nick_chars * 4;
         for word in text.split_whitespace() {
             let word = word.trim_matches(|c: char| c.is_ascii_punctuation() && c != '_');
-            if word.is_empty() {
+            if word.is_empty() || word.len() > longest {
                 continue;
             }
-            if let Some(id) = self.members.find(word)
+            let found = if word.is_ascii() {
+                key.clear();
+                key.push_str(word);
+                key.make_ascii_lowercase();
+                self.members.find_key(&key)
+            } else {
+                self.members.find(word)
+            };
+            if let Some(id) = found
                 && id != author
                 && !named.contains(&id)
             {

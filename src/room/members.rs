@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Instant;
 
 use crate::nick::nick_key;
@@ -30,8 +30,10 @@ pub(super) struct Member {
     /// Muted: nobody receives its chat, `/me` or `/msg`. `Some(None)` until
     /// unmuted, `Some(Some(t))` until `t`.
     pub(super) muted: Option<Option<Instant>>,
-    /// The member's own settings and state for comfort (`/away`, `/ignore`, …).
-    pub(super) comfort: Comfort,
+    /// The member's own settings and state for comfort (`/away`, `/ignore`, …);
+    /// None until it uses one, so that most members cost a pointer, not the
+    /// whole struct (read it with [`comfort`](Self::comfort)).
+    own: Option<Box<Comfort>>,
 }
 
 /// What a signed-in user set for themself, for this session only.
@@ -60,7 +62,20 @@ impl Comfort {
     }
 }
 
+/// The settings of a member who has changed none.
+static PLAIN: LazyLock<Comfort> = LazyLock::new(Comfort::default);
+
 impl Member {
+    /// The member's comfort settings.
+    pub(super) fn comfort(&self) -> &Comfort {
+        self.own.as_deref().unwrap_or(&PLAIN)
+    }
+
+    /// The member's comfort settings, to change.
+    pub(super) fn comfort_mut(&mut self) -> &mut Comfort {
+        self.own.get_or_insert_with(Box::default)
+    }
+
     /// Whether the member is muted at `now` (a mute past its time is over).
     pub(super) fn is_muted(&self, now: Instant) -> bool {
         match self.muted {
@@ -92,7 +107,7 @@ impl Members {
             last_input: now,
             op: false,
             muted: None,
-            comfort: Comfort::default(),
+            own: None,
         };
         self.by_id.insert(id, member);
     }
@@ -143,6 +158,11 @@ impl Members {
         self.by_nick.get(&nick_key(nick)).copied()
     }
 
+    /// The signed-in member whose [`nick_key`] is `key`.
+    pub(super) fn find_key(&self, key: &str) -> Option<ClientId> {
+        self.by_nick.get(key).copied()
+    }
+
     /// The nickname `id` is signed in with; empty when it is not.
     pub(super) fn nick_of(&self, id: ClientId) -> &str {
         self.by_id
@@ -182,7 +202,7 @@ impl Members {
             .values()
             .take(max)
             .map(|&id| match self.by_id.get(&id) {
-                Some(member) if member.comfort.away.is_some() => mark(self.nick_of(id)),
+                Some(member) if member.comfort().away.is_some() => mark(self.nick_of(id)),
                 _ => self.nick_of(id).to_owned(),
             })
             .collect();

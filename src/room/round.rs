@@ -103,8 +103,8 @@ impl<'a> View<'a> {
     pub(super) fn of(id: ClientId, member: &'a Member, config: &Config) -> View<'a> {
         View {
             id,
-            comfort: &member.comfort,
-            colors: config.colors && !member.comfort.no_colors,
+            comfort: member.comfort(),
+            colors: config.colors && !member.comfort().no_colors,
             offset: config.utc_offset_minutes,
         }
     }
@@ -292,7 +292,7 @@ impl Room {
                 continue;
             }
             let partial = self.round.partial.get(&id).copied();
-            let block = if partial.is_none() && member.comfort.plain() {
+            let block = if partial.is_none() && member.comfort().plain() {
                 everything.clone()
             } else {
                 let view = View::of(id, member, &self.config);
