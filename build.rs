@@ -15,6 +15,7 @@ const TOOLS: &[&str] = &[
     "ncat",
     "telnet",
     "tmux",
+    "pgrep",
     "setpriv",
     "timeout",
     "socat",

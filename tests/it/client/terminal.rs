@@ -581,3 +581,34 @@ fn second_ctrl_c_leaves_at_once_and_restores_the_terminal() {
     pane.assert_modes_restored();
     drop(peer);
 }
+
+#[test]
+#[cfg_attr(
+    not(all(has_tmux, has_pgrep)),
+    ignore = "tmux or pgrep (procps) is not installed"
+)]
+fn sigterm_says_goodbye_and_restores_the_terminal() {
+    crate::common::require("tmux");
+    crate::common::require("pgrep");
+    let server = chatd().start();
+    let pane = ChatPane::join(&server);
+    pane.register("bob");
+    pane.wait_raw_mode();
+    // chat is the child of the pane's shell.
+    let shell = pane.run(&["display-message", "-p", "-t", "chat", "#{pane_pid}"]);
+    let children = Command::new("pgrep")
+        .args(["-P", shell.trim()])
+        .output()
+        .expect("run pgrep");
+    let chat: u32 = String::from_utf8_lossy(&children.stdout)
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("no single child of the pane's shell: {children:?}"));
+    crate::common::send_signal(chat, "TERM");
+    let screen = pane.wait_exit();
+    assert!(
+        screen.contains("* Bye, bob!\n[local] you left the chat room\n[chat exited with status 0]"),
+        "{screen}"
+    );
+    pane.assert_modes_restored();
+}
