@@ -22,7 +22,7 @@ pub(super) struct Key {
 }
 
 /// Every key, in the order `render` writes them.
-pub(super) const KEYS: [Key; 24] = [
+pub(super) const KEYS: [Key; 26] = [
     Key {
         name: "address",
         restart: Some(|new, old| new.address = old.address.clone()),
@@ -194,6 +194,21 @@ pub(super) const KEYS: [Key; 24] = [
         restart: None,
         set: |c, v| v.integer(0, 1000).map(|n| c.history = n),
         show: |c| Some(c.history.to_string()),
+    },
+    Key {
+        name: "presence_summary_above",
+        restart: None,
+        set: |c, v| {
+            v.integer(0, 1_000_000)
+                .map(|n| c.presence_summary_above = n)
+        },
+        show: |c| Some(c.presence_summary_above.to_string()),
+    },
+    Key {
+        name: "presence_interval_secs",
+        restart: None,
+        set: |c, v| v.integer(1, 3600).map(|n| c.presence_interval_secs = n),
+        show: |c| Some(c.presence_interval_secs.to_string()),
     },
     Key {
         name: "shutdown_grace_secs",

@@ -123,6 +123,11 @@ pub struct Config {
     pub send_queue_grace_secs: u64,
     /// Messages replayed to a new user; 0 disables.
     pub history: usize,
+    /// In a room of more members than this, joins and leaves are announced as
+    /// one summary line per `presence_interval_secs`; 0: always one by one.
+    pub presence_summary_above: usize,
+    /// How often that summary goes out.
+    pub presence_interval_secs: u64,
     /// Seconds users may keep chatting after a shutdown signal.
     pub shutdown_grace_secs: u64,
     /// Seconds between health lines in the log; 0 disables.
@@ -158,6 +163,8 @@ impl Default for Config {
             send_queue_hard_bytes: None,
             send_queue_grace_secs: 10,
             history: 20,
+            presence_summary_above: 100,
+            presence_interval_secs: 10,
             shutdown_grace_secs: 10,
             stats_interval_secs: 60,
             control_socket: None,

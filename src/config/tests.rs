@@ -62,6 +62,8 @@ fn defaults_match_the_spec() {
     assert_eq!(c.send_queue_hard_bound(), 4_194_304);
     assert_eq!(c.send_queue_grace_secs, 10);
     assert_eq!(c.history, 20);
+    assert_eq!(c.presence_summary_above, 100);
+    assert_eq!(c.presence_interval_secs, 10);
     assert_eq!(c.shutdown_grace_secs, 10);
     assert_eq!(c.stats_interval_secs, 60);
     assert!(c.flood_enabled());
@@ -89,6 +91,8 @@ fn every_key_parses() {
         "send_queue_hard_bytes = 4_294_967_296\n",
         "send_queue_grace_secs = 3600\n",
         "history = 1000\n",
+        "presence_summary_above = 0\n",
+        "presence_interval_secs = 3600\n",
         "shutdown_grace_secs = 3600\n",
         "stats_interval_secs = 0\n",
         "control_socket = \"/run/chatd/control.sock\"\n",
@@ -115,6 +119,8 @@ fn every_key_parses() {
         send_queue_hard_bytes: Some(4 << 30),
         send_queue_grace_secs: 3600,
         history: 1000,
+        presence_summary_above: 0,
+        presence_interval_secs: 3600,
         shutdown_grace_secs: 3600,
         stats_interval_secs: 0,
         control_socket: Some("/run/chatd/control.sock".into()),
@@ -578,6 +584,8 @@ fn render_writes_every_key_in_order() {
         "# send_queue_hard_bytes is not set",
         "send_queue_grace_secs",
         "history",
+        "presence_summary_above",
+        "presence_interval_secs",
         "shutdown_grace_secs",
         "stats_interval_secs",
         "# control_socket is not set",

@@ -277,7 +277,8 @@ impl Room {
             welcome += motd;
         }
         let list = (online <= JOIN_LIST_MAX_ROOM).then_some(names.as_slice());
-        let joined = block(self.texts.joined(nick, online, list));
+        let joined =
+            (!self.summarizes(online)).then(|| block(self.texts.joined(nick, online, list)));
         self.send(id, block(welcome));
         // From here on (the welcome's replay is stamped already).
         if self.config.timestamps
@@ -285,7 +286,10 @@ impl Room {
         {
             member.comfort_mut().timestamps = true;
         }
-        self.broadcast(&joined, Some(id));
+        match joined {
+            Some(joined) => self.broadcast(&joined, Some(id)),
+            None => self.presence.count(true),
+        }
         true
     }
 

@@ -114,6 +114,27 @@ pub enum Event {
     },
 }
 
+/// Joins and leaves waiting for the next summary line.
+#[derive(Debug, Default)]
+struct Presence {
+    joined: u64,
+    left: u64,
+    /// When the first of them happened: the summary goes out
+    /// `presence_interval_secs` after it.
+    since: Option<Instant>,
+}
+
+impl Presence {
+    fn count(&mut self, joined: bool) {
+        if joined {
+            self.joined += 1;
+        } else {
+            self.left += 1;
+        }
+        self.since.get_or_insert_with(Instant::now);
+    }
+}
+
 /// Counters shared with the accept loop, which rejects connections the room never sees.
 #[derive(Debug, Default)]
 pub struct SharedCounters {
@@ -154,6 +175,8 @@ struct Room {
     shutting_down: bool,
     started: Instant,
     last_health: Instant,
+    /// Joins and leaves not announced yet, in a room big enough to summarize them.
+    presence: Presence,
     summary: Summary,
     shared: Arc<SharedCounters>,
     /// Status and watchdog pings to systemd, sent from the tick.
@@ -222,6 +245,7 @@ impl Room {
             shutting_down: false,
             started: now,
             last_health: now,
+            presence: Presence::default(),
             summary: Summary::default(),
             shared,
             heartbeat: crate::systemd::Heartbeat::from_env(),
@@ -301,8 +325,20 @@ impl Room {
         if let Some(typed) = reason.typed() {
             debug!("{nick:?} left saying: {typed}");
         }
+        // Counted with the one leaving: the room had that many when it happened.
+        if self.summarizes(online + 1) {
+            self.presence.count(false);
+            return;
+        }
         let msg = block(self.texts.left(&nick, &reason, online));
         self.broadcast(&msg, None);
+    }
+
+    /// Whether a join or leave in a room of `members` goes into the summary
+    /// instead of a line of its own (`presence_summary_above`, 0: never).
+    fn summarizes(&self, members: usize) -> bool {
+        let above = self.config.presence_summary_above;
+        above > 0 && members > above
     }
 
     /// Drops every client whose outbox overflowed or stalled. Their leave lines

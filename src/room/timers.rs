@@ -1,5 +1,5 @@
 //! The room's once-a-second tick: connections that did not sign in in time are
-//! closed, clients that stopped reading while over the soft bound of their send
+//! closed, a big room's joins and leaves are summarized, clients that stopped reading while over the soft bound of their send
 //! queue are marked too slow, the health line is logged every
 //! `stats_interval_secs`, and systemd gets its status and watchdog pings.
 
@@ -17,6 +17,7 @@ impl Room {
         self.close_late_logins(now);
         self.check_backlogs(now);
         self.expire_bans();
+        self.announce_presence(now);
         let interval = self.config.stats_interval_secs;
         if interval > 0 && now.duration_since(self.last_health) >= Duration::from_secs(interval) {
             self.last_health = now;
@@ -25,6 +26,21 @@ impl Room {
         let stopping = self.shutting_down;
         let (clients, registered) = (self.members.len(), self.members.registered());
         self.heartbeat.tick(now, clients, registered, stopping);
+    }
+
+    /// Sends the summary of the joins and leaves not announced one by one, once
+    /// `presence_interval_secs` has passed since the first of them.
+    fn announce_presence(&mut self, now: Instant) {
+        let Some(since) = self.presence.since else {
+            return;
+        };
+        if now.duration_since(since) < Duration::from_secs(self.config.presence_interval_secs) {
+            return;
+        }
+        let (joined, left) = (self.presence.joined, self.presence.left);
+        self.presence = Default::default();
+        let msg = block(self.texts.presence(joined, left, self.members.registered()));
+        self.broadcast(&msg, None);
     }
 
     /// Closes, with a notice, every connection whose time to sign in is up.

@@ -9,6 +9,7 @@ use crate::config::Language;
 use crate::nick::NickError;
 
 mod comfort;
+mod presence;
 
 pub use comfort::{marked, stamp, strip_colors};
 mod moderation;

@@ -32,6 +32,8 @@ send_queue_bytes = 1048576
 # send_queue_hard_bytes is not set
 send_queue_grace_secs = 10
 history = 20
+presence_summary_above = 100
+presence_interval_secs = 10
 shutdown_grace_secs = 10
 stats_interval_secs = 60
 # control_socket is not set

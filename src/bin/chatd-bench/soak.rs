@@ -80,7 +80,7 @@ async fn drive(
 ) -> Outcome {
     let counts = Rc::new(Counts::default());
     let stop = Rc::new(Cell::new(false));
-    let fds_before = open_fds(pid);
+    let fds_before = idle_fds(addr, pid).await;
     let rss_before = rss_kib(pid);
     let start = Instant::now();
     let mut tasks = Vec::new();
@@ -193,6 +193,29 @@ fn keeps_growing(
         );
     }
     growing
+}
+
+/// The server's descriptors while idle, measured after one connection has
+/// come and gone: its event loop makes its own descriptors at the first
+/// connection, and those are not a leak.
+async fn idle_fds(addr: SocketAddr, pid: u32) -> usize {
+    if let Ok(mut probe) = TcpStream::connect(addr).await {
+        let mut buf = [0u8; 64];
+        let _ = probe.read(&mut buf).await;
+    }
+    // The probe's socket closes a moment after ours: wait until the count
+    // holds still for 100 ms (at most 2 s).
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let mut last = open_fds(pid);
+    while Instant::now() < deadline {
+        Timer::after(Duration::from_millis(100)).await;
+        let now = open_fds(pid);
+        if now == last {
+            break;
+        }
+        last = now;
+    }
+    last
 }
 
 fn open_fds(pid: u32) -> usize {
