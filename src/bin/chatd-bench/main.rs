@@ -11,6 +11,7 @@
 //! (`soak.rs`) (see `--help`). `--quick` scales every scenario down so the test
 //! suite can check the generator works.
 
+mod report;
 mod soak;
 
 use std::cell::RefCell;
@@ -169,8 +170,8 @@ fn main() {
         }
         outcomes.push(outcome);
     }
-    print_table(&outcomes);
-    let json_text = to_json(&outcomes);
+    report::print_table(&outcomes);
+    let json_text = report::to_json(&outcomes);
     println!("{json_text}");
     if let Some(path) = json {
         std::fs::write(&path, json_text + "\n").expect("write json");
@@ -669,49 +670,4 @@ fn latency(line: &[u8], now_us: u64) -> Option<u32> {
     let end = digits.iter().position(|b| !b.is_ascii_digit())?;
     let sent: u64 = std::str::from_utf8(&digits[..end]).ok()?.parse().ok()?;
     Some(now_us.saturating_sub(sent).min(u64::from(u32::MAX)) as u32)
-}
-
-fn print_table(outcomes: &[Outcome]) {
-    println!(
-        "{:<8} {:>7} {:>11} {:>12} {:>8} {:>8} {:>8} {:>10} {:>10} {:>11}",
-        "scenario",
-        "clients",
-        "deliveries",
-        "deliv/s",
-        "p50 ms",
-        "p99 ms",
-        "max ms",
-        "µs/deliv",
-        "RSS KiB",
-        "B/client"
-    );
-    for o in outcomes {
-        println!(
-            "{:<8} {:>7} {:>11} {:>12.0} {:>8.2} {:>8.2} {:>8.2} {:>10.3} {:>10} {:>11.0}",
-            o.name,
-            o.clients,
-            o.deliveries,
-            o.deliveries_per_sec,
-            o.p50_ms,
-            o.p99_ms,
-            o.max_ms,
-            o.cpu_us_per_delivery,
-            o.rss_after_kib,
-            o.rss_per_client_bytes
-        );
-    }
-}
-
-fn to_json(outcomes: &[Outcome]) -> String {
-    let items: Vec<String> = outcomes
-        .iter()
-        .map(|o| {
-            format!(
-                "{{\"scenario\":\"{}\",\"clients\":{},\"deliveries\":{},\"expected\":{},\"seconds\":{:.3},\"deliveries_per_sec\":{:.0},\"p50_ms\":{:.3},\"p99_ms\":{:.3},\"max_ms\":{:.3},\"server_cpu_secs\":{:.3},\"cpu_us_per_delivery\":{:.4},\"rss_before_kib\":{},\"rss_after_kib\":{},\"rss_per_client_bytes\":{:.0},\"errors\":{}}}",
-                o.name, o.clients, o.deliveries, o.expected, o.seconds, o.deliveries_per_sec, o.p50_ms, o.p99_ms, o.max_ms,
-                o.server_cpu_secs, o.cpu_us_per_delivery, o.rss_before_kib, o.rss_after_kib, o.rss_per_client_bytes, o.errors
-            )
-        })
-        .collect();
-    format!("[{}]", items.join(","))
 }

@@ -28,6 +28,9 @@ const SLOW_READERS: usize = 2;
 const TALK_EVERY: Duration = Duration::from_millis(400);
 /// A slow reader holds its connection this long without reading, then leaves.
 const SLOW_HOLD: Duration = Duration::from_secs(30);
+/// The flooder's bursts (see [`flooder`]): 20 of the 30 wait for tokens, 4 s.
+const FLOOD_LINES: usize = 30;
+const FLOOD_EVERY: Duration = Duration::from_secs(10);
 /// Pauses between churn connections, per churning loop.
 const CHURN_EVERY: Duration = Duration::from_millis(100);
 
@@ -143,7 +146,10 @@ async fn drive(
     }
     let mut failures = counts.errors.get();
     if fds_after > fds_before {
-        eprintln!("soak: {fds_after} descriptors open after the load, {fds_before} before");
+        eprintln!(
+            "soak: {fds_after} descriptors open after the load, {fds_before} before: {:?}",
+            fd_targets(pid)
+        );
         failures += 1;
     }
     failures += u64::from(keeps_growing("RSS", &samples, |s| s.rss_kib, 1024));
@@ -216,6 +222,23 @@ async fn idle_fds(addr: SocketAddr, pid: u32) -> usize {
         last = now;
     }
     last
+}
+
+/// What each open descriptor of `pid` is, for the failure message.
+fn fd_targets(pid: u32) -> Vec<String> {
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .map(|entry| {
+            let target = std::fs::read_link(entry.path()).unwrap_or_default();
+            format!(
+                "{}={}",
+                entry.file_name().to_string_lossy(),
+                target.display()
+            )
+        })
+        .collect()
 }
 
 fn open_fds(pid: u32) -> usize {
@@ -343,19 +366,27 @@ async fn vanisher(addr: SocketAddr, counts: Rc<Counts>, stop: Rc<Cell<bool>>) {
     }
 }
 
-/// Sends as fast as the socket takes lines; flood control paces it.
+/// Sends [`FLOOD_LINES`] lines at once every [`FLOOD_EVERY`]: three times the
+/// flood limit's burst, so flood control holds most of each back. Not a
+/// continuous flood: what a client has sent is delivered even after it leaves,
+/// at the flood rate, so a flooder that had filled the socket buffers would keep
+/// its connection for hours after the load stops, and the descriptor check at
+/// the end could not tell that from a leak.
 async fn flooder(addr: SocketAddr, counts: Rc<Counts>, stop: Rc<Cell<bool>>) {
     let Some(mut stream) = joined(addr, "flooder".to_owned(), &counts).await else {
         return;
     };
     let incoming = stream.clone();
     let flooding = async {
-        let batch: String = (0..50).map(|i| format!("flood line {i}\n")).collect();
+        let batch: String = (0..FLOOD_LINES)
+            .map(|i| format!("flood line {i}\n"))
+            .collect();
         while !stop.get() {
             if stream.write_all(batch.as_bytes()).await.is_err() {
                 counts.errors.set(counts.errors.get() + 1);
                 return;
             }
+            Timer::after(FLOOD_EVERY).await;
         }
     };
     future::or(flooding, read_all(incoming, &counts)).await;
