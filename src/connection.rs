@@ -7,9 +7,8 @@
 //! everything queued in one go and gives up at once when the room aborts the
 //! outbox, so a client that never reads cannot hold anything up.
 
-use std::cell::RefCell;
 use std::collections::VecDeque;
-use std::io::{self, Read, Write};
+use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::pin::pin;
 use std::sync::Arc;
@@ -280,29 +279,23 @@ impl Reader<'_> {
 /// Writes what the room queues until the outbox is closed or aborted, then
 /// closes the sending side (FIN); [`serve`] decides how the rest ends.
 ///
-/// Each batch is gathered into a per-thread scratch buffer and written with one
-/// non-blocking call ([`write_batch`]), so an idle connection keeps no write
-/// buffer and a busy one costs one syscall per batch. Only when the socket is
-/// full does the unwritten tail get a buffer of its own and wait here (still
-/// counted against the client's queue bound) until the socket is writable or the
-/// room aborts the outbox.
+/// Each batch goes to the kernel straight from the queued blocks, which are
+/// shared by every recipient of a round, with one non-blocking `writev` per
+/// [`MAX_SLICES`] blocks ([`write_blocks`]): no copy per recipient, and an idle
+/// connection keeps no write buffer. When the socket is full, what it did not
+/// take stays where it is, as a position in the batch (still counted against
+/// the client's queue bound), until the socket is writable or the room aborts
+/// the outbox.
 async fn write_to_client(stream: &Async<TcpStream>, outbox: &Outbox) {
     'batches: while let Some(blocks) = outbox.next_blocks().await {
-        let tail = match write_batch(stream.get_ref(), &blocks) {
-            Ok((written, tail)) => {
-                outbox.written(written);
-                tail
-            }
-            Err(_) => break,
-        };
-        drop(blocks);
-        let mut pos = 0;
-        while pos < tail.len() {
-            match stream.get_ref().write(&tail[pos..]) {
+        let mut at = Position::default();
+        at.advance(&blocks, 0);
+        while at.block < blocks.len() {
+            match write_blocks(stream.get_ref(), &blocks, at) {
                 Ok(0) => break 'batches,
                 Ok(n) => {
-                    pos += n;
                     outbox.written(n);
+                    at.advance(&blocks, n);
                 }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
                     let writable = async { stream.writable().await.is_ok() };
@@ -327,37 +320,52 @@ async fn write_to_client(stream: &Async<TcpStream>, outbox: &Outbox) {
     let _ = stream.get_ref().shutdown(Shutdown::Write);
 }
 
-thread_local! {
-    /// Where a batch is gathered for its one write. Per thread, not per
-    /// connection: only the executor threads ever hold one.
-    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+/// Blocks handed to one `writev`: a round's batch is usually one or two, a
+/// backlog more; past this many, the rest goes in the next call.
+const MAX_SLICES: usize = 64;
+
+/// How far into a batch the writer has got: a block, and a byte within it.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Position {
+    block: usize,
+    offset: usize,
 }
 
-/// A scratch buffer that grew beyond this for one huge batch is let go after it.
-const SCRATCH_KEEP: usize = 1 << 20;
-
-/// Gathers `blocks` and writes them with one non-blocking call. Returns the bytes
-/// written and a copy of what the socket did not take (empty in the common case).
-fn write_batch(mut stream: &TcpStream, blocks: &VecDeque<Block>) -> io::Result<(usize, Vec<u8>)> {
-    SCRATCH.with_borrow_mut(|buf| {
-        buf.clear();
-        for block in blocks {
-            buf.extend_from_slice(block);
-        }
-        let result = loop {
-            match stream.write(buf) {
-                Ok(0) if !buf.is_empty() => break Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => break Ok((n, buf[n..].to_vec())),
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => break Ok((0, buf.clone())),
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                Err(err) => break Err(err),
+impl Position {
+    /// Moves past `n` more bytes of `blocks`, and past any block written to
+    /// its end (an empty one at once), so that what is left to write starts
+    /// at the position.
+    fn advance(&mut self, blocks: &VecDeque<Block>, mut n: usize) {
+        loop {
+            while self.block < blocks.len() && self.offset == blocks[self.block].len() {
+                self.block += 1;
+                self.offset = 0;
             }
-        };
-        if buf.capacity() > SCRATCH_KEEP {
-            *buf = Vec::new();
+            if n == 0 || self.block == blocks.len() {
+                return;
+            }
+            let take = n.min(blocks[self.block].len() - self.offset);
+            self.offset += take;
+            n -= take;
         }
-        result
-    })
+    }
+}
+
+/// Writes `blocks` from `at` on, up to [`MAX_SLICES`] of them, with one
+/// non-blocking `writev`; the bytes written.
+fn write_blocks(
+    mut stream: &TcpStream,
+    blocks: &VecDeque<Block>,
+    at: Position,
+) -> io::Result<usize> {
+    let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+    let mut count = 0;
+    for (i, block) in blocks.iter().enumerate().skip(at.block).take(MAX_SLICES) {
+        let start = if i == at.block { at.offset } else { 0 };
+        slices[count] = IoSlice::new(&block[start..]);
+        count += 1;
+    }
+    stream.write_vectored(&slices[..count])
 }
 
 /// Flood control: a token bucket per client. Each line takes a token; tokens come
@@ -447,7 +455,7 @@ mod tests {
     }
 
     #[test]
-    fn write_batch_sends_every_line_in_one_write() {
+    fn write_blocks_sends_every_block_in_one_call() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (mut server, _) = listener.accept().unwrap();
@@ -455,24 +463,86 @@ mod tests {
             .into_iter()
             .map(|s| Block::from(s.as_bytes()))
             .collect();
-        let (written, tail) = write_batch(&client, &lines).unwrap();
-        assert_eq!((written, tail.len()), (13, 0));
+        let written = write_blocks(&client, &lines, Position::default()).unwrap();
+        assert_eq!(written, 13);
         let mut got = [0u8; 13];
         server.read_exact(&mut got).unwrap();
         assert_eq!(&got, b"hello world\r\n");
+        // From the middle of a block on.
+        let from = Position {
+            block: 0,
+            offset: 3,
+        };
+        assert_eq!(write_blocks(&client, &lines, from).unwrap(), 10);
+        let mut got = [0u8; 10];
+        server.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"lo world\r\n");
     }
 
     #[test]
-    fn write_batch_keeps_what_a_full_socket_refused() {
+    fn a_full_socket_takes_part_and_the_position_says_which() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let _server = listener.accept().unwrap(); // never reads
         client.set_nonblocking(true).unwrap();
         let line = Block::from(vec![b'x'; 1 << 20]);
         let lines: VecDeque<Block> = std::iter::repeat_n(line, 64).collect();
-        let (written, tail) = write_batch(&client, &lines).unwrap();
-        assert!(!tail.is_empty(), "64 MiB fit into loopback buffers");
-        assert_eq!(written + tail.len(), 64 << 20);
+        let mut at = Position::default();
+        let mut total = 0;
+        loop {
+            match write_blocks(&client, &lines, at) {
+                Ok(n) => {
+                    total += n;
+                    at.advance(&lines, n);
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
+                Err(err) => panic!("{err}"),
+            }
+        }
+        assert!(at.block < lines.len(), "64 MiB fit into loopback buffers");
+        assert_eq!(at.block * (1 << 20) + at.offset, total);
+    }
+
+    #[test]
+    fn positions_advance_across_blocks() {
+        let lines: VecDeque<Block> = ["ab", "", "cde"]
+            .into_iter()
+            .map(|s| Block::from(s.as_bytes()))
+            .collect();
+        let mut at = Position::default();
+        at.advance(&lines, 1);
+        assert_eq!(
+            at,
+            Position {
+                block: 0,
+                offset: 1
+            }
+        );
+        at.advance(&lines, 1);
+        // A block written to its end is passed over, and so is an empty one.
+        assert_eq!(
+            at,
+            Position {
+                block: 2,
+                offset: 0
+            }
+        );
+        at.advance(&lines, 2);
+        assert_eq!(
+            at,
+            Position {
+                block: 2,
+                offset: 2
+            }
+        );
+        at.advance(&lines, 1);
+        assert_eq!(
+            at,
+            Position {
+                block: 3,
+                offset: 0
+            }
+        );
     }
 
     #[test]
