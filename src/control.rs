@@ -214,7 +214,7 @@ pub async fn serve(
         let reload = reload.clone();
         // Detached: each ends within its timeouts, and at exit an unanswered
         // control client only sees the connection close.
-        smol::spawn(async move {
+        crate::exec::spawn(async move {
             let _slot = slot;
             answer(stream, &room, &reload).await;
         })

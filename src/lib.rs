@@ -18,6 +18,7 @@ pub mod config;
 pub mod connection;
 pub mod control;
 pub mod ctl;
+pub mod exec;
 pub mod listener;
 pub mod log;
 pub mod nick;

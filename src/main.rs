@@ -127,7 +127,9 @@ fn run(config: Config, mut extras: server::Extras) -> Result<(), String> {
     notify_or_warn("READY=1\nSTATUS=accepting connections");
     info!("{}", extras.bans.describe());
 
-    let summary = smol::block_on(server::run(listener, config, control_rx, extras))
+    let workers = chatd::exec::start(config.threads);
+    info!("{workers} worker threads");
+    let summary = chatd::exec::block_on(server::run(listener, config, control_rx, extras))
         .map_err(|e| format!("server: {e}"))?;
     notify_or_warn(&format!(
         "STATUS=stopped after {} deliveries",

@@ -170,17 +170,18 @@ pub async fn run(
     let live = Arc::new(LiveConfig::new(Arc::clone(&config)));
     let counters = Arc::new(SharedCounters::default());
     let (room_tx, room_rx) = async_channel::bounded(ROOM_QUEUE);
-    let room_task = smol::spawn(room::dispatch(room_rx, config, Arc::clone(&counters), bans));
+    let room_task =
+        crate::exec::spawn(room::dispatch(room_rx, config, Arc::clone(&counters), bans));
     // The ticker ends when the room does (its send fails); dropping it at the end
     // of `run` cancels it in any case.
-    let ticker = smol::spawn(tick(room_tx.clone()));
+    let ticker = crate::exec::spawn(tick(room_tx.clone()));
     // Fails only if the room has already closed, which it cannot have yet.
     let _ = room_tx.send(Event::Motd(motd.map(Arc::from))).await;
     let (ctl_reload_tx, ctl_reloads) = async_channel::bounded(4);
     // Serves `chatd ctl` until `run` returns (dropping the task stops it), so
     // operators can still act during the grace period.
     let _control_task = match control_socket {
-        Some(socket) => Some(smol::spawn(control::serve(
+        Some(socket) => Some(crate::exec::spawn(control::serve(
             Async::new(socket)?,
             room_tx.clone(),
             ctl_reload_tx,
@@ -447,7 +448,7 @@ async fn accept_loop(
         let done = shared.all_done.clone();
         // Detached, but not forgotten: `run` waits for every connection's `done`
         // sender to drop before it returns.
-        smol::spawn(async move {
+        crate::exec::spawn(async move {
             let _permit = permit;
             let _slot = slot;
             let _done = done;
@@ -498,7 +499,7 @@ fn reject(stream: Async<TcpStream>, why: String, shared: &Shared, in_flight: &Ar
     let in_flight = Arc::clone(in_flight);
     // Detached: a reject needs no flushing at shutdown, and it ends by itself
     // within REJECT_LINGER.
-    smol::spawn(async move {
+    crate::exec::spawn(async move {
         let client_closed = async {
             // Read until the client closes: closing with unread input would send a
             // reset, which can destroy the line before the client has it.

@@ -22,7 +22,7 @@ pub(super) struct Key {
 }
 
 /// Every key, in the order `render` writes them.
-pub(super) const KEYS: [Key; 26] = [
+pub(super) const KEYS: [Key; 27] = [
     Key {
         name: "address",
         restart: Some(|new, old| new.address = old.address.clone()),
@@ -134,6 +134,12 @@ pub(super) const KEYS: [Key; 26] = [
         restart: Some(|new, old| new.max_clients = old.max_clients),
         set: |c, v| v.integer(1, 1_000_000).map(|n| c.max_clients = n),
         show: |c| Some(c.max_clients.to_string()),
+    },
+    Key {
+        name: "threads",
+        restart: Some(|new, old| new.threads = old.threads),
+        set: |c, v| v.integer(0, 1024).map(|n| c.threads = n),
+        show: |c| Some(c.threads.to_string()),
     },
     Key {
         name: "max_clients_per_ip",

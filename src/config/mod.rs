@@ -106,6 +106,8 @@ pub struct Config {
     pub max_line_bytes: usize,
     /// Most connections at once; more get a "server full" line.
     pub max_clients: usize,
+    /// Worker threads for readers and writers; 0: the cores available.
+    pub threads: usize,
     /// Most connections at once from one remote address.
     pub max_clients_per_ip: usize,
     /// Seconds an unregistered connection may take to pick a nickname.
@@ -157,6 +159,7 @@ impl Default for Config {
             max_nick_chars: 24,
             max_line_bytes: 4096,
             max_clients: 10_000,
+            threads: 0,
             max_clients_per_ip: 32,
             login_timeout_secs: 60,
             flood_burst: 20,

@@ -51,6 +51,7 @@ fn render_writes_every_key_in_order() {
         "max_nick_chars",
         "max_line_bytes",
         "max_clients",
+        "threads",
         "max_clients_per_ip",
         "login_timeout_secs",
         "flood_burst",
@@ -94,11 +95,12 @@ fn restart_only_changes_lists_socket_and_table_keys() {
         address: "0.0.0.0".into(),
         port: 1,
         max_clients: 5,
+        threads: 3,
         ..old.clone()
     };
     assert_eq!(
         old.restart_only_changes(&all),
-        ["address", "port", "max_clients"]
+        ["address", "port", "max_clients", "threads"]
     );
     assert_eq!(
         old.restart_only_changes(&Config {
@@ -189,7 +191,7 @@ fn paths_must_be_absolute_and_fit() {
 fn restart_column_and_reload_policy_agree() {
     let current = Config::default();
     let mut new = parse(
-        "address = \"::\"\nport = 1\nmax_clients = 5\ncontrol_socket = \"/x\"\nstate_dir = \"/y\"\nmotd_file = \"/z\"\nhistory = 3\n",
+        "address = \"::\"\nport = 1\nmax_clients = 5\nthreads = 3\ncontrol_socket = \"/x\"\nstate_dir = \"/y\"\nmotd_file = \"/z\"\nhistory = 3\n",
         "new.conf",
     )
     .unwrap();

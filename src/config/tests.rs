@@ -54,6 +54,7 @@ fn defaults_match_the_spec() {
     assert_eq!(c.max_nick_chars, 24);
     assert_eq!(c.max_line_bytes, 4096);
     assert_eq!(c.max_clients, 10_000);
+    assert_eq!(c.threads, 0);
     assert_eq!(c.max_clients_per_ip, 32);
     assert_eq!(c.login_timeout_secs, 60);
     assert_eq!(c.flood_burst, 20);
@@ -84,6 +85,7 @@ fn every_key_parses() {
         "max_nick_chars = 64\n",
         "max_line_bytes = 64\n",
         "max_clients = 1_000_000\n",
+        "threads = 1024\n",
         "max_clients_per_ip = 1\n",
         "login_timeout_secs = 86400\n",
         "flood_burst = 0\n",
@@ -112,6 +114,7 @@ fn every_key_parses() {
         max_nick_chars: 64,
         max_line_bytes: 64,
         max_clients: 1_000_000,
+        threads: 1024,
         max_clients_per_ip: 1,
         login_timeout_secs: 86_400,
         flood_burst: 0,

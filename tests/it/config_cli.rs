@@ -24,6 +24,7 @@ log_level = \"info\"
 max_nick_chars = 24
 max_line_bytes = 4096
 max_clients = 10000
+threads = 0
 max_clients_per_ip = 32
 login_timeout_secs = 60
 flood_burst = 20

@@ -355,12 +355,23 @@ fn slow_client_is_dropped_without_stalling_the_room() {
     // so it needs no reader.
     let pad_len = 3992; // each line is "NNNNNN " and the padding: 3999 bytes
     let stop = Arc::new(AtomicBool::new(false));
+    // The sender stays at most WINDOW lines ahead of the reader, so that the
+    // reader (a test thread, slower than chatd on several cores) never falls
+    // behind far enough to be dropped itself; the slow client, which reads
+    // nothing, still is.
+    const WINDOW: usize = 32;
+    let received_so_far = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let writing = {
         let stop = Arc::clone(&stop);
+        let received_so_far = Arc::clone(&received_so_far);
         thread::spawn(move || {
             let pad = "x".repeat(pad_len);
             let mut sent = 0;
             while !stop.load(Ordering::Relaxed) && sent < MAX_LINES {
+                if sent >= received_so_far.load(Ordering::Relaxed) + WINDOW {
+                    thread::yield_now(); // waiting for the reader, not synchronizing
+                    continue;
+                }
                 sender.send(&format!("{sent:06} {pad}\n"));
                 sent += 1;
             }
@@ -372,6 +383,7 @@ fn slow_client_is_dropped_without_stalling_the_room() {
     };
     let reading = thread::spawn(move || {
         let mut received = 0;
+        let received_so_far = received_so_far;
         let mut slow_left = false;
         loop {
             let line = reader.read_line();
@@ -389,6 +401,7 @@ fn slow_client_is_dropped_without_stalling_the_room() {
                 &line[..line.len().min(40)]
             );
             received += 1;
+            received_so_far.store(received, Ordering::Relaxed);
         }
     });
     let dropped = server.wait_log("slow client dropped");

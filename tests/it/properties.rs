@@ -191,6 +191,7 @@ fn random_config(rng: &mut Rng) -> Config {
         max_nick_chars: 1 + rng.below(64),
         max_line_bytes,
         max_clients: 1 + rng.below(1_000_000),
+        threads: rng.below(1025),
         max_clients_per_ip: 1 + rng.below(1_000_000),
         login_timeout_secs: 1 + rng.below(86_400) as u64,
         flood_burst: rng.below(1_000_001) as u32,
