@@ -7,7 +7,7 @@ use std::io::Write;
 use std::net::Shutdown;
 use std::process::Command;
 
-use crate::common::{Client, Server, chatd};
+use crate::common::{Client, chatd, join_in_color};
 
 const PROMPT: &str = "> Please type your nickname followed by '#' and press Enter";
 const TOO_MANY: &[u8] = b"! too many connections from your address\r\n";
@@ -162,15 +162,6 @@ fn assert_no_injected_controls(who: &str, raw: &[u8]) {
         });
         assert_eq!(bad, None, "{who} got {line:?}");
     }
-}
-
-/// Connects, registers `nick` and reads the welcome, with `colors = true`.
-fn join_in_color(server: &Server, nick: &str) -> Client {
-    let mut client = server.connect();
-    client.read_banner();
-    client.send(&format!("{nick}#\n"));
-    client.expect_prefix(&format!("* Welcome, \x1b[33m{nick}\x1b[39m! Online ("));
-    client
 }
 
 /// Reads raw lines until one contains `pattern`; returns them all.

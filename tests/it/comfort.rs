@@ -4,9 +4,18 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::common::{chatd, room};
+use crate::common::{Client, Server, chatd, join_in_color, room};
 
 const BEL: &str = "\u{7}";
+
+/// alice and bob, signed in, on a server with `colors = true`.
+fn room_in_color() -> (Server, [Client; 2]) {
+    let server = chatd().config("colors = true").start();
+    let mut alice = join_in_color(&server, "alice");
+    let bob = join_in_color(&server, "bob");
+    alice.read_until("joined");
+    (server, [alice, bob])
+}
 
 // ---- mentions and the bell ----
 
@@ -44,16 +53,7 @@ fn naming_yourself_does_not_ring_and_me_lines_ring_too() {
 
 #[test]
 fn with_colors_a_line_naming_you_is_bold() {
-    let server = chatd().config("colors = true").start();
-    let mut alice = server.connect();
-    alice.read_banner();
-    alice.send("alice#\n");
-    alice.read_until("Welcome");
-    let mut bob = server.connect();
-    bob.read_banner();
-    bob.send("bob#\n");
-    bob.read_until("Welcome");
-    alice.read_until("joined");
+    let (_server, [mut alice, mut bob]) = room_in_color();
     alice.send("bob: look\n");
     bob.expect_line(&format!(
         "{BEL}\x1b[1m> \x1b[33malice\x1b[39m: bob: look\x1b[22m"
@@ -274,16 +274,7 @@ fn history_replay_shows_when_each_line_was_said() {
 
 #[test]
 fn colors_off_takes_the_escapes_out_for_you_alone() {
-    let server = chatd().config("colors = true").start();
-    let mut alice = server.connect();
-    alice.read_banner();
-    alice.send("alice#\n");
-    alice.read_until("Welcome");
-    let mut bob = server.connect();
-    bob.read_banner();
-    bob.send("bob#\n");
-    bob.read_until("Welcome");
-    alice.read_until("joined");
+    let (_server, [mut alice, mut bob]) = room_in_color();
     bob.send("/colors off\n");
     bob.expect_line("* colors off");
     alice.send("plain for you\n");

@@ -542,6 +542,15 @@ impl Client {
     }
 }
 
+/// Connects, registers `nick` and reads the welcome, with `colors = true`.
+pub fn join_in_color(server: &Server, nick: &str) -> Client {
+    let mut client = server.connect();
+    client.read_banner();
+    client.send(&format!("{nick}#\n"));
+    client.expect_prefix(&format!("* Welcome, \x1b[33m{nick}\x1b[39m! Online ("));
+    client
+}
+
 /// A room with these users: a server on [`BASE_CONFIG`] and `names` registered
 /// there in order (see [`Server::users`]).
 pub fn room<const N: usize>(names: [&str; N]) -> (Server, [Client; N]) {
