@@ -243,6 +243,20 @@ struct Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        // SIGTERM first (the config has no shutdown grace, so chatd exits at
+        // once), so that a profiler wrapped around the server (callgrind, perf)
+        // writes its results; SIGKILL if it has not exited within 5 s.
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         // Already gone is fine: we only want it gone.
         let _ = self.child.kill();
         let _ = self.child.wait();
