@@ -322,7 +322,7 @@ async fn write_to_client(stream: &Async<TcpStream>, outbox: &Outbox) {
 
 /// Blocks handed to one `writev`: a round's batch is usually one or two, a
 /// backlog more; past this many, the rest goes in the next call.
-const MAX_SLICES: usize = 64;
+const MAX_SLICES: usize = 16;
 
 /// How far into a batch the writer has got: a block, and a byte within it.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -358,6 +358,10 @@ fn write_blocks(
     blocks: &VecDeque<Block>,
     at: Position,
 ) -> io::Result<usize> {
+    // The common case, one block: no slices to set up.
+    if at.block + 1 == blocks.len() {
+        return stream.write(&blocks[at.block][at.offset..]);
+    }
     let mut slices = [IoSlice::new(&[]); MAX_SLICES];
     let mut count = 0;
     for (i, block) in blocks.iter().enumerate().skip(at.block).take(MAX_SLICES) {

@@ -335,6 +335,9 @@ impl Room {
                 key.clear();
                 key.push_str(word);
                 key.make_ascii_lowercase();
+                if !self.members.may_be_key(&key) {
+                    continue;
+                }
                 self.members.find_key(&key)
             } else {
                 self.members.find(word)

@@ -5,11 +5,37 @@
 //! while its member is signed in under it.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::net::SocketAddr;
 use std::sync::{Arc, LazyLock};
 use std::time::Instant;
 
 use crate::nick::nick_key;
+
+/// A map by connection id with a cheap hash: ids are the room's own numbers,
+/// not attacker-chosen, and the room looks members up on every delivery.
+pub(super) type IdMap<V> = HashMap<ClientId, V, BuildHasherDefault<IdHasher>>;
+
+/// Fibonacci hashing of a `ClientId` (a u64); SipHash guards against chosen
+/// keys, which ids are not.
+#[derive(Default)]
+pub(super) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
 use crate::outbox::Outbox;
 
 use super::ClientId;
@@ -88,11 +114,16 @@ impl Member {
 
 #[derive(Default)]
 pub(super) struct Members {
-    by_id: HashMap<ClientId, Member>,
+    by_id: IdMap<Member>,
     /// Signed-in members by [`nick_key`], for case-insensitive uniqueness.
     /// Ordered, so that listing names in case-insensitive order costs no sort:
     /// a join in a room of thousands must not sort thousands of names.
     by_nick: BTreeMap<String, ClientId>,
+    /// How many keys in `by_nick` have each length in bytes, and each first
+    /// byte: every chat line's words are looked up (who does it name?), and
+    /// most words are ruled out by these two counts without a search.
+    key_lengths: Vec<u32>,
+    key_firsts: Vec<u32>,
 }
 
 impl Members {
@@ -124,7 +155,7 @@ impl Members {
     pub(super) fn remove(&mut self, id: ClientId) -> Option<Member> {
         let member = self.by_id.remove(&id)?;
         if let Some(nick) = &member.nick {
-            self.by_nick.remove(&nick_key(nick));
+            self.unindex(&nick_key(nick));
         }
         Some(member)
     }
@@ -132,7 +163,49 @@ impl Members {
     /// Removes everyone.
     pub(super) fn drain(&mut self) -> impl Iterator<Item = (ClientId, Member)> + '_ {
         self.by_nick.clear();
+        self.key_lengths.clear();
+        self.key_firsts.clear();
         self.by_id.drain()
+    }
+
+    /// Whether some signed-in member may have the key `key`: false rules it
+    /// out without a search (see `key_lengths`).
+    pub(super) fn may_be_key(&self, key: &str) -> bool {
+        let counted = |counts: &[u32], at: usize| counts.get(at).is_some_and(|&n| n > 0);
+        counted(&self.key_lengths, key.len())
+            && key
+                .bytes()
+                .next()
+                .is_some_and(|b| counted(&self.key_firsts, usize::from(b)))
+    }
+
+    fn index(&mut self, key: String, id: ClientId) {
+        let grow = |counts: &mut Vec<u32>, at: usize| {
+            if counts.len() <= at {
+                counts.resize(at + 1, 0);
+            }
+            counts[at] += 1;
+        };
+        grow(&mut self.key_lengths, key.len());
+        if let Some(first) = key.bytes().next() {
+            grow(&mut self.key_firsts, usize::from(first));
+        }
+        self.by_nick.insert(key, id);
+    }
+
+    fn unindex(&mut self, key: &str) {
+        if self.by_nick.remove(key).is_none() {
+            return;
+        }
+        let shrink = |counts: &mut Vec<u32>, at: usize| {
+            if let Some(n) = counts.get_mut(at) {
+                *n = n.saturating_sub(1);
+            }
+        };
+        shrink(&mut self.key_lengths, key.len());
+        if let Some(first) = key.bytes().next() {
+            shrink(&mut self.key_firsts, usize::from(first));
+        }
     }
 
     /// Connections, signed in or not.
@@ -181,16 +254,14 @@ impl Members {
         let Some(member) = self.by_id.get_mut(&id) else {
             return false;
         };
-        if let Some(old) = &member.nick {
-            self.by_nick.remove(&nick_key(old));
+        let old = member.nick.replace(Arc::from(nick));
+        if let Some(old) = old {
+            self.unindex(&nick_key(&old));
         }
-        member.nick = Some(Arc::from(nick));
-        self.by_nick.insert(key, id);
+        self.index(key, id);
         true
     }
 
-    /// Up to `max` signed-in nicknames, in case-insensitive order, and how many
-    /// there are.
     /// Like [`names`](Self::names), each away member marked by `mark`.
     pub(super) fn names_marked(
         &self,
@@ -209,6 +280,8 @@ impl Members {
         (names, self.by_nick.len())
     }
 
+    /// Up to `max` signed-in nicknames, in case-insensitive order, and how many
+    /// there are.
     pub(super) fn names(&self, max: usize) -> (Vec<&str>, usize) {
         let names = self
             .by_nick
@@ -217,5 +290,36 @@ impl Members {
             .map(|&id| self.nick_of(id))
             .collect();
         (names, self.by_nick.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn members_with(nicks: &[&str]) -> Members {
+        let mut members = Members::default();
+        for (id, nick) in nicks.iter().enumerate() {
+            let id = id as ClientId;
+            members.connect(id, "127.0.0.1:1".parse().unwrap(), Arc::new(Outbox::new()));
+            assert!(members.set_nick(id, nick));
+        }
+        members
+    }
+
+    #[test]
+    fn the_key_filter_follows_sign_ins_renames_and_leaves() {
+        let mut members = members_with(&["bob", "Carol"]);
+        assert!(members.may_be_key("bob") && members.may_be_key("carol"));
+        // Same length and first byte as a key: not ruled out (the search decides).
+        assert!(members.may_be_key("bxx"));
+        // No key of six bytes; no key starting with z.
+        assert!(!members.may_be_key("bobbie") && !members.may_be_key("zed"));
+        assert!(!members.may_be_key(""));
+        assert!(members.set_nick(0, "zed"));
+        assert!(members.may_be_key("zed") && !members.may_be_key("bob"));
+        members.remove(1);
+        assert!(!members.may_be_key("carol"));
+        assert_eq!(members.find_key("zed"), Some(0));
     }
 }

@@ -13,7 +13,6 @@
 //! soft bound puts its client on the watch list that the tick checks (see
 //! `backlog`).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -22,8 +21,8 @@ use crate::debug;
 use crate::outbox::{Block, PushError};
 
 use super::backlog::{Backlog, Overflow, QueueBounds};
-use super::members::Comfort;
 use super::members::Member;
+use super::members::{Comfort, IdMap};
 use super::{ClientId, ROUND_BYTES, Room};
 use crate::config::Config;
 use crate::text::{marked, stamp, strip_colors};
@@ -37,7 +36,7 @@ pub(super) struct Fanout {
     pub(super) too_slow: Vec<(ClientId, Overflow)>,
     /// Clients whose queue a push left over the soft bound, until the tick
     /// finds them back under it or drops them.
-    pub(super) backlogs: HashMap<ClientId, Backlog>,
+    pub(super) backlogs: IdMap<Backlog>,
 }
 
 impl Fanout {
@@ -151,7 +150,7 @@ pub(super) struct Round {
     /// the first line that is for them: they signed in mid-round, were caught up
     /// mid-round (before a line sent to them alone), are the exception of a
     /// line (skipped when their block is built), or are named in one.
-    partial: HashMap<ClientId, usize>,
+    partial: IdMap<usize>,
 }
 
 impl Round {
