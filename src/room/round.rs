@@ -217,7 +217,8 @@ impl Room {
                 line
             } else {
                 let mut shown = Vec::with_capacity(line.len() + 16);
-                view.show(&line, unix_now(), unix_now(), &mut shown);
+                let now = unix_now();
+                view.show(&line, now, now, &mut shown);
                 Arc::from(shown)
             };
             let bounds = QueueBounds::of(&self.config);
