@@ -337,44 +337,43 @@ pub fn parse(text: &str, path: &str) -> Result<Config, ConfigError> {
     // A whole formatted line (the text plus nick and decoration) must fit in a client's
     // send queue, or a client could be dropped as "too slow" for one legal message.
     // Checks between keys are reported at the later of the keys involved.
-    let line_of = |name: &str| {
-        KEYS.iter()
-            .position(|key| key.name == name)
-            .and_then(|slot| set_on[slot])
+    // Only keys that were set can break these (the defaults pass), so the
+    // later of the two lines is known.
+    let invalid = |keys: [&str; 2], message: String| {
+        let line_of = |name: &str| {
+            KEYS.iter()
+                .position(|key| key.name == name)
+                .and_then(|slot| set_on[slot])
+        };
+        ConfigError::Invalid {
+            path: path.to_string(),
+            line: line_of(keys[0]).max(line_of(keys[1])).unwrap_or(0),
+            message,
+        }
     };
     let min_queue = config.max_line_bytes + LINE_OVERHEAD;
     if config.send_queue_bytes < min_queue {
-        // Defaults pass this check, so at least one of the two keys was set.
-        let line = line_of("max_line_bytes")
-            .max(line_of("send_queue_bytes"))
-            .unwrap_or(0);
-        return Err(ConfigError::Invalid {
-            path: path.to_string(),
-            line,
-            message: format!(
+        return Err(invalid(
+            ["max_line_bytes", "send_queue_bytes"],
+            format!(
                 "\"send_queue_bytes\" must be at least \"max_line_bytes\" + {LINE_OVERHEAD} = {min_queue} \
                  so a whole line fits, got \"{}\"",
                 config.send_queue_bytes
             ),
-        });
+        ));
     }
     // A hard bound below the soft one would make the grace meaningless: every
     // client over the soft bound would already be over the hard one.
     if let Some(hard) = config.send_queue_hard_bytes
         && hard < config.send_queue_bytes
     {
-        // The hard bound was set, so at least its line is known.
-        let line = line_of("send_queue_hard_bytes")
-            .max(line_of("send_queue_bytes"))
-            .unwrap_or(0);
-        return Err(ConfigError::Invalid {
-            path: path.to_string(),
-            line,
-            message: format!(
+        return Err(invalid(
+            ["send_queue_hard_bytes", "send_queue_bytes"],
+            format!(
                 "\"send_queue_hard_bytes\" must be at least \"send_queue_bytes\" = {}, got \"{hard}\"",
                 config.send_queue_bytes
             ),
-        });
+        ));
     }
     Ok(config)
 }
