@@ -131,6 +131,8 @@ pub struct Heartbeat {
 struct Status {
     clients: usize,
     registered: usize,
+    /// Rooms besides the lobby.
+    rooms: usize,
     stopping: bool,
 }
 
@@ -155,10 +157,18 @@ impl Heartbeat {
     }
 
     /// Called on every room tick with the current counts; sends what is due.
-    pub fn tick(&mut self, now: Instant, clients: usize, registered: usize, stopping: bool) {
+    pub fn tick(
+        &mut self,
+        now: Instant,
+        clients: usize,
+        registered: usize,
+        rooms: usize,
+        stopping: bool,
+    ) {
         let status = Status {
             clients,
             registered,
+            rooms,
             stopping,
         };
         let Some(message) = self.due(now, status) else {
@@ -194,11 +204,17 @@ impl Heartbeat {
             let Status {
                 clients,
                 registered,
+                rooms,
                 stopping,
             } = status;
             let stopping = if stopping { "shutting down: " } else { "" };
+            let rooms = match rooms {
+                0 => String::new(),
+                1 => ", 1 room".to_owned(),
+                n => format!(", {n} rooms"),
+            };
             lines.push(format!(
-                "STATUS={stopping}{clients} connected, {registered} registered"
+                "STATUS={stopping}{clients} connected, {registered} registered{rooms}"
             ));
         }
         (!lines.is_empty()).then(|| lines.join("\n"))
@@ -381,6 +397,7 @@ mod tests {
         Status {
             clients,
             registered,
+            rooms: 0,
             stopping: false,
         }
     }

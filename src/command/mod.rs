@@ -25,8 +25,14 @@ pub use table::COMMANDS;
 pub enum Id {
     /// `/help`: the commands this user may use.
     Help,
-    /// `/who`: who is online.
+    /// `/who [*]`: who is in your room, or everyone online.
     Who,
+    /// `/join NAME`: go to room NAME, made if new.
+    Join,
+    /// `/part`: back to the lobby.
+    Part,
+    /// `/rooms`: the rooms, with members and topics.
+    Rooms,
     /// `/nick NEW`: change nickname (at the prompt: sign in as NEW).
     Nick,
     /// `/me ACTION`: an action in the third person.
@@ -289,6 +295,9 @@ mod tests {
         let ids = [
             Id::Help,
             Id::Who,
+            Id::Join,
+            Id::Part,
+            Id::Rooms,
             Id::Nick,
             Id::Me,
             Id::Msg,
@@ -355,7 +364,9 @@ mod tests {
         assert_eq!(command("/help"), (Id::Help, Args::default()));
         assert_eq!(command("/help me please"), (Id::Help, Args::default()));
         assert_eq!(command("/who"), (Id::Who, Args::default()));
-        assert_eq!(command("/who is here"), (Id::Who, Args::default()));
+        // `/who *` is everyone; the room's handler ignores any other word.
+        assert_eq!(command("/who *").1.rest, "*");
+        assert_eq!(command("/who is here").0, Id::Who);
     }
 
     #[test]

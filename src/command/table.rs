@@ -21,13 +21,58 @@ pub const COMMANDS: &[Command] = &[
         id: Id::Who,
         name: "who",
         aliases: &[],
+        params: Params::OptValue,
+        access: Access::Registered,
+        ctl: true,
+        usage: Words {
+            en: "[*]",
+            zh: "[*]",
+        },
+        help: Words {
+            en: "who is in your room; *: everyone online",
+            zh: "谁在本房间；*：所有在线的人",
+        },
+    },
+    Command {
+        id: Id::Join,
+        name: "join",
+        aliases: &[],
+        params: Params::Value,
+        access: Access::Registered,
+        ctl: false,
+        usage: Words {
+            en: "NAME",
+            zh: "房间名",
+        },
+        help: Words {
+            en: "go to room NAME (made if new)",
+            zh: "进入房间（没有则创建）",
+        },
+    },
+    Command {
+        id: Id::Part,
+        name: "part",
+        aliases: &[],
+        params: Params::None,
+        access: Access::Registered,
+        ctl: false,
+        usage: Words { en: "", zh: "" },
+        help: Words {
+            en: "back to the lobby",
+            zh: "回到大厅",
+        },
+    },
+    Command {
+        id: Id::Rooms,
+        name: "rooms",
+        aliases: &[],
         params: Params::None,
         access: Access::Registered,
         ctl: true,
         usage: Words { en: "", zh: "" },
         help: Words {
-            en: "who is online",
-            zh: "谁在线",
+            en: "the rooms, with members and topics",
+            zh: "列出房间、人数和话题",
         },
     },
     Command {
@@ -231,8 +276,8 @@ pub const COMMANDS: &[Command] = &[
             zh: "[内容]",
         },
         help: Words {
-            en: "show the topic (operators: set it)",
-            zh: "查看话题（管理员：设置话题）",
+            en: "your room's topic (operators, its maker: set it)",
+            zh: "本房间的话题（管理员或创建者：设置）",
         },
     },
     Command {

@@ -22,7 +22,7 @@ pub(super) struct Key {
 }
 
 /// Every key, in the order `render` writes them.
-pub(super) const KEYS: [Key; 27] = [
+pub(super) const KEYS: [Key; 28] = [
     Key {
         name: "address",
         restart: Some(|new, old| new.address = old.address.clone()),
@@ -200,6 +200,12 @@ pub(super) const KEYS: [Key; 27] = [
         restart: None,
         set: |c, v| v.integer(0, 1000).map(|n| c.history = n),
         show: |c| Some(c.history.to_string()),
+    },
+    Key {
+        name: "max_rooms",
+        restart: None,
+        set: |c, v| v.integer(0, 1000).map(|n| c.max_rooms = n),
+        show: |c| Some(c.max_rooms.to_string()),
     },
     Key {
         name: "presence_summary_above",

@@ -127,6 +127,9 @@ pub struct Config {
     pub send_queue_grace_secs: u64,
     /// Messages replayed to a new user; 0 disables.
     pub history: usize,
+    /// Rooms that may exist besides the lobby (`/join` makes them); 0: only
+    /// the lobby.
+    pub max_rooms: usize,
     /// In a room of more members than this, joins and leaves are announced as
     /// one summary line per `presence_interval_secs`; 0: always one by one.
     pub presence_summary_above: usize,
@@ -168,6 +171,7 @@ impl Default for Config {
             send_queue_hard_bytes: None,
             send_queue_grace_secs: 10,
             history: 20,
+            max_rooms: 100,
             presence_summary_above: 100,
             presence_interval_secs: 10,
             shutdown_grace_secs: 10,

@@ -60,6 +60,7 @@ fn render_writes_every_key_in_order() {
         "# send_queue_hard_bytes is not set",
         "send_queue_grace_secs",
         "history",
+        "max_rooms",
         "presence_summary_above",
         "presence_interval_secs",
         "shutdown_grace_secs",

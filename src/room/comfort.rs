@@ -30,7 +30,7 @@ impl Room {
                 if let Some(member) = self.members.get_mut(id) {
                     member.comfort_mut().away = Some(message);
                 }
-                self.broadcast(&msg, None);
+                self.broadcast(self.channel_of(id), &msg, None);
             }
             Id::Back => {
                 let was_away = self
@@ -40,7 +40,7 @@ impl Room {
                     .is_some();
                 if was_away {
                     let msg = block(self.texts.back(nick));
-                    self.broadcast(&msg, None);
+                    self.broadcast(self.channel_of(id), &msg, None);
                 } else {
                     self.send(id, block(self.texts.not_away()));
                 }

@@ -11,8 +11,9 @@ use crate::command::{self, Access, Args, Command, Id, Input};
 use crate::info;
 use crate::nick::{self, NickError};
 use crate::protocol::sanitize;
-use crate::text::{LeaveReason, MAX_LISTED_NAMES, stamp};
+use crate::text::{LeaveReason, MAX_LISTED_NAMES};
 
+use super::channels::{ChannelId, LOBBY};
 use super::{ClientId, JOIN_LIST_MAX_ROOM, Room, block};
 
 /// The terminal bell, before a line that names its recipient.
@@ -87,9 +88,9 @@ impl Room {
                     return;
                 }
                 let msg = block(self.texts.chat(nick, &text));
-                self.remember(nick, &msg);
-                let named = self.named(id, &text);
-                self.broadcast_said(&msg, Some(id), Some(id), named);
+                let channel = self.remember(id, nick, &msg);
+                let named = self.named(id, channel, &text);
+                self.broadcast_said(channel, &msg, Some(id), Some(id), named);
             }
             Input::Command(command, args) => {
                 self.summary.lines_in += 1;
@@ -142,21 +143,19 @@ impl Room {
                     LeaveReason::Quit((!reason.is_empty()).then_some(reason)),
                 );
             }
-            (Id::Who, _) => {
-                let texts = self.texts;
-                let (names, total) = self
-                    .members
-                    .names_marked(MAX_LISTED_NAMES, |nick| texts.away_mark(nick));
-                let names: Vec<&str> = names.iter().map(String::as_str).collect();
-                let msg = self.texts.who(&names, total);
+            (Id::Who, _) => self.who(id, args.rest),
+            (Id::Join, Some(nick)) => self.join(id, nick, args.rest),
+            (Id::Part, Some(nick)) => self.part(id, nick),
+            (Id::Rooms, _) => {
+                let msg = self.rooms_list(self.texts);
                 self.send(id, block(msg));
             }
             (Id::Me, Some(nick)) => {
                 let text = sanitize(args.rest);
                 let msg = block(self.texts.action(nick, &text));
-                self.remember(nick, &msg);
-                let named = self.named(id, &text);
-                self.broadcast_said(&msg, Some(id), Some(id), named);
+                let channel = self.remember(id, nick, &msg);
+                let named = self.named(id, channel, &text);
+                self.broadcast_said(channel, &msg, Some(id), Some(id), named);
             }
             (Id::Msg, Some(nick)) => self.private(id, nick, args.word, &sanitize(args.rest)),
             (
@@ -179,6 +178,8 @@ impl Room {
             (
                 Id::Me
                 | Id::Msg
+                | Id::Join
+                | Id::Part
                 | Id::Topic
                 | Id::Kick
                 | Id::Ban
@@ -255,30 +256,23 @@ impl Room {
         if let Some(member) = self.members.get(id) {
             info!("registered {nick:?} from {}", member.peer);
         }
-        // The round's broadcasts so far were sent before this member signed in.
-        self.round.starts_for(id);
-
-        let online = self.members.registered();
-        let (names, total) = self.members.names(MAX_LISTED_NAMES);
+        // Everyone starts in the lobby; its round so far is not for them.
+        self.enter(id, LOBBY);
+        let lobby = self.channels.lobby();
+        let here = lobby.len();
+        let (names, total) = lobby.names(&self.members, MAX_LISTED_NAMES, str::to_owned);
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
         let mut welcome = self.texts.welcome(nick, &names, total);
-        if !self.history.is_empty() {
-            // A replay always says when each line was said.
-            welcome += &self.texts.history_header(self.history.len());
-            let now = super::round::unix_now();
-            for (_, past, at) in &self.history {
-                welcome += &stamp(*at, now, self.config.utc_offset_minutes);
-                welcome.push_str(&String::from_utf8_lossy(past));
-            }
-        }
-        if let Some(topic) = &self.topic {
-            welcome += &self.texts.topic(Some(topic));
-        }
+        welcome += &self.arrival(LOBBY);
         if let Some(motd) = &self.motd {
             welcome += motd;
         }
-        let list = (online <= JOIN_LIST_MAX_ROOM).then_some(names.as_slice());
-        let joined =
-            (!self.summarizes(online)).then(|| block(self.texts.joined(nick, online, list)));
+        let rooms = self.channels.rooms();
+        if rooms > 0 {
+            welcome += &self.texts.rooms_hint(rooms);
+        }
+        let list = (here <= JOIN_LIST_MAX_ROOM).then_some(names.as_slice());
+        let joined = (!self.summarizes(here)).then(|| block(self.texts.joined(nick, here, list)));
         self.send(id, block(welcome));
         // From here on (the welcome's replay is stamped already).
         if self.config.timestamps
@@ -287,8 +281,12 @@ impl Room {
             member.comfort_mut().timestamps = true;
         }
         match joined {
-            Some(joined) => self.broadcast(&joined, Some(id)),
-            None => self.presence.count(true),
+            Some(joined) => self.broadcast(LOBBY, &joined, Some(id)),
+            None => {
+                if let Some(lobby) = self.channels.get_mut(LOBBY) {
+                    lobby.presence.count(true);
+                }
+            }
         }
         true
     }
@@ -310,18 +308,21 @@ impl Room {
         if let Some(member) = self.members.get(id) {
             info!("renamed {old:?} to {new:?} from {}", member.peer);
         }
+        let channel = self.channel_of(id);
+        self.channels
+            .rekey(channel, &nick::nick_key(old), nick::nick_key(new));
         let msg = block(self.texts.renamed(old, new));
-        self.broadcast(&msg, None);
+        self.broadcast(channel, &msg, None);
     }
 
-    /// The signed-in members (other than `author`) that `text` names: a word,
+    /// The members of `channel` (other than `author`) that `text` names: a word,
     /// stripped of the punctuation around it (`@bob:`), whose nickname key is
     /// theirs, so `bob` names Bob and ＢＯＢ but not bobby.
     ///
     /// Every chat line goes through this, so the common case is kept cheap: a
     /// word longer than any nickname is skipped, and an ASCII word's key (its
     /// lowercase) is made in one reused buffer.
-    fn named(&self, author: ClientId, text: &str) -> Vec<ClientId> {
+    fn named(&self, author: ClientId, channel: ChannelId, text: &str) -> Vec<ClientId> {
         let mut named = Vec::new();
         let mut key = String::new();
         // A nickname's characters take at most 4 bytes each.
@@ -344,6 +345,7 @@ impl Room {
             };
             if let Some(id) = found
                 && id != author
+                && self.channel_of(id) == channel
                 && !named.contains(&id)
             {
                 named.push(id);
@@ -352,18 +354,18 @@ impl Room {
         named
     }
 
-    /// Keeps a chat line by `author` for the history replayed to newcomers.
-    fn remember(&mut self, author: &str, msg: &super::Block) {
-        if self.config.history == 0 {
-            return;
+    /// Keeps a chat line by `author` (`id`) for the history replayed to
+    /// newcomers to its room; the room it was said in.
+    fn remember(&mut self, id: ClientId, author: &str, msg: &super::Block) -> ChannelId {
+        let channel = self.channel_of(id);
+        if let Some(room) = self.channels.get_mut(channel) {
+            let entry = (
+                nick::nick_key(author),
+                Arc::clone(msg),
+                super::round::unix_now(),
+            );
+            room.remember(entry, self.config.history);
         }
-        if self.history.len() == self.config.history {
-            self.history.pop_front();
-        }
-        self.history.push_back((
-            nick::nick_key(author),
-            Arc::clone(msg),
-            super::round::unix_now(),
-        ));
+        channel
     }
 }

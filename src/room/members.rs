@@ -39,6 +39,7 @@ impl Hasher for IdHasher {
 use crate::outbox::Outbox;
 
 use super::ClientId;
+use super::channels::{ChannelId, LOBBY};
 
 /// One connection as the room sees it.
 pub(super) struct Member {
@@ -47,6 +48,8 @@ pub(super) struct Member {
     /// None until the client signs in. Shared, so that handling a line can hold
     /// it without copying it.
     pub(super) nick: Option<Arc<str>>,
+    /// The room it is in (signed-in members only are counted there).
+    pub(super) channel: ChannelId,
     /// When the connection was admitted, for `ctl who`.
     pub(super) since: Instant,
     /// When it last sent a line, for `ctl who`.
@@ -134,6 +137,7 @@ impl Members {
             outbox,
             peer,
             nick: None,
+            channel: LOBBY,
             since: now,
             last_input: now,
             op: false,
@@ -262,34 +266,9 @@ impl Members {
         true
     }
 
-    /// Like [`names`](Self::names), each away member marked by `mark`.
-    pub(super) fn names_marked(
-        &self,
-        max: usize,
-        mark: impl Fn(&str) -> String,
-    ) -> (Vec<String>, usize) {
-        let names = self
-            .by_nick
-            .values()
-            .take(max)
-            .map(|&id| match self.by_id.get(&id) {
-                Some(member) if member.comfort().away.is_some() => mark(self.nick_of(id)),
-                _ => self.nick_of(id).to_owned(),
-            })
-            .collect();
-        (names, self.by_nick.len())
-    }
-
-    /// Up to `max` signed-in nicknames, in case-insensitive order, and how many
-    /// there are.
-    pub(super) fn names(&self, max: usize) -> (Vec<&str>, usize) {
-        let names = self
-            .by_nick
-            .values()
-            .take(max)
-            .map(|&id| self.nick_of(id))
-            .collect();
-        (names, self.by_nick.len())
+    /// The signed-in members' ids, in case-insensitive nickname order.
+    pub(super) fn ids_by_nick(&self) -> impl Iterator<Item = ClientId> + '_ {
+        self.by_nick.values().copied()
     }
 }
 

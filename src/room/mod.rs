@@ -28,13 +28,16 @@ use std::time::{Duration, Instant};
 use async_channel::Receiver;
 
 use crate::config::Config;
+use crate::nick::nick_key;
 use crate::outbox::{Block, Outbox};
 use crate::text::{LeaveReason, Texts};
 use crate::{debug, info, warn};
 
 mod backlog;
+mod channels;
 mod comfort;
 mod commands;
+mod joins;
 mod members;
 mod moderation;
 mod round;
@@ -44,9 +47,11 @@ mod timers;
 mod tests;
 
 use backlog::{Overflow, QueueBounds};
+use channels::Channels;
+pub use channels::MAX_ROOM_NAME_CHARS;
 use members::Members;
 pub use moderation::{Bans, MAX_BANS};
-use round::{Fanout, Round};
+use round::Fanout;
 
 /// Identifies one connection for its whole life; never reused.
 pub type ClientId = u64;
@@ -114,27 +119,6 @@ pub enum Event {
     },
 }
 
-/// Joins and leaves waiting for the next summary line.
-#[derive(Debug, Default)]
-struct Presence {
-    joined: u64,
-    left: u64,
-    /// When the first of them happened: the summary goes out
-    /// `presence_interval_secs` after it.
-    since: Option<Instant>,
-}
-
-impl Presence {
-    fn count(&mut self, joined: bool) {
-        if joined {
-            self.joined += 1;
-        } else {
-            self.left += 1;
-        }
-        self.since.get_or_insert_with(Instant::now);
-    }
-}
-
 /// Counters shared with the accept loop, which rejects connections the room never sees.
 #[derive(Debug, Default)]
 pub struct SharedCounters {
@@ -159,24 +143,20 @@ struct Room {
     config: Arc<Config>,
     texts: Texts,
     members: Members,
-    /// Recent chat for newcomers, with each line's author (for `purge`).
-    history: VecDeque<moderation::HistoryEntry>,
+    /// The lobby and the rooms made with `/join`, each with its members,
+    /// history, topic and round.
+    channels: Channels,
     /// Who may not connect; kept on disk with `state_dir`.
     bans: Bans,
-    /// Set by operators with `/topic`; shown to newcomers.
-    topic: Option<String>,
     /// Shown to each user after sign-in.
     motd: Option<Arc<str>>,
     /// Connections not signed in yet, in the order they must have signed in by.
     login_deadlines: VecDeque<(Instant, ClientId)>,
     fanout: Fanout,
-    round: Round,
     /// A shutdown has begun; the server's grace timer sends `EndGrace`.
     shutting_down: bool,
     started: Instant,
     last_health: Instant,
-    /// Joins and leaves not announced yet, in a room big enough to summarize them.
-    presence: Presence,
     summary: Summary,
     shared: Arc<SharedCounters>,
     /// Status and watchdog pings to systemd, sent from the tick.
@@ -235,17 +215,14 @@ impl Room {
             texts: texts_for(&config),
             config,
             members: Members::default(),
-            history: VecDeque::new(),
+            channels: Channels::default(),
             bans,
-            topic: None,
             motd: None,
             login_deadlines: VecDeque::new(),
             fanout: Fanout::default(),
-            round: Round::default(),
             shutting_down: false,
             started: now,
             last_health: now,
-            presence: Presence::default(),
             summary: Summary::default(),
             shared,
             heartbeat: crate::systemd::Heartbeat::from_env(),
@@ -267,8 +244,10 @@ impl Room {
             Event::EndGrace => return true,
             Event::Reload(config) => {
                 self.texts = texts_for(&config);
-                while self.history.len() > config.history {
-                    self.history.pop_front();
+                for (_, channel) in self.channels.iter_mut() {
+                    while channel.history.len() > config.history {
+                        channel.history.pop_front();
+                    }
                 }
                 self.config = config;
             }
@@ -325,13 +304,22 @@ impl Room {
         if let Some(typed) = reason.typed() {
             debug!("{nick:?} left saying: {typed}");
         }
+        let channel = member.channel;
+        self.channels.take_out(channel, &nick_key(&nick));
+        let Some(here) = self.channels.get(channel).map(|room| room.len()) else {
+            return; // The room went with its last member.
+        };
         // Counted with the one leaving: the room had that many when it happened.
-        if self.summarizes(online + 1) {
-            self.presence.count(false);
+        let summarize = self.summarizes(here + 1);
+        let Some(room) = self.channels.get_mut(channel) else {
+            return;
+        };
+        if summarize {
+            room.presence.count(false);
             return;
         }
-        let msg = block(self.texts.left(&nick, &reason, online));
-        self.broadcast(&msg, None);
+        let msg = block(self.texts.left_in(room.place(), &nick, &reason, here));
+        self.broadcast(channel, &msg, None);
     }
 
     /// Whether a join or leave in a room of `members` goes into the summary

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant, SystemTime};
 use async_channel::Sender;
 
 use crate::bans::{self, Ban, BanList, IpNet, Saver};
-use crate::command::{self, Access, Args, COMMANDS, Command, Id, Input};
+use crate::command::{self, Args, COMMANDS, Command, Id, Input};
 use crate::config::Language;
 use crate::nick::nick_key;
 use crate::protocol::sanitize;
@@ -215,9 +215,12 @@ impl Room {
             Id::Unmute => self.unmute(caller, args.rest),
             Id::Purge => {
                 let key = nick_key(args.rest);
-                let before = self.history.len();
-                self.history.retain(|(author, _, _)| *author != key);
-                let count = before - self.history.len();
+                let mut count = 0;
+                for (_, room) in self.channels.iter_mut() {
+                    let before = room.history.len();
+                    room.history.retain(|(author, _, _)| *author != key);
+                    count += before - room.history.len();
+                }
                 info!(
                     "purged {count} lines by {:?} from the history, by {}",
                     args.rest,
@@ -231,10 +234,11 @@ impl Room {
                 info!("server notice sent by {}", caller.name());
                 debug!("server notice: {text}");
                 let msg = block(self.texts.server_notice(&text));
-                self.broadcast(&msg, None);
+                self.broadcast_everywhere(&msg);
                 Ok(String::new())
             }
             Id::Who => Ok(self.who_table()),
+            Id::Rooms => Ok(self.rooms_list(texts)),
             Id::Stats => Ok(format!("{}\r\n", self.health())),
             Id::Bans => Ok(self.ban_table()),
             Id::Help => Ok(COMMANDS
@@ -251,6 +255,8 @@ impl Room {
             Id::Reload => Err("! reload is answered by the server itself\r\n".to_owned()),
             // Not control commands, and not for operators only: `run` handles them.
             Id::Topic
+            | Id::Join
+            | Id::Part
             | Id::Nick
             | Id::Me
             | Id::Msg
@@ -286,10 +292,14 @@ impl Room {
         let notice = self.texts.kicked_you(caller.by(), reason.as_deref());
         self.send(id, block(notice));
         let by = caller.by().map(str::to_owned);
-        self.remove(id, LeaveReason::Kicked { by, reason });
+        let name = self.members.nick_of(id).to_owned();
+        let reason = LeaveReason::Kicked { by, reason };
+        let room = self.channel_of(id);
+        self.remove(id, reason.clone());
         Ok(match caller {
-            // The operator hears it with the room.
-            Caller::Op { .. } => String::new(),
+            // An operator in the same room hears it with the room.
+            Caller::Op { id: op, .. } if self.channel_of(op) == room => String::new(),
+            Caller::Op { .. } => self.texts.left(&name, &reason, 0),
             Caller::Control => format!("kicked {}\r\n", sanitize(nick)),
         })
     }
@@ -452,26 +462,6 @@ impl Room {
         Ok(CTL_TEXTS.op_changed(&name, op))
     }
 
-    /// `/topic`: anyone signed in sees it; operators set it.
-    pub(super) fn topic(&mut self, id: ClientId, nick: &str, command: &Command, text: &str) {
-        if text.is_empty() {
-            let msg = self.texts.topic(self.topic.as_deref());
-            self.send(id, block(msg));
-            return;
-        }
-        if self.access(id) < Access::Operator {
-            let msg = self.texts.not_allowed(command);
-            self.send(id, block(msg));
-            return;
-        }
-        let topic = sanitize(text).trim().to_owned();
-        info!("topic set by {nick}");
-        debug!("topic: {topic}");
-        let msg = block(self.texts.topic_set(Some(nick), &topic));
-        self.topic = Some(topic);
-        self.broadcast(&msg, None);
-    }
-
     /// Whether `id` is muted; if so it has been told, instead of being heard.
     pub(super) fn silenced(&mut self, id: ClientId) -> bool {
         match self.muted_notice(id) {
@@ -555,7 +545,7 @@ impl Room {
             rows.push([
                 m.nick.as_deref().unwrap_or("-").to_owned(),
                 m.peer.to_string(),
-                self.config.room_name.clone(),
+                self.ctl_room_name(m.channel),
                 bans::format_duration(whole_seconds(now - m.since)),
                 bans::format_duration(whole_seconds(now - m.last_input)),
                 m.outbox.queued().to_string(),

@@ -21,6 +21,7 @@ use crate::debug;
 use crate::outbox::{Block, PushError};
 
 use super::backlog::{Backlog, Overflow, QueueBounds};
+use super::channels::ChannelId;
 use super::members::Member;
 use super::members::{Comfort, IdMap};
 use super::{ClientId, ROUND_BYTES, Room};
@@ -151,6 +152,8 @@ pub(super) struct Round {
     /// mid-round (before a line sent to them alone), are the exception of a
     /// line (skipped when their block is built), or are named in one.
     partial: IdMap<usize>,
+    /// The whole round as one block, made when it is flushed.
+    whole: Option<(Block, u64)>,
 }
 
 impl Round {
@@ -199,9 +202,22 @@ impl Round {
         Some((Arc::from(block), count))
     }
 
-    /// `id` signed in now: the round's broadcasts so far were not for it.
+    /// `id` signed in or came into the room now: the round's broadcasts so
+    /// far were not for it.
     pub(super) fn starts_for(&mut self, id: ClientId) {
         self.partial.insert(id, self.lines.len());
+    }
+
+    /// `id` is no longer in the room.
+    pub(super) fn forget(&mut self, id: ClientId) {
+        self.partial.remove(&id);
+    }
+
+    fn clear(&mut self) {
+        self.lines.clear();
+        self.bytes = 0;
+        self.partial.clear();
+        self.whole = None;
     }
 }
 
@@ -226,85 +242,151 @@ impl Room {
         }
     }
 
-    /// Sends every signed-in client except `except` the line `line`, with the
-    /// rest of the round's broadcasts.
-    pub(super) fn broadcast(&mut self, line: &Block, except: Option<ClientId>) {
-        self.broadcast_said(line, except, None, Vec::new());
+    /// Sends every signed-in member of channel `channel` except `except` the
+    /// line `line`, with the rest of the round's broadcasts.
+    pub(super) fn broadcast(&mut self, channel: ChannelId, line: &Block, except: Option<ClientId>) {
+        self.broadcast_said(channel, line, except, None, Vec::new());
+    }
+
+    /// Sends `line` to every signed-in member, whatever their room.
+    pub(super) fn broadcast_everywhere(&mut self, line: &Block) {
+        let ids: Vec<ChannelId> = self
+            .channels
+            .iter()
+            .filter(|(_, c)| c.len() > 0)
+            .map(|(id, _)| id)
+            .collect();
+        for id in ids {
+            self.broadcast(id, line, None);
+        }
     }
 
     /// Like [`broadcast`](Self::broadcast), for a line `author` said (those who
     /// ignore them do not get it), naming `named` (they get it marked).
     pub(super) fn broadcast_said(
         &mut self,
+        channel: ChannelId,
         line: &Block,
         except: Option<ClientId>,
         author: Option<ClientId>,
         named: Vec<ClientId>,
     ) {
-        for &id in except.iter().chain(&named) {
-            self.round.partial.entry(id).or_insert(0);
+        if self
+            .channels
+            .get(channel)
+            .is_some_and(|room| room.round.lines.is_empty())
+        {
+            self.channels.pending.push(channel);
         }
-        self.round.lines.push(Said {
+        let Some(room) = self.channels.get_mut(channel) else {
+            return;
+        };
+        let round = &mut room.round;
+        for &id in except.iter().chain(&named) {
+            round.partial.entry(id).or_insert(0);
+        }
+        round.lines.push(Said {
             line: Arc::clone(line),
             except,
             author,
             named,
             at: unix_now(),
         });
-        self.round.bytes += line.len();
-        if self.round.bytes >= ROUND_BYTES {
+        round.bytes += line.len();
+        if round.bytes >= ROUND_BYTES {
             self.flush();
         }
     }
 
-    /// Queues for `id` the round's broadcasts it has not got yet, so that a line
-    /// sent to it alone comes after them, as it was sent.
+    /// Queues for `id` the round's broadcasts in its room that it has not got
+    /// yet, so that a line sent to it alone comes after them, as it was sent.
     pub(super) fn catch_up(&mut self, id: ClientId) {
-        if self.round.lines.is_empty() {
-            return;
-        }
         let Some(member) = self.members.get(id) else {
             return;
         };
         if member.nick.is_none() {
             return; // Broadcasts are for signed-in members only.
         }
-        let start = self.round.partial.get(&id).copied().unwrap_or(0);
+        let Some(room) = self.channels.get_mut(member.channel) else {
+            return;
+        };
+        let round = &mut room.round;
+        if round.lines.is_empty() {
+            return;
+        }
+        let start = round.partial.get(&id).copied().unwrap_or(0);
         let view = View::of(id, member, &self.config);
-        if let Some((block, lines)) = self.round.block(Some(view), start) {
+        if let Some((block, lines)) = round.block(Some(view), start) {
             let bounds = QueueBounds::of(&self.config);
             self.fanout.push(id, member, block, lines, &bounds);
         }
-        self.round.partial.insert(id, self.round.lines.len());
+        round.partial.insert(id, round.lines.len());
     }
 
-    /// Queues the round's broadcasts: the whole round as one shared block for
-    /// most members, a block of their own for the few in `partial` and those
-    /// who see lines their own way (`/ignore`, `/colors off`, `/timestamps on`).
+    /// Queues the round's broadcasts: in each room with lines, the whole round
+    /// as one shared block for most members, a block of their own for the few
+    /// in `partial` and those who see lines their own way (`/ignore`,
+    /// `/colors off`, `/timestamps on`).
+    ///
+    /// When the rooms with lines hold most of those signed in (always, while
+    /// everyone is in the lobby), one pass over all members finds each one's
+    /// room by index; otherwise each such room's own members are looked up.
     pub(super) fn flush(&mut self) {
-        if self.round.lines.is_empty() {
+        if self.channels.pending.is_empty() {
             return;
         }
-        let everything = self.round.block(None, 0);
+        let pending = std::mem::take(&mut self.channels.pending);
         let bounds = QueueBounds::of(&self.config);
-        for (id, member) in self.members.iter() {
-            if member.nick.is_none() {
-                continue;
-            }
-            let partial = self.round.partial.get(&id).copied();
-            let block = if partial.is_none() && member.comfort().plain() {
-                everything.clone()
-            } else {
-                let view = View::of(id, member, &self.config);
-                self.round.block(Some(view), partial.unwrap_or(0))
-            };
-            if let Some((block, lines)) = block {
-                self.fanout.push(id, member, block, lines, &bounds);
+        let mut covered = 0;
+        for &channel in &pending {
+            if let Some(room) = self.channels.get_mut(channel) {
+                room.round.whole = room.round.block(None, 0);
+                covered += room.len();
             }
         }
-        self.round.lines.clear();
-        self.round.bytes = 0;
-        self.round.partial.clear();
+        let (members, channels, fanout) = (&self.members, &self.channels, &mut self.fanout);
+        let mut deliver = |id: ClientId, member: &Member, round: &Round| {
+            let partial = round.partial.get(&id).copied();
+            let block = if partial.is_none() && member.comfort().plain() {
+                round.whole.clone()
+            } else {
+                let view = View::of(id, member, &self.config);
+                round.block(Some(view), partial.unwrap_or(0))
+            };
+            if let Some((block, lines)) = block {
+                fanout.push(id, member, block, lines, &bounds);
+            }
+        };
+        if covered * 2 >= members.registered() {
+            for (id, member) in members.iter() {
+                if member.nick.is_none() {
+                    continue;
+                }
+                match channels.get(member.channel) {
+                    Some(room) if !room.round.lines.is_empty() => deliver(id, member, &room.round),
+                    _ => {}
+                }
+            }
+        } else {
+            for &channel in &pending {
+                let Some(room) = channels.get(channel) else {
+                    continue;
+                };
+                for id in room.ids() {
+                    if let Some(member) = members.get(id) {
+                        deliver(id, member, &room.round);
+                    }
+                }
+            }
+        }
+        for &channel in &pending {
+            if let Some(room) = self.channels.get_mut(channel) {
+                room.round.clear();
+            }
+        }
+        let mut pending = pending;
+        pending.clear();
+        self.channels.pending = pending;
     }
 
     /// Ends a round: queues its broadcasts and drops whoever that overflowed

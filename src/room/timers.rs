@@ -25,22 +25,9 @@ impl Room {
         }
         let stopping = self.shutting_down;
         let (clients, registered) = (self.members.len(), self.members.registered());
-        self.heartbeat.tick(now, clients, registered, stopping);
-    }
-
-    /// Sends the summary of the joins and leaves not announced one by one, once
-    /// `presence_interval_secs` has passed since the first of them.
-    fn announce_presence(&mut self, now: Instant) {
-        let Some(since) = self.presence.since else {
-            return;
-        };
-        if now.duration_since(since) < Duration::from_secs(self.config.presence_interval_secs) {
-            return;
-        }
-        let (joined, left) = (self.presence.joined, self.presence.left);
-        self.presence = Default::default();
-        let msg = block(self.texts.presence(joined, left, self.members.registered()));
-        self.broadcast(&msg, None);
+        let rooms = self.channels.rooms();
+        self.heartbeat
+            .tick(now, clients, registered, rooms, stopping);
     }
 
     /// Closes, with a notice, every connection whose time to sign in is up.
@@ -106,9 +93,10 @@ impl Room {
     /// The health counters now, as the health line and `ctl stats` show them.
     pub(super) fn health(&self) -> String {
         format!(
-            "clients={} registered={} lines_in={} deliveries={} slow_drops={} rejections={} peak_queue_bytes={} uptime={}s",
+            "clients={} registered={} rooms={} lines_in={} deliveries={} slow_drops={} rejections={} peak_queue_bytes={} uptime={}s",
             self.members.len(),
             self.members.registered(),
+            self.channels.rooms(),
             self.summary.lines_in,
             self.fanout.deliveries,
             self.summary.slow_drops,

@@ -10,8 +10,10 @@ use crate::nick::NickError;
 
 mod comfort;
 mod presence;
+mod rooms;
 
 pub use comfort::{marked, stamp, strip_colors};
+pub use rooms::{Place, RoomEntry};
 mod moderation;
 
 /// Lists longer than this end in "… and N more".
@@ -557,7 +559,10 @@ mod tests {
             concat!(
                 "* Commands:\r\n",
                 "*   /help              this help\r\n",
-                "*   /who               who is online\r\n",
+                "*   /who [*]           who is in your room; *: everyone online\r\n",
+                "*   /join NAME         go to room NAME (made if new)\r\n",
+                "*   /part              back to the lobby\r\n",
+                "*   /rooms             the rooms, with members and topics\r\n",
                 "*   /nick NEW          change your nickname\r\n",
                 "*   /me ACTION         say what you are doing\r\n",
                 "*   /msg NICK TEXT     private message\r\n",
@@ -570,7 +575,7 @@ mod tests {
                 "*   /colors on|off     colors for you\r\n",
                 "*   /timestamps on|off the time before every line\r\n",
                 "*   /quit [REASON]     leave the room\r\n",
-                "*   /topic [TEXT]      show the topic (operators: set it)\r\n",
+                "*   /topic [TEXT]      your room's topic (operators, its maker: set it)\r\n",
                 "*   //text             send a line starting with /\r\n",
             )
         );
@@ -583,7 +588,10 @@ mod tests {
             concat!(
                 "* 命令：\r\n",
                 "*   /help              显示本帮助\r\n",
-                "*   /who               谁在线\r\n",
+                "*   /who [*]           谁在本房间；*：所有在线的人\r\n",
+                "*   /join 房间名       进入房间（没有则创建）\r\n",
+                "*   /part              回到大厅\r\n",
+                "*   /rooms             列出房间、人数和话题\r\n",
                 "*   /nick 新昵称       改名\r\n",
                 "*   /me 动作           以第三人称说话\r\n",
                 "*   /msg 昵称 内容     私聊\r\n",
@@ -596,7 +604,7 @@ mod tests {
                 "*   /colors on|off     为你显示颜色\r\n",
                 "*   /timestamps on|off 每行前显示时间\r\n",
                 "*   /quit [原因]       离开聊天室\r\n",
-                "*   /topic [内容]      查看话题（管理员：设置话题）\r\n",
+                "*   /topic [内容]      本房间的话题（管理员或创建者：设置）\r\n",
                 "*   //文字             发送以 / 开头的文字\r\n",
             )
         );

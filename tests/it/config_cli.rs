@@ -33,6 +33,7 @@ send_queue_bytes = 1048576
 # send_queue_hard_bytes is not set
 send_queue_grace_secs = 10
 history = 20
+max_rooms = 100
 presence_summary_above = 100
 presence_interval_secs = 10
 shutdown_grace_secs = 10
@@ -485,6 +486,7 @@ fn health_line_counts_traffic() {
     let fields = [
         "clients",
         "registered",
+        "rooms",
         "lines_in",
         "deliveries",
         "slow_drops",

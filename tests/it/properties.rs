@@ -200,6 +200,7 @@ fn random_config(rng: &mut Rng) -> Config {
         send_queue_hard_bytes: (rng.below(2) == 0).then(|| send_queue_bytes + rng.below(1 << 22)),
         send_queue_grace_secs: 1 + rng.below(3600) as u64,
         history: rng.below(1001),
+        max_rooms: rng.below(1001),
         presence_summary_above: rng.below(1_000_001),
         presence_interval_secs: 1 + rng.below(3600) as u64,
         shutdown_grace_secs: rng.below(3601) as u64,

@@ -1,0 +1,255 @@
+//! The rooms users are in: the lobby, which everyone signs in to, and those
+//! `/join` makes. In the code a room is a [`Channel`], as IRC calls it, so
+//! that it is not taken for [`Room`](super::Room), the one owner of
+//! everything.
+//!
+//! A channel keeps what is per room: its signed-in members (in nickname order,
+//! for listing), its history, its topic and who made it, the joins and leaves
+//! waiting for a summary, and the round of lines said in it that have not been
+//! queued yet. Nicknames, operators, mutes and bans stay server-wide, in
+//! `members` and `moderation`.
+//!
+//! Channels live in slots, so that a member's channel is an index, not a name
+//! to look up on every delivery; a slot freed by a room that emptied is used
+//! again.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::text::Place;
+
+use super::ClientId;
+use super::members::Members;
+use super::moderation::HistoryEntry;
+use super::round::Round;
+
+/// Which channel: an index into [`Channels`].
+pub(super) type ChannelId = u32;
+
+/// The lobby's slot; it is never removed.
+pub(super) const LOBBY: ChannelId = 0;
+
+/// Room names follow the nickname rules, with at most this many characters.
+pub const MAX_ROOM_NAME_CHARS: usize = 32;
+
+/// Joins and leaves waiting for the next summary line.
+#[derive(Debug, Default)]
+pub(super) struct Presence {
+    pub(super) joined: u64,
+    pub(super) left: u64,
+    /// When the first of them happened: the summary goes out
+    /// `presence_interval_secs` after it.
+    pub(super) since: Option<Instant>,
+}
+
+impl Presence {
+    pub(super) fn count(&mut self, joined: bool) {
+        if joined {
+            self.joined += 1;
+        } else {
+            self.left += 1;
+        }
+        self.since.get_or_insert_with(Instant::now);
+    }
+}
+
+/// One room.
+#[derive(Default)]
+pub(super) struct Channel {
+    /// The name as it was first typed, without `#`; None for the lobby, whose
+    /// name is the config's `room_name`.
+    name: Option<Arc<str>>,
+    /// Set by operators (or, in a room, its maker) with `/topic`.
+    pub(super) topic: Option<String>,
+    /// Who made the room with `/join`; may set its topic for as long as they
+    /// stay connected.
+    pub(super) creator: Option<ClientId>,
+    /// Recent chat for newcomers.
+    pub(super) history: VecDeque<HistoryEntry>,
+    /// Signed-in members by nickname key: ordered, so that listing names costs
+    /// no sort.
+    members: BTreeMap<String, ClientId>,
+    pub(super) presence: Presence,
+    /// Lines said here this round, not queued yet.
+    pub(super) round: Round,
+}
+
+impl Channel {
+    /// Where this is, as the texts name it.
+    pub(super) fn place(&self) -> Place<'_> {
+        match &self.name {
+            Some(name) => Place::Room(name),
+            None => Place::Lobby,
+        }
+    }
+
+    /// The room's name as first typed; None for the lobby.
+    pub(super) fn name(&self) -> Option<&Arc<str>> {
+        self.name.as_ref()
+    }
+
+    /// Signed-in members here.
+    pub(super) fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    /// The members' ids, in nickname order.
+    pub(super) fn ids(&self) -> impl Iterator<Item = ClientId> + '_ {
+        self.members.values().copied()
+    }
+
+    /// Up to `max` nicknames here, in case-insensitive order, each away member
+    /// marked by `mark`, and how many there are.
+    pub(super) fn names(
+        &self,
+        members: &Members,
+        max: usize,
+        mark: impl Fn(&str) -> String,
+    ) -> (Vec<String>, usize) {
+        let names = self
+            .ids()
+            .take(max)
+            .map(|id| {
+                let nick = members.nick_of(id);
+                match members.get(id) {
+                    Some(member) if member.comfort().away.is_some() => mark(nick),
+                    _ => nick.to_owned(),
+                }
+            })
+            .collect();
+        (names, self.len())
+    }
+
+    /// Keeps a line for newcomers, at most `max` of them.
+    pub(super) fn remember(&mut self, entry: HistoryEntry, max: usize) {
+        if max == 0 {
+            return;
+        }
+        while self.history.len() >= max {
+            self.history.pop_front();
+        }
+        self.history.push_back(entry);
+    }
+}
+
+/// Every room, the lobby in slot [`LOBBY`].
+pub(super) struct Channels {
+    slots: Vec<Option<Channel>>,
+    /// Slots of rooms that emptied, to use again.
+    free: Vec<ChannelId>,
+    /// Rooms (not the lobby) by the key of their name.
+    by_key: HashMap<String, ChannelId>,
+    /// Channels whose round has lines, each once.
+    pub(super) pending: Vec<ChannelId>,
+}
+
+impl Default for Channels {
+    fn default() -> Channels {
+        Channels {
+            slots: vec![Some(Channel::default())],
+            free: Vec::new(),
+            by_key: HashMap::new(),
+            pending: Vec::new(),
+        }
+    }
+}
+
+impl Channels {
+    pub(super) fn get(&self, id: ChannelId) -> Option<&Channel> {
+        self.slots.get(id as usize)?.as_ref()
+    }
+
+    pub(super) fn get_mut(&mut self, id: ChannelId) -> Option<&mut Channel> {
+        self.slots.get_mut(id as usize)?.as_mut()
+    }
+
+    pub(super) fn lobby(&self) -> &Channel {
+        self.slots[LOBBY as usize]
+            .as_ref()
+            .expect("the lobby is never removed")
+    }
+
+    /// Rooms besides the lobby.
+    pub(super) fn rooms(&self) -> usize {
+        self.by_key.len()
+    }
+
+    /// The room whose name has the key `key`.
+    pub(super) fn find(&self, key: &str) -> Option<ChannelId> {
+        self.by_key.get(key).copied()
+    }
+
+    /// Makes room `name` (key `key`), made by `creator`.
+    pub(super) fn create(&mut self, name: &str, key: String, creator: ClientId) -> ChannelId {
+        let channel = Channel {
+            name: Some(Arc::from(name)),
+            creator: Some(creator),
+            ..Channel::default()
+        };
+        let id = match self.free.pop() {
+            Some(id) => {
+                self.slots[id as usize] = Some(channel);
+                id
+            }
+            None => {
+                self.slots.push(Some(channel));
+                (self.slots.len() - 1) as ChannelId
+            }
+        };
+        self.by_key.insert(key, id);
+        id
+    }
+
+    /// Adds a signed-in member (nickname key `key`) to channel `id`.
+    pub(super) fn add(&mut self, id: ChannelId, key: String, member: ClientId) {
+        if let Some(channel) = self.get_mut(id) {
+            channel.members.insert(key, member);
+        }
+    }
+
+    /// Takes a member out of channel `id`; a room (not the lobby) left empty
+    /// is removed, and whatever it still had to say goes to nobody.
+    pub(super) fn take_out(&mut self, id: ChannelId, key: &str) {
+        let Some(channel) = self.get_mut(id) else {
+            return;
+        };
+        if let Some(member) = channel.members.remove(key) {
+            channel.round.forget(member);
+        }
+        if id == LOBBY || !channel.members.is_empty() {
+            return;
+        }
+        if let Some(Some(room)) = self.slots.get_mut(id as usize).map(Option::take)
+            && let Some(name) = &room.name
+        {
+            self.by_key.remove(&crate::nick::nick_key(name));
+        }
+        self.pending.retain(|&c| c != id);
+        self.free.push(id);
+    }
+
+    /// A member of channel `id` changed their nickname key.
+    pub(super) fn rekey(&mut self, id: ChannelId, old: &str, new: String) {
+        if let Some(channel) = self.get_mut(id)
+            && let Some(member) = channel.members.remove(old)
+        {
+            channel.members.insert(new, member);
+        }
+    }
+
+    /// Every channel, the lobby first.
+    pub(super) fn iter(&self) -> impl Iterator<Item = (ChannelId, &Channel)> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(id, slot)| Some((id as ChannelId, slot.as_ref()?)))
+    }
+
+    pub(super) fn iter_mut(&mut self) -> impl Iterator<Item = (ChannelId, &mut Channel)> {
+        self.slots
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(id, slot)| Some((id as ChannelId, slot.as_mut()?)))
+    }
+}

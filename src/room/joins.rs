@@ -1,0 +1,306 @@
+//! Moving between rooms and looking at them: `/join`, `/part`, `/rooms`,
+//! `/who` and `/topic`.
+//!
+//! A move is a leave and a join done as one: the member first gets what was
+//! said in the old room so far this round, then leaves it (the old room hears
+//! where they went), then comes into the new one (which hears them arrive)
+//! and gets its history and topic. A room left empty goes.
+
+use crate::command::{Access, Command};
+use crate::info;
+use crate::nick::{self, nick_key};
+use crate::protocol::sanitize;
+use crate::text::{MAX_LISTED_NAMES, Place, RoomEntry, Texts, stamp};
+
+use super::channels::{ChannelId, LOBBY, MAX_ROOM_NAME_CHARS};
+use super::{ClientId, JOIN_LIST_MAX_ROOM, Room, block};
+
+impl Room {
+    /// The room `id` is in (the lobby for a connection that is not signed in).
+    pub(super) fn channel_of(&self, id: ClientId) -> ChannelId {
+        self.members.get(id).map_or(LOBBY, |member| member.channel)
+    }
+
+    /// The room as the log names it.
+    fn log_name(&self, channel: ChannelId) -> String {
+        match self.channels.get(channel).map(|c| c.place()) {
+            Some(Place::Room(name)) => format!("#{name}"),
+            _ => "the lobby".to_owned(),
+        }
+    }
+
+    /// The room as `ctl who` shows it: `#rust`, or the lobby's `room_name`.
+    pub(super) fn ctl_room_name(&self, channel: ChannelId) -> String {
+        match self.channels.get(channel).map(|c| c.place()) {
+            Some(Place::Room(name)) => format!("#{name}"),
+            _ => self.config.room_name.clone(),
+        }
+    }
+
+    /// Puts signed-in `id` into `channel`; the room's round so far is not for it.
+    pub(super) fn enter(&mut self, id: ClientId, channel: ChannelId) {
+        let Some(member) = self.members.get_mut(id) else {
+            return;
+        };
+        member.channel = channel;
+        let key = nick_key(member.nick.as_deref().unwrap_or_default());
+        self.channels.add(channel, key, id);
+        if let Some(room) = self.channels.get_mut(channel) {
+            room.round.starts_for(id);
+        }
+    }
+
+    /// What someone coming into `channel` gets after the list of who is
+    /// there: its history (each line with the time it was said) and its topic.
+    pub(super) fn arrival(&self, channel: ChannelId) -> String {
+        let Some(room) = self.channels.get(channel) else {
+            return String::new();
+        };
+        let mut out = String::new();
+        if !room.history.is_empty() {
+            out += &self.texts.history_header(room.history.len());
+            let now = super::round::unix_now();
+            for (_, past, at) in &room.history {
+                out += &stamp(*at, now, self.config.utc_offset_minutes);
+                out.push_str(&String::from_utf8_lossy(past));
+            }
+        }
+        if let Some(topic) = &room.topic {
+            out += &self.texts.topic_of(room.place(), Some(topic));
+        }
+        out
+    }
+
+    /// `/join NAME`: to room NAME, made if it does not exist (within
+    /// `max_rooms`). The lobby's own name leads back to the lobby.
+    pub(super) fn join(&mut self, id: ClientId, nick: &str, typed: &str) {
+        let name = typed.strip_prefix('#').unwrap_or(typed);
+        let name = match nick::validate_nick(name, MAX_ROOM_NAME_CHARS) {
+            Ok(name) => name,
+            Err(err) => {
+                let msg = self.texts.bad_room_name(&err);
+                self.send(id, block(msg));
+                return;
+            }
+        };
+        let key = nick_key(name);
+        if key == nick_key(self.config.room_name.trim_start_matches('#')) {
+            self.part(id, nick);
+            return;
+        }
+        let (to, created) = match self.channels.find(&key) {
+            Some(to) if to == self.channel_of(id) => {
+                let place = self.channels.get(to).map_or(Place::Lobby, |c| c.place());
+                let msg = self.texts.already_in(place);
+                self.send(id, block(msg));
+                return;
+            }
+            Some(to) => (to, false),
+            None if self.channels.rooms() >= self.config.max_rooms => {
+                info!(
+                    "refused to make room #{name} for {nick:?}: max_rooms is {}",
+                    self.config.max_rooms
+                );
+                let msg = self.texts.too_many_rooms(self.config.max_rooms);
+                self.send(id, block(msg));
+                return;
+            }
+            None => {
+                let to = self.channels.create(name, key, id);
+                info!(
+                    "room #{name} made by {nick:?} ({} rooms)",
+                    self.channels.rooms()
+                );
+                (to, true)
+            }
+        };
+        self.move_to(id, nick, to, created);
+    }
+
+    /// `/part`: back to the lobby.
+    pub(super) fn part(&mut self, id: ClientId, nick: &str) {
+        if self.channel_of(id) == LOBBY {
+            let msg = self.texts.already_in(Place::Lobby);
+            self.send(id, block(msg));
+            return;
+        }
+        self.move_to(id, nick, LOBBY, false);
+    }
+
+    /// Moves signed-in `id` from its room to `to`, telling both rooms.
+    fn move_to(&mut self, id: ClientId, nick: &str, to: ChannelId, created: bool) {
+        let from = self.channel_of(id);
+        // What was said where they were, up to now, still reaches them.
+        self.catch_up(id);
+        let key = nick_key(nick);
+        info!(
+            "{nick:?} went from {} to {}",
+            self.log_name(from),
+            self.log_name(to)
+        );
+        let to_name = self.channels.get(to).and_then(|c| c.name().cloned());
+        let to_place = to_name.as_deref().map_or(Place::Lobby, Place::Room);
+        self.channels.take_out(from, &key);
+        match self.channels.get(from).map(|room| room.len()) {
+            // Counted with the one leaving, as a leave is.
+            Some(here) if self.summarizes(here + 1) => {
+                if let Some(room) = self.channels.get_mut(from) {
+                    room.presence.count(false);
+                }
+            }
+            Some(here) => {
+                let place = self.channels.get(from).map_or(Place::Lobby, |c| c.place());
+                let msg = block(self.texts.moved(place, nick, to_place, here));
+                self.broadcast(from, &msg, None);
+            }
+            None => info!("the room {nick:?} left was empty and is gone"),
+        }
+
+        self.enter(id, to);
+        let Some(room) = self.channels.get(to) else {
+            return;
+        };
+        let here = room.len();
+        let (names, total) = room.names(&self.members, MAX_LISTED_NAMES, |nick| {
+            self.texts.away_mark(nick)
+        });
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let mut msg = self.texts.now_in(to_place, created, &names, total);
+        msg += &self.arrival(to);
+        let list = (here <= JOIN_LIST_MAX_ROOM).then_some(names.as_slice());
+        let joined = (!self.summarizes(here))
+            .then(|| block(self.texts.joined_in(to_place, nick, here, list)));
+        self.send(id, block(msg));
+        match joined {
+            Some(joined) => self.broadcast(to, &joined, Some(id)),
+            None => {
+                if let Some(room) = self.channels.get_mut(to) {
+                    room.presence.count(true);
+                }
+            }
+        }
+    }
+
+    /// `/who`: who is in your room; `/who *`: everyone signed in, each not in
+    /// the lobby with their room.
+    pub(super) fn who(&mut self, id: ClientId, arg: &str) {
+        let texts = self.texts;
+        let msg = match arg {
+            "*" => {
+                let names: Vec<String> = self
+                    .members
+                    .ids_by_nick()
+                    .take(MAX_LISTED_NAMES)
+                    .filter_map(|id| self.members.get(id))
+                    .map(|member| {
+                        let nick = member.nick.as_deref().unwrap_or_default();
+                        let nick = if member.comfort().away.is_some() {
+                            texts.away_mark(nick)
+                        } else {
+                            nick.to_owned()
+                        };
+                        match self.channels.get(member.channel).map(|c| c.place()) {
+                            Some(Place::Room(room)) => texts.in_room(&nick, room),
+                            _ => nick,
+                        }
+                    })
+                    .collect();
+                let names: Vec<&str> = names.iter().map(String::as_str).collect();
+                texts.who_all(&names, self.members.registered())
+            }
+            // Anything else is ignored, as `/who` always ignored it.
+            _ => {
+                let channel = self.channel_of(id);
+                let Some(room) = self.channels.get(channel) else {
+                    return;
+                };
+                let (names, total) = room.names(&self.members, MAX_LISTED_NAMES, |nick| {
+                    texts.away_mark(nick)
+                });
+                let names: Vec<&str> = names.iter().map(String::as_str).collect();
+                texts.who_in(room.place(), &names, total)
+            }
+        };
+        self.send(id, block(msg));
+    }
+
+    /// `/rooms` (and `ctl rooms`): the lobby, then the rooms, the biggest first.
+    pub(super) fn rooms_list(&self, texts: Texts) -> String {
+        let mut rooms: Vec<_> = self
+            .channels
+            .iter()
+            .filter(|&(id, _)| id != LOBBY)
+            .map(|(_, room)| room)
+            .collect();
+        rooms.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.name().cmp(&b.name())));
+        let lobby = self.channels.lobby();
+        let entries: Vec<RoomEntry<'_>> = std::iter::once(lobby)
+            .chain(rooms)
+            .take(MAX_LISTED_NAMES)
+            .map(|room| RoomEntry {
+                place: room.place(),
+                members: room.len(),
+                topic: room.topic.as_deref(),
+            })
+            .collect();
+        texts.rooms(&self.config.room_name, &entries, self.channels.rooms() + 1)
+    }
+
+    /// `/topic`: anyone sees their room's topic; operators set it, and so may
+    /// whoever made a room (not the lobby).
+    pub(super) fn topic(&mut self, id: ClientId, nick: &str, command: &Command, text: &str) {
+        let channel = self.channel_of(id);
+        let operator = self.access(id) >= Access::Operator;
+        let Some(room) = self.channels.get(channel) else {
+            return;
+        };
+        if text.is_empty() {
+            let msg = self.texts.topic_of(room.place(), room.topic.as_deref());
+            self.send(id, block(msg));
+            return;
+        }
+        let maker = channel != LOBBY && room.creator == Some(id);
+        if !operator && !maker {
+            let msg = match room.place() {
+                Place::Room(name) => self.texts.topic_not_allowed(name),
+                Place::Lobby => self.texts.not_allowed(command),
+            };
+            self.send(id, block(msg));
+            return;
+        }
+        let topic = sanitize(text).trim().to_owned();
+        info!("topic of {} set by {nick}", self.log_name(channel));
+        crate::debug!("topic: {topic}");
+        let msg = block(self.texts.topic_set(Some(nick), &topic));
+        if let Some(room) = self.channels.get_mut(channel) {
+            room.topic = Some(topic);
+        }
+        self.broadcast(channel, &msg, None);
+    }
+
+    /// Sends the summary of the joins and leaves not announced one by one in
+    /// each room, once `presence_interval_secs` has passed since the first.
+    pub(super) fn announce_presence(&mut self, now: std::time::Instant) {
+        let interval = std::time::Duration::from_secs(self.config.presence_interval_secs);
+        let due: Vec<ChannelId> = self
+            .channels
+            .iter()
+            .filter(|(_, room)| {
+                room.presence
+                    .since
+                    .is_some_and(|since| now.duration_since(since) >= interval)
+            })
+            .map(|(id, _)| id)
+            .collect();
+        for channel in due {
+            let Some(room) = self.channels.get_mut(channel) else {
+                continue;
+            };
+            let presence = std::mem::take(&mut room.presence);
+            let msg =
+                self.texts
+                    .presence_in(room.place(), presence.joined, presence.left, room.len());
+            self.broadcast(channel, &block(msg), None);
+        }
+    }
+}

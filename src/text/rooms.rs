@@ -1,0 +1,447 @@
+//! What the server says about rooms: joining, leaving and moving between them,
+//! `/rooms`, `/who` in a room, and a room's topic.
+//!
+//! The lobby keeps the words it always had (`* bob joined (3 online)`), so that
+//! a server whose users never type `/join` sounds exactly as before; a named
+//! room says where (`* bob joined #rust (3 here)`). Counts are the room's.
+
+use crate::nick::NickError;
+
+use super::presence::grouped;
+use super::{LeaveReason, Texts};
+
+/// Where something happens: the lobby (the room the tutorial had) or a room,
+/// by its name as shown, without the `#`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Place<'a> {
+    /// The room everyone signs in to (`room_name`).
+    Lobby,
+    /// A room made with `/join`.
+    Room(&'a str),
+}
+
+/// One line of `/rooms`.
+#[derive(Debug, Clone, Copy)]
+pub struct RoomEntry<'a> {
+    /// The room.
+    pub place: Place<'a>,
+    /// How many are in it.
+    pub members: usize,
+    /// Its topic, if set.
+    pub topic: Option<&'a str>,
+}
+
+impl Texts {
+    /// `#rust`, or the lobby's name in words.
+    fn where_to(&self, place: Place<'_>) -> String {
+        match (place, self.zh()) {
+            (Place::Room(name), _) => format!("#{name}"),
+            (Place::Lobby, true) => "大厅".to_owned(),
+            (Place::Lobby, false) => "the lobby".to_owned(),
+        }
+    }
+
+    /// How many are in `place`: "3 online" in the lobby, "3 here" in a room.
+    fn count_in(&self, place: Place<'_>, count: usize) -> String {
+        match (place, self.zh()) {
+            (Place::Lobby, true) => format!("当前{count}人在线"),
+            (Place::Room(_), true) => format!("本房间{count}人"),
+            (Place::Lobby, false) => format!("{count} online"),
+            (Place::Room(_), false) => format!("{count} here"),
+        }
+    }
+
+    /// To the members of `place`: `nick` joined it; `names` is the whole list
+    /// in small rooms.
+    pub fn joined_in(
+        &self,
+        place: Place<'_>,
+        nick: &str,
+        count: usize,
+        names: Option<&[&str]>,
+    ) -> String {
+        let Place::Room(room) = place else {
+            return self.joined(nick, count, names);
+        };
+        let nick = self.nick(nick);
+        match (self.zh(), names) {
+            (true, Some(names)) => format!(
+                "* {nick} 进入了 #{room}（本房间{count}人）\r\n* 本房间：【 {} 】\r\n",
+                names.join(", ")
+            ),
+            (true, None) => format!("* {nick} 进入了 #{room}（本房间{count}人）\r\n"),
+            (false, Some(names)) => format!(
+                "* {nick} joined #{room} ({count} here: {})\r\n",
+                names.join(", ")
+            ),
+            (false, None) => format!("* {nick} joined #{room} ({count} here)\r\n"),
+        }
+    }
+
+    /// To the members of `place`: `nick` disconnected, for `reason`.
+    pub fn left_in(
+        &self,
+        place: Place<'_>,
+        nick: &str,
+        reason: &LeaveReason,
+        count: usize,
+    ) -> String {
+        let Place::Room(room) = place else {
+            return self.left(nick, reason, count);
+        };
+        if matches!(
+            reason,
+            LeaveReason::Kicked { .. } | LeaveReason::Banned { .. }
+        ) {
+            // "* troll was kicked by alice (spam)", as in the lobby.
+            return self.left(nick, reason, count);
+        }
+        let why = match (self.zh(), reason) {
+            (true, LeaveReason::Quit(None)) => "退出".to_owned(),
+            (true, LeaveReason::Quit(Some(r))) => format!("退出：{r}"),
+            (true, LeaveReason::TooSlow) => "接收太慢".to_owned(),
+            (true, LeaveReason::Shutdown) => "服务器关闭".to_owned(),
+            (true, LeaveReason::Closed) => "连接已关闭".to_owned(),
+            (true, _) => "连接异常".to_owned(),
+            (false, LeaveReason::Error(_)) => "connection error".to_owned(),
+            (false, other) => other.describe(),
+        };
+        let nick = self.nick(nick);
+        if self.zh() {
+            format!("* {nick} 下线了（{why}，本房间{count}人）\r\n")
+        } else {
+            format!("* {nick} left #{room} ({why}; {count} here)\r\n")
+        }
+    }
+
+    /// To the members of `from`: `nick` went to `to`; `count` are left in `from`.
+    pub fn moved(&self, from: Place<'_>, nick: &str, to: Place<'_>, count: usize) -> String {
+        let nick = self.nick(nick);
+        let dest = self.where_to(to);
+        let count = self.count_in(from, count);
+        match (self.zh(), from) {
+            (true, Place::Lobby) => format!("* {nick} 去了 {dest}（{count}）\r\n"),
+            (true, Place::Room(room)) => {
+                format!("* {nick} 离开 #{room}，去了 {dest}（{count}）\r\n")
+            }
+            (false, Place::Lobby) => format!("* {nick} left for {dest} ({count})\r\n"),
+            (false, Place::Room(room)) => {
+                format!("* {nick} left #{room} for {dest} ({count})\r\n")
+            }
+        }
+    }
+
+    /// To whoever just came into `place`: who is there (at most
+    /// [`MAX_LISTED_NAMES`](super::MAX_LISTED_NAMES) of `total` names), or, in
+    /// a room they made, how to give it a topic.
+    pub fn now_in(&self, place: Place<'_>, created: bool, names: &[&str], total: usize) -> String {
+        let list = self.name_list(names, total);
+        match (self.zh(), place, created) {
+            (true, Place::Room(room), true) => {
+                format!("* 你创建了房间 #{room}，可用 /topic 内容 设置话题\r\n")
+            }
+            (true, Place::Room(room), false) => {
+                format!("* 你已进入 #{room}（{total}人）：【 {list} 】\r\n")
+            }
+            (true, Place::Lobby, _) => format!("* 你已回到大厅（{total}人）：【 {list} 】\r\n"),
+            (false, Place::Room(room), true) => {
+                format!("* You are now in #{room}, a new room: /topic TEXT gives it a topic\r\n")
+            }
+            (false, Place::Room(room), false) => {
+                format!("* You are now in #{room} ({total}): {list}\r\n")
+            }
+            (false, Place::Lobby, _) => {
+                format!("* You are back in the lobby ({total}): {list}\r\n")
+            }
+        }
+    }
+
+    /// `/join` to where one is already, or `/part` in the lobby.
+    pub fn already_in(&self, place: Place<'_>) -> String {
+        let here = self.where_to(place);
+        if self.zh() {
+            format!("! 你已经在 {here} 了\r\n")
+        } else {
+            format!("! you are in {here} already\r\n")
+        }
+    }
+
+    /// A `/join` whose name breaks the rules (those of nicknames, at most
+    /// `max` characters).
+    pub fn bad_room_name(&self, err: &NickError) -> String {
+        let why = match (self.zh(), err) {
+            (true, NickError::Empty) => "房间名不能为空".to_owned(),
+            (true, NickError::TooLong { max }) => format!("房间名太长（最多{max}个字符）"),
+            (true, NickError::Whitespace) => "房间名不能包含空格".to_owned(),
+            (true, NickError::Control) => "房间名不能包含控制字符".to_owned(),
+            (true, NickError::Hash) => "'#' 只能放在房间名开头".to_owned(),
+            (true, NickError::Slash) => "房间名不能以 '/' 开头".to_owned(),
+            (true, NickError::Invalid) => "房间名包含无效字符".to_owned(),
+            (false, NickError::Empty) => "a room needs a name".to_owned(),
+            (false, NickError::TooLong { max }) => format!("at most {max} characters"),
+            (false, NickError::Whitespace) => "no spaces".to_owned(),
+            (false, NickError::Control) => "no control characters".to_owned(),
+            (false, NickError::Hash) => "'#' only at the start".to_owned(),
+            (false, NickError::Slash) => "it must not start with '/'".to_owned(),
+            (false, NickError::Invalid) => "characters that are not allowed".to_owned(),
+        };
+        if self.zh() {
+            format!("! 房间名无效：{why}\r\n")
+        } else {
+            format!("! bad room name: {why}\r\n")
+        }
+    }
+
+    /// `max_rooms` rooms (besides the lobby) exist already.
+    pub fn too_many_rooms(&self, max: usize) -> String {
+        match (self.zh(), max) {
+            (true, 0) => "! 本服务器只有大厅，不能创建房间\r\n".to_owned(),
+            (true, max) => {
+                format!("! 房间数量已达上限（除大厅外最多{max}个），/rooms 查看已有的房间\r\n")
+            }
+            (false, 0) => "! this server has only the lobby: no rooms can be made\r\n".to_owned(),
+            (false, max) => format!(
+                "! too many rooms (at most {max} besides the lobby): /rooms lists those there are\r\n"
+            ),
+        }
+    }
+
+    /// Answer to `/rooms`: the lobby (named `lobby`) first, then `rooms` (at
+    /// most [`MAX_LISTED_NAMES`](super::MAX_LISTED_NAMES) of `total`).
+    pub fn rooms(&self, lobby: &str, rooms: &[RoomEntry<'_>], total: usize) -> String {
+        let mut out = if self.zh() {
+            format!("* 房间（{total}个）：\r\n")
+        } else {
+            format!("* Rooms ({total}):\r\n")
+        };
+        for entry in rooms {
+            let name = match entry.place {
+                Place::Room(name) => format!("#{name}"),
+                Place::Lobby if self.zh() => format!("{lobby}（大厅）"),
+                Place::Lobby => format!("{lobby}, the lobby"),
+            };
+            let count = entry.members;
+            let line = match (self.zh(), entry.topic) {
+                (true, Some(topic)) => format!("*   {name}（{count}人）：{topic}\r\n"),
+                (true, None) => format!("*   {name}（{count}人）\r\n"),
+                (false, Some(topic)) => format!("*   {name} ({count}): {topic}\r\n"),
+                (false, None) => format!("*   {name} ({count})\r\n"),
+            };
+            out.push_str(&line);
+        }
+        if total > rooms.len() {
+            let more = total - rooms.len();
+            out.push_str(&if self.zh() {
+                format!("*   … 等另外{more}个\r\n")
+            } else {
+                format!("*   … and {more} more\r\n")
+            });
+        }
+        out
+    }
+
+    /// After sign-in, when rooms besides the lobby exist: how to find them.
+    pub fn rooms_hint(&self, rooms: usize) -> String {
+        match (self.zh(), rooms) {
+            (true, n) => format!("* 另有{n}个房间：/rooms 查看，/join 房间名 进入\r\n"),
+            (false, 1) => "* 1 more room: /rooms lists it, /join NAME goes there\r\n".to_owned(),
+            (false, n) => {
+                format!("* {n} more rooms: /rooms lists them, /join NAME goes to one\r\n")
+            }
+        }
+    }
+
+    /// Answer to `/who` in `place` (at most
+    /// [`MAX_LISTED_NAMES`](super::MAX_LISTED_NAMES) of `total` names).
+    pub fn who_in(&self, place: Place<'_>, names: &[&str], total: usize) -> String {
+        let Place::Room(room) = place else {
+            return self.who(names, total);
+        };
+        let list = self.name_list(names, total);
+        if self.zh() {
+            format!("* #{room}（{total}人）：【 {list} 】\r\n")
+        } else {
+            format!("* In #{room} ({total}): {list}\r\n")
+        }
+    }
+
+    /// Answer to `/who *`: everyone signed in, those in a room marked with it.
+    pub fn who_all(&self, names: &[&str], total: usize) -> String {
+        let list = self.name_list(names, total);
+        if self.zh() {
+            format!("* 全部在线（{total}人）：【 {list} 】\r\n")
+        } else {
+            format!("* Everyone online ({total}): {list}\r\n")
+        }
+    }
+
+    /// `bob (#rust)`, in `/who *`.
+    pub fn in_room(&self, nick: &str, room: &str) -> String {
+        format!("{nick} (#{room})")
+    }
+
+    /// The topic of `place`, as `/topic` and a newcomer see it.
+    pub fn topic_of(&self, place: Place<'_>, topic: Option<&str>) -> String {
+        let Place::Room(room) = place else {
+            return self.topic(topic);
+        };
+        match (self.zh(), topic) {
+            (true, Some(topic)) => format!("* #{room} 的话题：{topic}\r\n"),
+            (true, None) => format!("* #{room} 还没有设置话题\r\n"),
+            (false, Some(topic)) => format!("* Topic of #{room}: {topic}\r\n"),
+            (false, None) => format!("* #{room} has no topic\r\n"),
+        }
+    }
+
+    /// `/topic TEXT` in a room by someone who neither made it nor is an operator.
+    pub fn topic_not_allowed(&self, room: &str) -> String {
+        if self.zh() {
+            format!("! 只有管理员和房间创建者可以设置 #{room} 的话题\r\n")
+        } else {
+            format!("! only operators and whoever made #{room} may set its topic\r\n")
+        }
+    }
+
+    /// The summary of a big room's joins and leaves.
+    pub fn presence_in(&self, place: Place<'_>, joined: u64, left: u64, count: usize) -> String {
+        let Place::Room(room) = place else {
+            return self.presence(joined, left, count);
+        };
+        let mut parts = Vec::new();
+        if self.zh() {
+            if joined > 0 {
+                parts.push(format!("{joined}人进入"));
+            }
+            if left > 0 {
+                parts.push(format!("{left}人离开"));
+            }
+            format!("* #{room}：{}（本房间{count}人）\r\n", parts.join("，"))
+        } else {
+            if joined > 0 {
+                parts.push(format!("{} joined", grouped(joined)));
+            }
+            if left > 0 {
+                parts.push(format!("{} left", grouped(left)));
+            }
+            format!(
+                "* #{room}: {} ({} here)\r\n",
+                parts.join(", "),
+                grouped(count as u64)
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Language;
+
+    const EN: Texts = Texts {
+        language: Language::En,
+        colors: false,
+    };
+    const ZH: Texts = Texts {
+        language: Language::Zh,
+        colors: false,
+    };
+
+    /// The lobby sounds as it did before there were rooms.
+    #[test]
+    fn the_lobby_keeps_its_words() {
+        for texts in [EN, ZH] {
+            assert_eq!(
+                texts.joined_in(Place::Lobby, "bob", 2, Some(&["alice", "bob"])),
+                texts.joined("bob", 2, Some(&["alice", "bob"]))
+            );
+            let reason = LeaveReason::Quit(None);
+            assert_eq!(
+                texts.left_in(Place::Lobby, "bob", &reason, 1),
+                texts.left("bob", &reason, 1)
+            );
+            assert_eq!(texts.who_in(Place::Lobby, &["a"], 1), texts.who(&["a"], 1));
+            assert_eq!(texts.topic_of(Place::Lobby, None), texts.topic(None));
+        }
+    }
+
+    #[test]
+    fn rooms_say_where() {
+        let rust = Place::Room("rust");
+        assert_eq!(
+            EN.joined_in(rust, "bob", 2, Some(&["alice", "bob"])),
+            "* bob joined #rust (2 here: alice, bob)\r\n"
+        );
+        assert_eq!(
+            EN.left_in(rust, "bob", &LeaveReason::Closed, 1),
+            "* bob left #rust (connection closed; 1 here)\r\n"
+        );
+        assert_eq!(
+            EN.moved(Place::Lobby, "bob", rust, 4),
+            "* bob left for #rust (4 online)\r\n"
+        );
+        assert_eq!(
+            EN.moved(rust, "bob", Place::Lobby, 0),
+            "* bob left #rust for the lobby (0 here)\r\n"
+        );
+        assert_eq!(
+            EN.now_in(rust, false, &["alice", "bob"], 2),
+            "* You are now in #rust (2): alice, bob\r\n"
+        );
+        assert_eq!(
+            EN.who_all(&["alice", &EN.in_room("bob", "rust")], 2),
+            "* Everyone online (2): alice, bob (#rust)\r\n"
+        );
+    }
+
+    #[test]
+    fn the_rooms_list_cuts_long_lists() {
+        let rooms = [
+            RoomEntry {
+                place: Place::Lobby,
+                members: 3,
+                topic: None,
+            },
+            RoomEntry {
+                place: Place::Room("rust"),
+                members: 2,
+                topic: Some("borrowing"),
+            },
+        ];
+        assert_eq!(
+            EN.rooms("chatd", &rooms, 5),
+            concat!(
+                "* Rooms (5):\r\n",
+                "*   chatd, the lobby (3)\r\n",
+                "*   #rust (2): borrowing\r\n",
+                "*   … and 3 more\r\n"
+            )
+        );
+        assert!(
+            ZH.rooms("聊天室", &rooms, 2)
+                .contains("聊天室（大厅）（3人）")
+        );
+    }
+
+    #[test]
+    fn every_room_line_ends_in_crlf() {
+        let rust = Place::Room("rust");
+        let samples = [
+            EN.joined_in(rust, "bob", 2, Some(&["alice", "bob"])),
+            ZH.joined_in(rust, "bob", 2, Some(&["alice", "bob"])),
+            ZH.moved(rust, "bob", Place::Lobby, 0),
+            EN.now_in(rust, true, &["bob"], 1),
+            ZH.now_in(Place::Lobby, false, &["bob"], 1),
+            EN.already_in(rust),
+            EN.bad_room_name(&NickError::Hash),
+            ZH.too_many_rooms(0),
+            EN.too_many_rooms(100),
+            EN.rooms_hint(1),
+            EN.presence_in(rust, 3, 1, 120),
+            EN.topic_not_allowed("rust"),
+        ];
+        for s in samples {
+            assert!(s.ends_with("\r\n"), "{s:?}");
+            assert!(!s.replace("\r\n", "").contains('\n'), "{s:?}");
+        }
+    }
+}
