@@ -208,25 +208,23 @@ impl Channels {
         }
     }
 
-    /// Takes a member out of channel `id`; a room (not the lobby) left empty
-    /// is removed, and whatever it still had to say goes to nobody.
-    pub(super) fn take_out(&mut self, id: ChannelId, key: &str) {
-        let Some(channel) = self.get_mut(id) else {
-            return;
-        };
+    /// Takes a member out of channel `id`. A room (not the lobby) left empty
+    /// is removed, and whatever it still had to say goes to nobody; its name
+    /// is returned, for the log.
+    pub(super) fn take_out(&mut self, id: ChannelId, key: &str) -> Option<Arc<str>> {
+        let channel = self.get_mut(id)?;
         if let Some(member) = channel.members.remove(key) {
             channel.round.forget(member);
         }
         if id == LOBBY || !channel.members.is_empty() {
-            return;
+            return None;
         }
-        if let Some(Some(room)) = self.slots.get_mut(id as usize).map(Option::take)
-            && let Some(name) = &room.name
-        {
-            self.by_key.remove(&crate::nick::nick_key(name));
-        }
+        let room = self.slots.get_mut(id as usize)?.take()?;
+        let name = room.name?;
+        self.by_key.remove(&crate::nick::nick_key(&name));
         self.pending.retain(|&c| c != id);
         self.free.push(id);
+        Some(name)
     }
 
     /// A member of channel `id` changed their nickname key.

@@ -108,13 +108,21 @@ impl Room {
             None => {
                 let to = self.channels.create(name, key, id);
                 info!(
-                    "room #{name} made by {nick:?} ({} rooms)",
+                    "room #{name} made by {nick:?} (rooms: {})",
                     self.channels.rooms()
                 );
                 (to, true)
             }
         };
         self.move_to(id, nick, to, created);
+    }
+
+    /// Logs that room `name` went with its last member.
+    pub(super) fn room_gone(&self, name: &str) {
+        info!(
+            "room #{name} is empty and gone (rooms: {})",
+            self.channels.rooms()
+        );
     }
 
     /// `/part`: back to the lobby.
@@ -140,7 +148,9 @@ impl Room {
         );
         let to_name = self.channels.get(to).and_then(|c| c.name().cloned());
         let to_place = to_name.as_deref().map_or(Place::Lobby, Place::Room);
-        self.channels.take_out(from, &key);
+        if let Some(gone) = self.channels.take_out(from, &key) {
+            self.room_gone(&gone);
+        }
         match self.channels.get(from).map(|room| room.len()) {
             // Counted with the one leaving, as a leave is.
             Some(here) if self.summarizes(here + 1) => {
@@ -153,7 +163,7 @@ impl Room {
                 let msg = block(self.texts.moved(place, nick, to_place, here));
                 self.broadcast(from, &msg, None);
             }
-            None => info!("the room {nick:?} left was empty and is gone"),
+            None => {}
         }
 
         self.enter(id, to);

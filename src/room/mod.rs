@@ -305,7 +305,9 @@ impl Room {
             debug!("{nick:?} left saying: {typed}");
         }
         let channel = member.channel;
-        self.channels.take_out(channel, &nick_key(&nick));
+        if let Some(gone) = self.channels.take_out(channel, &nick_key(&nick)) {
+            self.room_gone(&gone);
+        }
         let Some(here) = self.channels.get(channel).map(|room| room.len()) else {
             return; // The room went with its last member.
         };

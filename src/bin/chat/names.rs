@@ -1,5 +1,5 @@
 //! What Tab completes: the nicknames in the room and the command names, learned
-//! from what the server says. chatd's lines in both its languages (`src/text.rs`)
+//! from what the server says. chatd's lines in both its languages (`src/text/`)
 //! tell who is here: the welcome list, `/who`, joins, leaves, renames and chat
 //! lines; `/help` lists the commands.
 //!
@@ -92,6 +92,17 @@ impl Names {
             }
         } else if let Some(list) = rest.strip_prefix("Online (") {
             self.add_list(after_marker(list, "): "), ", ");
+        } else if [
+            "You are now in #",
+            "You are back in the lobby (",
+            "In #",
+            "Everyone online (",
+        ]
+        .iter()
+        .any(|start| rest.starts_with(start))
+        {
+            // Who is in the room one came to, or `/who` (`/who *`) lists.
+            self.add_list(after_marker(rest, "): "), ", ");
         } else if let Some((old, new)) = rest.split_once(" is now known as ") {
             self.rename(old, new);
         } else if let Some((nick, after)) = rest.split_once(' ') {
@@ -101,12 +112,31 @@ impl Names {
                 if let Some((_, list)) = list.split_once(" online: ") {
                     self.add_list(list.strip_suffix(')').unwrap_or(list), ", ");
                 }
-            } else if after.starts_with("left (") {
+            } else if let Some(list) = after.strip_prefix("joined #") {
+                // `joined #rust (3 here: a, b, c)`.
+                self.add(nick);
+                if let Some((_, list)) = list.split_once(" here: ") {
+                    self.add_list(list.strip_suffix(')').unwrap_or(list), ", ");
+                }
+            } else if after.starts_with("left (")
+                || after
+                    .strip_prefix("left #")
+                    .and_then(|room| room.split_once(' '))
+                    .is_some_and(|(_, why)| why.starts_with('('))
+            {
+                // Gone; `left for #go` and `left #rust for …` are still online.
                 self.remove(nick);
             }
         }
         // Chinese.
-        if let Some(list) = rest.strip_prefix("当前在线") {
+        if ["你已进入 #", "你已回到大厅", "全部在线", "本房间：", "#"]
+            .iter()
+            .any(|start| rest.starts_with(start))
+            && rest.contains("【 ")
+        {
+            // The rooms' lists: coming in, `/who` in a room, `/who *`, a join.
+            self.add_list(between(rest, "【 ", " 】"), ",");
+        } else if let Some(list) = rest.strip_prefix("当前在线") {
             // `当前在线（3人）：【 a, b, c 】` from /who, `当前在线：【 a,b 】` after a join.
             self.add_list(between(list, "【 ", " 】"), ",");
         } else if let Some((nick, list)) = rest.split_once(" 你好！当前在线") {
@@ -115,7 +145,7 @@ impl Names {
         } else if let Some((old, new)) = rest.split_once(" 改名为 ") {
             self.rename(old, new);
         } else if let Some((nick, after)) = rest.split_once(' ') {
-            if after.starts_with("上线了") {
+            if after.starts_with("上线了") || after.starts_with("进入了 #") {
                 self.add(nick);
             } else if after.starts_with("下线了") {
                 self.remove(nick);
@@ -127,7 +157,9 @@ impl Names {
         // `… and 50 more` (`… 等另外50人`) ends a long list.
         let list = list.split(" … ").next().unwrap_or_default();
         for nick in list.split(separator) {
-            self.add(nick.trim());
+            // `bob (#rust)` and `bob (away)` in `/who` lists: the name is the first word.
+            let nick = nick.trim();
+            self.add(nick.split_once(" (").map_or(nick, |(nick, _)| nick));
         }
     }
 
@@ -282,6 +314,35 @@ mod tests {
             n.learn(format!("{line}\r\n").as_bytes());
         }
         assert_eq!(all(&n), ["ann", "bea", "dora", "eve", "yan", "zed", "小红"]);
+    }
+
+    #[test]
+    fn room_lines() {
+        let mut n = names(&["* Welcome, bob! Online (1): bob"]);
+        for line in [
+            "* You are now in #rust (3): alice, bob, carol",
+            "* dan joined #rust (4 here: alice, bob, carol, dan)",
+            "* eve joined #rust (40 here)",
+            "* carol left #rust for the lobby (3 here)",
+            "* alice left for #go (9 online)",
+            "* dan left #rust (quit; 2 here)",
+            "* Everyone online (3): bob, fay (#go), gus (away)",
+            "* In #go (2): hal, ivy",
+        ] {
+            n.learn(format!("{line}\r\n").as_bytes());
+        }
+        assert_eq!(
+            all(&n),
+            ["alice", "carol", "eve", "fay", "gus", "hal", "ivy"]
+        );
+        let zh = names(&[
+            "* 你已进入 #rust（2人）：【 甲, 乙 】",
+            "* 丙 进入了 #rust（本房间3人）",
+            "* 本房间：【 甲, 乙, 丙, 丁 】",
+            "* 全部在线（2人）：【 戊 (#go), 己 】",
+            "* 甲 下线了（退出，本房间3人）",
+        ]);
+        assert_eq!(all(&zh), ["丁", "丙", "乙", "己", "戊"]);
     }
 
     #[test]
