@@ -101,7 +101,7 @@ fn random_event(rng: &mut Rng) -> Event {
     let id = rng.below(CLIENTS) as ClientId;
     let nick = NICKS[rng.below(NICKS.len())];
     // Leaving is rare, so that most cases keep a room to talk in.
-    let text = match rng.below(40) {
+    let text = match rng.below(52) {
         0..=5 => nick.to_owned(),
         6..=21 => format!("hello {}", rng.below(100)),
         22..=24 => "/me waves".to_owned(),
@@ -110,10 +110,16 @@ fn random_event(rng: &mut Rng) -> Event {
         32..=33 => "/who".to_owned(),
         34 => "/quit".to_owned(),
         35..=37 => return Event::TooLong { id },
-        _ => {
+        38..=39 => {
             let reason = LeaveReason::Closed;
             return Event::Disconnected { id, reason };
         }
+        // Moves between rooms, mid-round too: a room's round, and catching up
+        // with the room one leaves, must not change what anyone gets.
+        40..=47 => format!("/join {}", ["a", "#B", "b", "chatd"][rng.below(4)]),
+        48..=49 => "/part".to_owned(),
+        50 => "/rooms".to_owned(),
+        _ => "/who *".to_owned(),
     };
     Event::Line { id, text }
 }
@@ -125,6 +131,7 @@ fn random_event(rng: &mut Rng) -> Event {
 fn rounds_deliver_what_single_events_deliver() {
     let mut rng = Rng(0x2545_f491_4f6c_dd1d);
     let mut cases_with_chat = 0;
+    let mut cases_in_rooms = 0;
     for case in 0..300 {
         let events: Vec<Event> = (0..80).map(|_| random_event(&mut rng)).collect();
 
@@ -152,6 +159,16 @@ fn rounds_deliver_what_single_events_deliver() {
             .filter(|out| out.contains(": hello"))
             .count();
         cases_with_chat += usize::from(heard > 0);
+        // Someone heard a line said in a room (not the lobby).
+        cases_in_rooms += usize::from(expected.iter().any(|out| {
+            out.split("You are now in #").skip(1).any(|after| {
+                after
+                    .split("* You are back")
+                    .next()
+                    .unwrap_or_default()
+                    .contains(": hello")
+            })
+        }));
         assert_eq!(in_rounds.output(), expected, "case {case}");
         assert_eq!(
             in_rounds.room.fanout.deliveries, one_by_one.room.fanout.deliveries,
@@ -162,6 +179,10 @@ fn rounds_deliver_what_single_events_deliver() {
     assert!(
         cases_with_chat > 250,
         "{cases_with_chat} of 300 cases had chat"
+    );
+    assert!(
+        cases_in_rooms > 50,
+        "{cases_in_rooms} of 300 cases had chat in a room"
     );
 }
 
