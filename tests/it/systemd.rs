@@ -380,6 +380,20 @@ fn status_tells_the_client_count() {
 }
 
 #[test]
+fn status_counts_the_rooms() {
+    let notify = NotifySocket::at_path();
+    let server = notify.start_chatd(&[]);
+    let mut alice = server.join("alice");
+    alice.send("/join rust\n");
+    notify.wait_for("STATUS=1 connected, 1 registered, 1 room");
+    let mut bob = server.join("bob");
+    bob.send("/join go\n");
+    notify.wait_for("STATUS=2 connected, 2 registered, 2 rooms");
+    alice.send("/part\n");
+    notify.wait_for("STATUS=2 connected, 2 registered, 1 room");
+}
+
+#[test]
 fn status_tells_of_a_shutdown() {
     let notify = NotifySocket::at_path();
     let server = notify.start_chatd(&[]);
