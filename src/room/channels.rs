@@ -19,16 +19,10 @@ use std::time::Instant;
 
 use crate::text::Place;
 
-use super::ClientId;
 use super::members::Members;
 use super::moderation::HistoryEntry;
 use super::round::Round;
-
-/// Which channel: an index into [`Channels`].
-pub(super) type ChannelId = u32;
-
-/// The lobby's slot; it is never removed.
-pub(super) const LOBBY: ChannelId = 0;
+use super::{ChannelId, ClientId, LOBBY};
 
 /// Room names follow the nickname rules, with at most this many characters.
 pub const MAX_ROOM_NAME_CHARS: usize = 32;

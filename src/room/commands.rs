@@ -13,8 +13,7 @@ use crate::nick::{self, NickError};
 use crate::protocol::sanitize;
 use crate::text::{LeaveReason, MAX_LISTED_NAMES};
 
-use super::channels::{ChannelId, LOBBY};
-use super::{ClientId, JOIN_LIST_MAX_ROOM, Room, block};
+use super::{ChannelId, ClientId, JOIN_LIST_MAX_ROOM, LOBBY, Room, block};
 
 /// The terminal bell, before a line that names its recipient.
 pub(super) const BEL: char = '\x07';

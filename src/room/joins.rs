@@ -12,8 +12,8 @@ use crate::nick::{self, nick_key};
 use crate::protocol::sanitize;
 use crate::text::{MAX_LISTED_NAMES, Place, RoomEntry, Texts, stamp};
 
-use super::channels::{ChannelId, LOBBY, MAX_ROOM_NAME_CHARS};
-use super::{ClientId, JOIN_LIST_MAX_ROOM, Room, block};
+use super::channels::MAX_ROOM_NAME_CHARS;
+use super::{ChannelId, ClientId, JOIN_LIST_MAX_ROOM, LOBBY, Room, block};
 
 impl Room {
     /// The room `id` is in (the lobby for a connection that is not signed in).

@@ -39,7 +39,7 @@ impl Hasher for IdHasher {
 use crate::outbox::Outbox;
 
 use super::ClientId;
-use super::channels::{ChannelId, LOBBY};
+use super::{ChannelId, LOBBY};
 
 /// One connection as the room sees it.
 pub(super) struct Member {

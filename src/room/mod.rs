@@ -1,12 +1,17 @@
 //! The room: who is connected, who is signed in under which nickname, the
-//! history, and fan-out of every line to every recipient's [`Outbox`].
+//! rooms they are in with their histories, and fan-out of every line to every
+//! recipient's [`Outbox`].
 //!
 //! One task ([`dispatch`]) owns all of it and is fed [`Event`]s over a bounded
 //! async-channel by the accept loop, the client readers and the server's timers.
 //! Nothing else touches the room, so it needs no lock. It never awaits a socket.
 //! Its concerns live in one file each:
 //! - `members`: connections and the nickname index;
-//! - `round`: delivery, in rounds, through `try_push` into bounded outboxes;
+//! - `channels`: the rooms (the lobby and those `/join` makes), each with its
+//!   members, history, topic and round; `joins`: moving between them, and
+//!   `/rooms`, `/who`, `/topic`;
+//! - `round`: how a round's lines become each member's block; `delivery`:
+//!   sending them, per room, through `try_push` into bounded outboxes;
 //! - `backlog`: the send queue's soft and hard bounds, and when a client that
 //!   fell behind is dropped;
 //! - `commands`: what each input line does (sign-in, chat, the command table's
@@ -37,6 +42,7 @@ mod backlog;
 mod channels;
 mod comfort;
 mod commands;
+mod delivery;
 mod joins;
 mod members;
 mod moderation;
@@ -55,6 +61,13 @@ use round::Fanout;
 
 /// Identifies one connection for its whole life; never reused.
 pub type ClientId = u64;
+
+/// Identifies a room (a `Channel`): its slot in `Channels`, so that a member's
+/// room is an index, not a name to look up on every delivery.
+type ChannelId = u32;
+
+/// The lobby's slot; it is never removed.
+const LOBBY: ChannelId = 0;
 
 /// A round handles at most this many events before its broadcasts go out, so
 /// that under a steady flood of events lines still leave every few milliseconds.

@@ -1,0 +1,197 @@
+//! Delivery: the room's lines into the outboxes, per room, in rounds (see
+//! `round` for how a round's lines become each member's block).
+//!
+//! A line for one client alone ([`Room::send`]) first catches that client up
+//! with its room's round, so that everyone sees lines in the order they were
+//! said. A round ends with [`Room::flush`]: in every room with lines, the
+//! round's block goes to each member.
+
+use std::sync::Arc;
+
+use crate::outbox::Block;
+
+use super::backlog::QueueBounds;
+use super::members::Member;
+use super::round::{Round, Said, View, unix_now};
+use super::{ChannelId, ClientId, ROUND_BYTES, Room};
+
+impl Room {
+    /// Queues `line` for one client, after the round's broadcasts that came
+    /// before it, as that client has asked to see lines (colors, timestamps);
+    /// an overflow marks it too slow.
+    pub(super) fn send(&mut self, id: ClientId, line: Block) {
+        self.catch_up(id);
+        if let Some(member) = self.members.get(id) {
+            let view = View::of(id, member, &self.config);
+            let line = if view.as_sent() {
+                line
+            } else {
+                let mut shown = Vec::with_capacity(line.len() + 16);
+                let now = unix_now();
+                view.show(&line, now, now, &mut shown);
+                Arc::from(shown)
+            };
+            let bounds = QueueBounds::of(&self.config);
+            self.fanout.push(id, member, line, 1, &bounds);
+        }
+    }
+
+    /// Sends every signed-in member of channel `channel` except `except` the
+    /// line `line`, with the rest of the round's broadcasts.
+    pub(super) fn broadcast(&mut self, channel: ChannelId, line: &Block, except: Option<ClientId>) {
+        self.broadcast_said(channel, line, except, None, Vec::new());
+    }
+
+    /// Sends `line` to every signed-in member, whatever their room.
+    pub(super) fn broadcast_everywhere(&mut self, line: &Block) {
+        let ids: Vec<ChannelId> = self
+            .channels
+            .iter()
+            .filter(|(_, c)| c.len() > 0)
+            .map(|(id, _)| id)
+            .collect();
+        for id in ids {
+            self.broadcast(id, line, None);
+        }
+    }
+
+    /// Like [`broadcast`](Self::broadcast), for a line `author` said (those who
+    /// ignore them do not get it), naming `named` (they get it marked).
+    pub(super) fn broadcast_said(
+        &mut self,
+        channel: ChannelId,
+        line: &Block,
+        except: Option<ClientId>,
+        author: Option<ClientId>,
+        named: Vec<ClientId>,
+    ) {
+        if self
+            .channels
+            .get(channel)
+            .is_some_and(|room| room.round.lines.is_empty())
+        {
+            self.channels.pending.push(channel);
+        }
+        let Some(room) = self.channels.get_mut(channel) else {
+            return;
+        };
+        let round = &mut room.round;
+        for &id in except.iter().chain(&named) {
+            round.partial.entry(id).or_insert(0);
+        }
+        round.lines.push(Said {
+            line: Arc::clone(line),
+            except,
+            author,
+            named,
+            at: unix_now(),
+        });
+        round.bytes += line.len();
+        if round.bytes >= ROUND_BYTES {
+            self.flush();
+        }
+    }
+
+    /// Queues for `id` the round's broadcasts in its room that it has not got
+    /// yet, so that a line sent to it alone comes after them, as it was sent.
+    pub(super) fn catch_up(&mut self, id: ClientId) {
+        let Some(member) = self.members.get(id) else {
+            return;
+        };
+        if member.nick.is_none() {
+            return; // Broadcasts are for signed-in members only.
+        }
+        let Some(room) = self.channels.get_mut(member.channel) else {
+            return;
+        };
+        let round = &mut room.round;
+        if round.lines.is_empty() {
+            return;
+        }
+        let start = round.partial.get(&id).copied().unwrap_or(0);
+        let view = View::of(id, member, &self.config);
+        if let Some((block, lines)) = round.block(Some(view), start) {
+            let bounds = QueueBounds::of(&self.config);
+            self.fanout.push(id, member, block, lines, &bounds);
+        }
+        round.partial.insert(id, round.lines.len());
+    }
+
+    /// Queues the round's broadcasts: in each room with lines, the whole round
+    /// as one shared block for most members, a block of their own for the few
+    /// in `partial` and those who see lines their own way (`/ignore`,
+    /// `/colors off`, `/timestamps on`).
+    ///
+    /// When the rooms with lines hold most of those signed in (always, while
+    /// everyone is in the lobby), one pass over all members finds each one's
+    /// room by index; otherwise each such room's own members are looked up.
+    pub(super) fn flush(&mut self) {
+        if self.channels.pending.is_empty() {
+            return;
+        }
+        let pending = std::mem::take(&mut self.channels.pending);
+        let bounds = QueueBounds::of(&self.config);
+        let mut covered = 0;
+        for &channel in &pending {
+            if let Some(room) = self.channels.get_mut(channel) {
+                room.round.whole = room.round.block(None, 0);
+                covered += room.len();
+            }
+        }
+        let (members, channels, fanout) = (&self.members, &self.channels, &mut self.fanout);
+        let mut deliver = |id: ClientId, member: &Member, round: &Round| {
+            let partial = round.partial.get(&id).copied();
+            let block = if partial.is_none() && member.comfort().plain() {
+                round.whole.clone()
+            } else {
+                let view = View::of(id, member, &self.config);
+                round.block(Some(view), partial.unwrap_or(0))
+            };
+            if let Some((block, lines)) = block {
+                fanout.push(id, member, block, lines, &bounds);
+            }
+        };
+        if covered * 2 >= members.registered() {
+            for (id, member) in members.iter() {
+                if member.nick.is_none() {
+                    continue;
+                }
+                match channels.get(member.channel) {
+                    Some(room) if !room.round.lines.is_empty() => deliver(id, member, &room.round),
+                    _ => {}
+                }
+            }
+        } else {
+            for &channel in &pending {
+                let Some(room) = channels.get(channel) else {
+                    continue;
+                };
+                for id in room.ids() {
+                    if let Some(member) = members.get(id) {
+                        deliver(id, member, &room.round);
+                    }
+                }
+            }
+        }
+        for &channel in &pending {
+            if let Some(room) = self.channels.get_mut(channel) {
+                room.round.clear();
+            }
+        }
+        let mut pending = pending;
+        pending.clear();
+        self.channels.pending = pending;
+    }
+
+    /// Ends a round: queues its broadcasts and drops whoever that overflowed
+    /// (which, announced, starts the next round).
+    pub(super) fn end_round(&mut self) {
+        loop {
+            self.flush();
+            if self.fanout.too_slow.is_empty() {
+                break;
+            }
+            self.drop_too_slow();
+        }
+    }
+}
