@@ -16,7 +16,7 @@
 //!   fell behind is dropped;
 //! - `commands`: what each input line does (sign-in, chat, the command table's
 //!   handlers);
-//! - `moderation`: kick, ban, mute, purge, topic, op, and the control socket's
+//! - `moderation`: kick, ban, mute, purge, op, and the control socket's
 //!   requests;
 //! - `timers`: the once-a-second tick (login timeouts, clients stalled over the
 //!   soft bound, the health line, the systemd heartbeat).

@@ -1,5 +1,5 @@
 //! Moderation: what operators (in the room) and the control socket (`chatd
-//! ctl`) can do — kick, ban, mute, purge, topic, op — and the control socket's
+//! ctl`) can do — kick, ban, mute, purge, op — and the control socket's
 //! own commands (`who`, `stats`, `bans`, `say`).
 //!
 //! A command runs the same way for both callers ([`Caller`]) and answers with
