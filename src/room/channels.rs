@@ -93,9 +93,15 @@ impl Channel {
         self.members.values().copied()
     }
 
-    /// Up to `max` nicknames here, in case-insensitive order, each away member
-    /// marked by `mark`, and how many there are.
-    pub(super) fn names(
+    /// Up to `max` nicknames here, in case-insensitive order, and how many
+    /// there are. Borrowed, not copied: every sign-in lists up to 50 of them.
+    pub(super) fn names<'a>(&self, members: &'a Members, max: usize) -> (Vec<&'a str>, usize) {
+        let names = self.ids().take(max).map(|id| members.nick_of(id)).collect();
+        (names, self.len())
+    }
+
+    /// Like [`names`](Self::names), each away member's name as `mark` makes it.
+    pub(super) fn names_marked(
         &self,
         members: &Members,
         max: usize,
@@ -104,11 +110,13 @@ impl Channel {
         let names = self
             .ids()
             .take(max)
-            .map(|id| {
-                let nick = members.nick_of(id);
-                match members.get(id) {
-                    Some(member) if member.comfort().away.is_some() => mark(nick),
-                    _ => nick.to_owned(),
+            .filter_map(|id| members.get(id))
+            .map(|member| {
+                let nick = member.nick.as_deref().unwrap_or_default();
+                if member.comfort().away.is_some() {
+                    mark(nick)
+                } else {
+                    nick.to_owned()
                 }
             })
             .collect();

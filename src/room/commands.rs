@@ -259,8 +259,7 @@ impl Room {
         self.enter(id, LOBBY);
         let lobby = self.channels.lobby();
         let here = lobby.len();
-        let (names, total) = lobby.names(&self.members, MAX_LISTED_NAMES, str::to_owned);
-        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let (names, total) = lobby.names(&self.members, MAX_LISTED_NAMES);
         let mut welcome = self.texts.welcome(nick, &names, total);
         welcome += &self.arrival(LOBBY);
         if let Some(motd) = &self.motd {
@@ -357,6 +356,9 @@ impl Room {
     /// newcomers to its room; the room it was said in.
     fn remember(&mut self, id: ClientId, author: &str, msg: &super::Block) -> ChannelId {
         let channel = self.channel_of(id);
+        if self.config.history == 0 {
+            return channel;
+        }
         if let Some(room) = self.channels.get_mut(channel) {
             let entry = (
                 nick::nick_key(author),

@@ -151,7 +151,17 @@ impl Room {
                 fanout.push(id, member, block, lines, &bounds);
             }
         };
-        if covered * 2 >= members.registered() {
+        if let ([only], true) = (&pending[..], covered * 2 >= members.registered()) {
+            // One room had lines (the lobby, while nobody uses rooms): its
+            // round is looked up once, not per member.
+            if let Some(room) = channels.get(*only) {
+                for (id, member) in members.iter() {
+                    if member.nick.is_some() && member.channel == *only {
+                        deliver(id, member, &room.round);
+                    }
+                }
+            }
+        } else if covered * 2 >= members.registered() {
             for (id, member) in members.iter() {
                 if member.nick.is_none() {
                     continue;

@@ -171,9 +171,8 @@ impl Room {
             return;
         };
         let here = room.len();
-        let (names, total) = room.names(&self.members, MAX_LISTED_NAMES, |nick| {
-            self.texts.away_mark(nick)
-        });
+        let mark = |nick: &str| self.texts.away_mark(nick);
+        let (names, total) = room.names_marked(&self.members, MAX_LISTED_NAMES, mark);
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
         let mut msg = self.texts.now_in(to_place, created, &names, total);
         msg += &self.arrival(to);
@@ -224,9 +223,8 @@ impl Room {
                 let Some(room) = self.channels.get(channel) else {
                     return;
                 };
-                let (names, total) = room.names(&self.members, MAX_LISTED_NAMES, |nick| {
-                    texts.away_mark(nick)
-                });
+                let mark = |nick: &str| texts.away_mark(nick);
+                let (names, total) = room.names_marked(&self.members, MAX_LISTED_NAMES, mark);
                 let names: Vec<&str> = names.iter().map(String::as_str).collect();
                 texts.who_in(room.place(), &names, total)
             }
