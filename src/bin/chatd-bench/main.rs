@@ -9,8 +9,10 @@
 //!
 //! Scenarios: burst, paced, bigroom, idle, connected, slow, and the soak run
 //! (`soak.rs`) (see `--help`). `--quick` scales every scenario down so the test
-//! suite can check the generator works.
+//! suite can check the generator works. The clients' side of the protocol, and
+//! how deliveries and latencies are counted, is in `client.rs`.
 
+mod client;
 mod report;
 mod soak;
 
@@ -22,9 +24,9 @@ use std::process::{Child, Command, Stdio};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use smol::io::{AsyncReadExt, AsyncWriteExt};
-use smol::net::TcpStream;
 use smol::{LocalExecutor, Timer};
+
+use client::{Tally, connect, receive, register, send};
 
 const USAGE: &str = "\
 Usage: chatd-bench [--scenario NAME]... [--quick] [--clients N] [--minutes N] [--server-cpu N] [--load-cpu N] [--json PATH]
@@ -356,15 +358,6 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-/// What the receivers collect.
-#[derive(Default)]
-struct Tally {
-    chat_lines: u64,
-    latencies_us: Vec<u32>,
-    last_receive: Option<Instant>,
-    errors: u64,
-}
-
 fn run_scenario(scenario: &Scenario, server_cpu: Option<&str>) -> Outcome {
     eprintln!(
         "scenario {}: {} clients, {} senders x {} lines{}",
@@ -384,51 +377,6 @@ fn run_scenario(scenario: &Scenario, server_cpu: Option<&str>) -> Outcome {
     let outcome = smol::block_on(ex.run(drive(&ex, scenario, server.addr, pid)));
     drop(server);
     outcome
-}
-
-/// Connects and, given a nickname, registers (waiting for the welcome); without
-/// one, waits for the banner only.
-async fn connect(addr: SocketAddr, nick: Option<String>) -> std::io::Result<TcpStream> {
-    match nick {
-        Some(nick) => register(addr, nick).await,
-        None => {
-            let mut stream = TcpStream::connect(addr).await?;
-            let mut buf = [0u8; 1024];
-            let mut seen = 0;
-            // The banner is three short lines.
-            while seen < 3 {
-                let n = stream.read(&mut buf).await?;
-                if n == 0 {
-                    return Err(std::io::Error::other("closed before the banner"));
-                }
-                seen += buf[..n].iter().filter(|&&b| b == b'\n').count();
-            }
-            Ok(stream)
-        }
-    }
-}
-
-async fn register(addr: SocketAddr, nick: String) -> std::io::Result<TcpStream> {
-    let mut stream = TcpStream::connect(addr).await?;
-    stream.set_nodelay(true)?;
-    stream.write_all(format!("{nick}#\n").as_bytes()).await?;
-    // Read until our welcome line.
-    let mut seen = Vec::new();
-    let mut buf = [0u8; 1024];
-    let needle = format!("* Welcome, {nick}!");
-    loop {
-        let n = stream.read(&mut buf).await?;
-        if n == 0 {
-            return Err(std::io::Error::other(format!(
-                "closed before welcome: {}",
-                String::from_utf8_lossy(&seen)
-            )));
-        }
-        seen.extend_from_slice(&buf[..n]);
-        if seen.windows(needle.len()).any(|w| w == needle.as_bytes()) {
-            return Ok(stream);
-        }
-    }
 }
 
 async fn drive(ex: &LocalExecutor<'_>, scenario: &Scenario, addr: SocketAddr, pid: u32) -> Outcome {
@@ -580,108 +528,4 @@ async fn settle(pid: u32) {
         }
         last = now;
     }
-}
-
-/// Sends `count` lines `t=<micros since start> …`, as fast as possible or at `rate`/s.
-async fn send(
-    mut stream: TcpStream,
-    count: usize,
-    rate: u32,
-    start: Instant,
-) -> std::io::Result<()> {
-    const BATCH: usize = 64;
-    let mut out = Vec::with_capacity(BATCH * 64);
-    let mut sent = 0;
-    let began = Instant::now();
-    while sent < count {
-        out.clear();
-        let n = if rate == 0 {
-            BATCH.min(count - sent)
-        } else {
-            1
-        };
-        for _ in 0..n {
-            let micros = start.elapsed().as_micros();
-            out.extend_from_slice(format!("t={micros} the quick brown fox\n").as_bytes());
-        }
-        stream.write_all(&out).await?;
-        sent += n;
-        if rate > 0 {
-            let due = began + Duration::from_secs_f64(sent as f64 / f64::from(rate));
-            Timer::at(due).await;
-        }
-    }
-    Ok(())
-}
-
-/// Reads everything a client gets, counting chat lines (`> …`) and, when
-/// `parse_all`, the latency of each; otherwise of the last line of each read.
-async fn receive(
-    mut stream: TcpStream,
-    tally: Rc<RefCell<Tally>>,
-    parse_all: bool,
-    start: Instant,
-) {
-    let mut buf = vec![0u8; 64 * 1024];
-    // Bytes of a line cut by the end of the previous read.
-    let mut partial: Vec<u8> = Vec::new();
-    loop {
-        let n = match stream.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => n,
-        };
-        let now_us = start.elapsed().as_micros() as u64;
-        let mut lines = 0u64;
-        let mut lat = Vec::new();
-        let mut data = &buf[..n];
-        if !partial.is_empty() {
-            match data.iter().position(|&b| b == b'\n') {
-                Some(i) => {
-                    partial.extend_from_slice(&data[..=i]);
-                    if partial.first() == Some(&b'>') {
-                        lines += 1;
-                        if parse_all {
-                            lat.extend(latency(&partial, now_us));
-                        }
-                    }
-                    partial.clear();
-                    data = &data[i + 1..];
-                }
-                None => {
-                    partial.extend_from_slice(data);
-                    continue;
-                }
-            }
-        }
-        let mut last_line: &[u8] = &[];
-        while let Some(i) = data.iter().position(|&b| b == b'\n') {
-            let line = &data[..=i];
-            if line.first() == Some(&b'>') {
-                lines += 1;
-                if parse_all {
-                    lat.extend(latency(line, now_us));
-                }
-                last_line = line;
-            }
-            data = &data[i + 1..];
-        }
-        partial.extend_from_slice(data);
-        if !parse_all && !last_line.is_empty() {
-            lat.extend(latency(last_line, now_us));
-        }
-        let mut t = tally.borrow_mut();
-        t.chat_lines += lines;
-        t.latencies_us.extend(lat);
-        if lines > 0 {
-            t.last_receive = Some(Instant::now());
-        }
-    }
-}
-
-fn latency(line: &[u8], now_us: u64) -> Option<u32> {
-    let at = line.windows(3).position(|w| w == b": t")? + 4;
-    let digits = &line[at..];
-    let end = digits.iter().position(|b| !b.is_ascii_digit())?;
-    let sent: u64 = std::str::from_utf8(&digits[..end]).ok()?.parse().ok()?;
-    Some(now_us.saturating_sub(sent).min(u64::from(u32::MAX)) as u32)
 }

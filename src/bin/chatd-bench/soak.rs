@@ -18,7 +18,8 @@ use smol::io::{AsyncReadExt, AsyncWriteExt};
 use smol::net::TcpStream;
 use smol::{LocalExecutor, Timer, future};
 
-use crate::{Outcome, register, rss_kib, start_server};
+use crate::client::register;
+use crate::{Outcome, rss_kib, start_server};
 
 /// Readers, talkers and slow readers present all the time.
 const READERS: usize = 30;
