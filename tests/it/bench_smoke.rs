@@ -16,7 +16,15 @@ fn load_generator_runs_every_scenario() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "chatd-bench failed:\n{stderr}");
     let stdout = String::from_utf8_lossy(&output.stdout);
-    for scenario in ["burst", "paced", "bigroom", "idle", "connected", "slow"] {
+    for scenario in [
+        "burst",
+        "paced",
+        "bigroom",
+        "rooms",
+        "idle",
+        "connected",
+        "slow",
+    ] {
         assert!(
             stdout.lines().any(|l| l.starts_with(scenario)),
             "no table row for {scenario}:\n{stdout}"

@@ -7,13 +7,15 @@
 //! receivers: deliveries per second, end-to-end latency (each line carries its
 //! send time), the server's CPU time per delivery (from /proc) and its RSS.
 //!
-//! Scenarios: burst, paced, bigroom, idle, connected, slow, and the soak run
+//! Scenarios: burst, paced, bigroom, rooms (the clients split into rooms they
+//! `/join` first, `rooms.rs`), idle, connected, slow, and the soak run
 //! (`soak.rs`) (see `--help`). `--quick` scales every scenario down so the test
 //! suite can check the generator works. The clients' side of the protocol, and
 //! how deliveries and latencies are counted, is in `client.rs`.
 
 mod client;
 mod report;
+mod rooms;
 mod soak;
 
 use std::cell::RefCell;
@@ -24,18 +26,21 @@ use std::process::{Child, Command, Stdio};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use smol::net::TcpStream;
 use smol::{LocalExecutor, Timer};
 
-use client::{Tally, connect, receive, register, send};
+use client::{Tally, receive, register, send};
 
 const USAGE: &str = "\
-Usage: chatd-bench [--scenario NAME]... [--quick] [--clients N] [--minutes N] [--server-cpu N] [--load-cpu N] [--json PATH]
+Usage: chatd-bench [--scenario NAME]... [--quick] [--clients N] [--rooms N] [--minutes N] [--server-cpu N] [--load-cpu N] [--json PATH]
 
 Starts ./chatd (the binary beside this one) on a free loopback port and measures it.
 Scenarios (default: all, in this order):
   burst     50 clients, 5 send 100,000 lines each as fast as they can
   paced     200 clients, 10 send 100 lines/s each for 10 s
   bigroom   5,000 clients, 10 send 20 lines/s each for 10 s
+  rooms     5,000 clients in 100 rooms of 50 (each /joins its room first),
+            2 in every room send 2,000 lines each as fast as they can
   idle      10,000 registered clients doing nothing: server memory per client
   connected 10,000 connected clients that never pick a nickname: memory per connection
   slow      burst, plus one registered client that never reads
@@ -45,7 +50,12 @@ Scenarios (default: all, in this order):
 Options:
   --minutes N      how long the soak runs (default 30; with --quick 0.2)
   --quick          scale every scenario down (a smoke test, not a benchmark)
-  --clients N      override the number of clients of every scenario run
+  --clients N      override the number of clients of every scenario run; in
+                   rooms, the total: the number of rooms stays (100, or --rooms)
+                   and each room grows or shrinks; fewer rooms only if there
+                   are not 2 clients for each
+  --rooms N        how many rooms the rooms scenario uses, 1 to 1000 (default
+                   100; with --quick 10)
   --server-cpu N   pin chatd to CPU N (taskset)
   --load-cpu N     pin this load generator to CPU N
   --json PATH      also write the results as JSON to PATH
@@ -57,11 +67,14 @@ struct Scenario {
     clients: usize,
     senders: usize,
     lines_per_sender: usize,
+    /// Rooms the clients are split into (`rooms.rs`); 0: all in the lobby.
+    /// `senders` send in each room (the lobby counts as one).
+    rooms: usize,
     /// Lines per second per sender; 0 = as fast as possible.
     rate: u32,
     /// One extra registered client that never reads.
     slow_reader: bool,
-    /// Clients pick a nickname (join the room); `false` leaves them connected only.
+    /// Clients pick a nickname (sign in to the lobby); `false` leaves them connected only.
     register: bool,
 }
 
@@ -92,6 +105,7 @@ fn main() {
     let mut json = None;
     let mut clients: Option<usize> = None;
     let mut minutes: Option<f64> = None;
+    let mut room_count: Option<usize> = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -101,6 +115,19 @@ fn main() {
                 clients = args.next().and_then(|n| n.parse().ok());
                 if clients.is_none() {
                     eprintln!("chatd-bench: --clients needs a number");
+                    std::process::exit(2);
+                }
+            }
+            "--rooms" => {
+                room_count = args
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .filter(|n| (1..=rooms::MAX_ROOMS).contains(n));
+                if room_count.is_none() {
+                    eprintln!(
+                        "chatd-bench: --rooms needs a number from 1 to {}",
+                        rooms::MAX_ROOMS
+                    );
                     std::process::exit(2);
                 }
             }
@@ -139,9 +166,17 @@ fn main() {
         std::process::exit(status.code().unwrap_or(1));
     }
     if scenarios.is_empty() {
-        scenarios = ["burst", "paced", "bigroom", "idle", "connected", "slow"]
-            .map(String::from)
-            .to_vec();
+        scenarios = [
+            "burst",
+            "paced",
+            "bigroom",
+            "rooms",
+            "idle",
+            "connected",
+            "slow",
+        ]
+        .map(String::from)
+        .to_vec();
     }
     let mut outcomes = Vec::new();
     let mut burst_rate = None;
@@ -157,6 +192,11 @@ fn main() {
         };
         if let Some(clients) = clients {
             scenario.clients = clients;
+        }
+        if let Some(rooms) = room_count
+            && scenario.rooms > 0
+        {
+            scenario.rooms = rooms;
         }
         let outcome = run_scenario(&scenario, server_cpu.as_deref());
         if scenario.name == "burst" {
@@ -195,6 +235,7 @@ fn scenario(name: &str, quick: bool) -> Option<Scenario> {
             rate: 0,
             slow_reader: name == "slow",
             register: true,
+            rooms: 0,
         },
         "paced" => Scenario {
             name: "paced",
@@ -204,6 +245,7 @@ fn scenario(name: &str, quick: bool) -> Option<Scenario> {
             rate: 100,
             slow_reader: false,
             register: true,
+            rooms: 0,
         },
         "bigroom" => Scenario {
             name: "bigroom",
@@ -213,6 +255,17 @@ fn scenario(name: &str, quick: bool) -> Option<Scenario> {
             rate: 20,
             slow_reader: false,
             register: true,
+            rooms: 0,
+        },
+        "rooms" => Scenario {
+            name: "rooms",
+            clients: q(5000, 100),
+            senders: 2,
+            lines_per_sender: q(2000, 100),
+            rate: 0,
+            slow_reader: false,
+            register: true,
+            rooms: q(100, 10),
         },
         "connected" => Scenario {
             name: "connected",
@@ -222,6 +275,7 @@ fn scenario(name: &str, quick: bool) -> Option<Scenario> {
             rate: 0,
             slow_reader: false,
             register: false,
+            rooms: 0,
         },
         "idle" => Scenario {
             name: "idle",
@@ -231,6 +285,7 @@ fn scenario(name: &str, quick: bool) -> Option<Scenario> {
             rate: 0,
             slow_reader: false,
             register: true,
+            rooms: 0,
         },
         _ => return None,
     };
@@ -360,10 +415,15 @@ fn rss_kib(pid: u32) -> u64 {
 
 fn run_scenario(scenario: &Scenario, server_cpu: Option<&str>) -> Outcome {
     eprintln!(
-        "scenario {}: {} clients, {} senders x {} lines{}",
+        "scenario {}: {} clients, {} senders{} x {} lines{}",
         scenario.name,
         scenario.clients,
         scenario.senders,
+        if scenario.rooms > 0 {
+            format!(" in each of {} rooms", scenario.rooms)
+        } else {
+            String::new()
+        },
         scenario.lines_per_sender,
         if scenario.rate > 0 {
             format!(" at {}/s", scenario.rate)
@@ -371,7 +431,12 @@ fn run_scenario(scenario: &Scenario, server_cpu: Option<&str>) -> Outcome {
             String::new()
         }
     );
-    let server = start_server(scenario.clients + 1, server_cpu, THROUGHPUT_TUNING);
+    let mut tuning = THROUGHPUT_TUNING.to_owned();
+    if scenario.rooms > 0 {
+        // The default (100) would refuse the 101st room of `--rooms 1000`.
+        tuning += &format!("max_rooms = {}\n", scenario.rooms);
+    }
+    let server = start_server(scenario.clients + 1, server_cpu, &tuning);
     let pid = server.child.id();
     let ex = LocalExecutor::new();
     let outcome = smol::block_on(ex.run(drive(&ex, scenario, server.addr, pid)));
@@ -383,20 +448,30 @@ async fn drive(ex: &LocalExecutor<'_>, scenario: &Scenario, addr: SocketAddr, pi
     let tally = Rc::new(RefCell::new(Tally::default()));
     let rss_before = rss_kib(pid);
     let start = Instant::now();
-    let mut streams = Vec::with_capacity(scenario.clients);
+    let groups = rooms::layout(scenario.clients, scenario.rooms);
+    // Each client's number and group, in the order they sign in.
+    let seats: Vec<(usize, usize)> = groups
+        .iter()
+        .enumerate()
+        .flat_map(|(g, group)| std::iter::repeat_n(g, group.clients))
+        .enumerate()
+        .collect();
+    // Each group's clients that signed in (and reached its room), in that order.
+    let mut members: Vec<Vec<TcpStream>> = groups.iter().map(|_| Vec::new()).collect();
     // Every client reads everything (the join storm, then the chat lines).
     let parse_all = scenario.rate > 0;
     let mut readers = Vec::new();
-    // Register in small parallel groups: fast, without a connect storm.
-    for group in (0..scenario.clients).collect::<Vec<_>>().chunks(100) {
-        let tasks: Vec<_> = group
+    // Sign in in small parallel groups: fast, without a connect storm.
+    for chunk in seats.chunks(100) {
+        let tasks: Vec<_> = chunk
             .iter()
-            .map(|&i| {
+            .map(|&(i, g)| {
                 let nick = scenario.register.then(|| format!("c{i}"));
-                ex.spawn(connect(addr, nick))
+                let room = groups[g].room.clone();
+                (g, ex.spawn(rooms::sign_in(addr, nick, room)))
             })
             .collect();
-        for task in tasks {
+        for (g, task) in tasks {
             match task.await {
                 Ok(stream) => {
                     // Read from the start, as a real client does: otherwise the
@@ -408,18 +483,24 @@ async fn drive(ex: &LocalExecutor<'_>, scenario: &Scenario, addr: SocketAddr, pi
                         parse_all,
                         start,
                     )));
-                    streams.push(stream);
+                    members[g].push(stream);
                 }
                 Err(err) => {
-                    eprintln!("register failed: {err}");
+                    eprintln!("sign-in failed: {err}");
                     tally.borrow_mut().errors += 1;
                 }
             }
         }
     }
+    let sizes: Vec<usize> = members.iter().map(Vec::len).collect();
+    let signed_in: usize = sizes.iter().sum();
     eprintln!(
-        "  {} clients registered in {:.1}s",
-        streams.len(),
+        "  {signed_in} clients registered{} in {:.1}s",
+        if scenario.rooms > 0 {
+            format!(" and in their {} rooms", groups.len())
+        } else {
+            String::new()
+        },
         start.elapsed().as_secs_f64()
     );
     let slow = if scenario.slow_reader {
@@ -436,11 +517,11 @@ async fn drive(ex: &LocalExecutor<'_>, scenario: &Scenario, addr: SocketAddr, pi
     let rss_registered = rss_kib(pid);
 
     if scenario.senders == 0 {
-        let per_client = (rss_registered.saturating_sub(rss_before) as f64 * 1024.0)
-            / streams.len().max(1) as f64;
+        let per_client =
+            (rss_registered.saturating_sub(rss_before) as f64 * 1024.0) / signed_in.max(1) as f64;
         return Outcome {
             name: scenario.name.into(),
-            clients: streams.len(),
+            clients: signed_in,
             rss_before_kib: rss_before,
             rss_after_kib: rss_registered,
             rss_per_client_bytes: per_client,
@@ -449,15 +530,13 @@ async fn drive(ex: &LocalExecutor<'_>, scenario: &Scenario, addr: SocketAddr, pi
         };
     }
 
-    let senders = scenario.senders.min(streams.len());
-    let expected_per_receiver_others = (senders * scenario.lines_per_sender) as u64;
-    let expected = expected_per_receiver_others * (streams.len() as u64)
-        - (senders * scenario.lines_per_sender) as u64;
+    let expected = rooms::expected(&sizes, scenario.senders, scenario.lines_per_sender);
     let base_lines = tally.borrow().chat_lines;
     let cpu_before = server_cpu_secs(pid);
     let send_start = Instant::now();
     let mut send_tasks = Vec::new();
-    for stream in streams.iter().take(senders) {
+    // Each group's first members send (see `rooms::expected`).
+    for stream in members.iter().flat_map(|m| m.iter().take(scenario.senders)) {
         send_tasks.push(ex.spawn(send(
             stream.clone(),
             scenario.lines_per_sender,
@@ -499,7 +578,7 @@ async fn drive(ex: &LocalExecutor<'_>, scenario: &Scenario, addr: SocketAddr, pi
     let rss_after = rss_kib(pid);
     Outcome {
         name: scenario.name.into(),
-        clients: streams.len(),
+        clients: signed_in,
         deliveries: delivered,
         expected,
         seconds,
