@@ -17,10 +17,10 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::outbox::Block;
 use crate::text::Place;
 
 use super::members::Members;
-use super::moderation::HistoryEntry;
 use super::round::Round;
 use super::{ChannelId, ClientId, LOBBY};
 
@@ -46,6 +46,17 @@ impl Presence {
         }
         self.since.get_or_insert_with(Instant::now);
     }
+}
+
+/// A line kept for newcomers to a room.
+pub(super) struct HistoryEntry {
+    /// The author's [`nick_key`](crate::nick::nick_key) when they said it, for `purge`.
+    pub(super) author_key: String,
+    /// The author's connection, so that who ignores them is not replayed it.
+    pub(super) author: ClientId,
+    pub(super) line: Block,
+    /// When it was said (Unix seconds); a replay shows it.
+    pub(super) at: u64,
 }
 
 /// One room.

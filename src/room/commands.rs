@@ -13,6 +13,7 @@ use crate::nick::{self, NickError};
 use crate::protocol::sanitize;
 use crate::text::{LeaveReason, MAX_LISTED_NAMES};
 
+use super::channels::HistoryEntry;
 use super::{ChannelId, ClientId, JOIN_LIST_MAX_ROOM, LOBBY, Room, block};
 
 /// The terminal bell, before a line that names its recipient.
@@ -261,7 +262,9 @@ impl Room {
         let here = lobby.len();
         let (names, total) = lobby.names(&self.members, MAX_LISTED_NAMES);
         let mut welcome = self.texts.welcome(nick, &names, total);
-        welcome += &self.arrival(LOBBY);
+        // Timestamps are not on yet: the replay carries its own.
+        welcome += &self.replay(LOBBY, id);
+        welcome += &self.topic_line(LOBBY);
         if let Some(motd) = &self.motd {
             welcome += motd;
         }
@@ -360,11 +363,12 @@ impl Room {
             return channel;
         }
         if let Some(room) = self.channels.get_mut(channel) {
-            let entry = (
-                nick::nick_key(author),
-                Arc::clone(msg),
-                super::round::unix_now(),
-            );
+            let entry = HistoryEntry {
+                author_key: nick::nick_key(author),
+                author: id,
+                line: Arc::clone(msg),
+                at: super::round::unix_now(),
+            };
             room.remember(entry, self.config.history);
         }
         channel

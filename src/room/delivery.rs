@@ -20,9 +20,20 @@ impl Room {
     /// before it, as that client has asked to see lines (colors, timestamps);
     /// an overflow marks it too slow.
     pub(super) fn send(&mut self, id: ClientId, line: Block) {
+        self.send_as(id, line, true);
+    }
+
+    /// Like [`send`](Self::send), for lines that carry the time they were
+    /// said already (a history replay): `/timestamps on` adds no second one.
+    pub(super) fn send_stamped(&mut self, id: ClientId, line: Block) {
+        self.send_as(id, line, false);
+    }
+
+    fn send_as(&mut self, id: ClientId, line: Block, stamps: bool) {
         self.catch_up(id);
         if let Some(member) = self.members.get(id) {
             let view = View::of(id, member, &self.config);
+            let view = if stamps { view } else { view.unstamped() };
             let line = if view.as_sent() {
                 line
             } else {

@@ -50,25 +50,38 @@ impl Room {
         }
     }
 
-    /// What someone coming into `channel` gets after the list of who is
-    /// there: its history (each line with the time it was said) and its topic.
-    pub(super) fn arrival(&self, channel: ChannelId) -> String {
+    /// The history of `channel` as `id`, coming in, is replayed it: each line
+    /// with the time it was said, without the lines of those `id` ignores.
+    pub(super) fn replay(&self, channel: ChannelId, id: ClientId) -> String {
         let Some(room) = self.channels.get(channel) else {
             return String::new();
         };
-        let mut out = String::new();
-        if !room.history.is_empty() {
-            out += &self.texts.history_header(room.history.len());
-            let now = super::round::unix_now();
-            for (_, past, at) in &room.history {
-                out += &stamp(*at, now, self.config.utc_offset_minutes);
-                out.push_str(&String::from_utf8_lossy(past));
-            }
+        let ignored = self.members.get(id).map(|m| &m.comfort().ignored);
+        let shown: Vec<_> = room
+            .history
+            .iter()
+            .filter(|entry| ignored.is_none_or(|ignored| !ignored.contains(&entry.author)))
+            .collect();
+        if shown.is_empty() {
+            return String::new();
         }
-        if let Some(topic) = &room.topic {
-            out += &self.texts.topic_of(room.place(), Some(topic));
+        let mut out = self.texts.history_header(shown.len());
+        let now = super::round::unix_now();
+        for entry in shown {
+            out += &stamp(entry.at, now, self.config.utc_offset_minutes);
+            out.push_str(&String::from_utf8_lossy(&entry.line));
         }
         out
+    }
+
+    /// The topic line of `channel`, for someone coming in; empty without one.
+    pub(super) fn topic_line(&self, channel: ChannelId) -> String {
+        match self.channels.get(channel) {
+            Some(room) if room.topic.is_some() => {
+                self.texts.topic_of(room.place(), room.topic.as_deref())
+            }
+            _ => String::new(),
+        }
     }
 
     /// `/join NAME`: to room NAME, made if it does not exist (within
@@ -84,11 +97,14 @@ impl Room {
             }
         };
         let key = nick_key(name);
-        if key == nick_key(self.config.room_name.trim_start_matches('#')) {
+        let existing = self.channels.find(&key);
+        // The lobby's own name leads there, unless a room has that name (one
+        // made before a reload gave the lobby its name): it stays reachable.
+        if existing.is_none() && key == nick_key(self.config.room_name.trim_start_matches('#')) {
             self.part(id, nick);
             return;
         }
-        let (to, created) = match self.channels.find(&key) {
+        let (to, created) = match existing {
             Some(to) if to == self.channel_of(id) => {
                 let place = self.channels.get(to).map_or(Place::Lobby, |c| c.place());
                 let msg = self.texts.already_in(place);
@@ -174,12 +190,20 @@ impl Room {
         let mark = |nick: &str| self.texts.away_mark(nick);
         let (names, total) = room.names_marked(&self.members, MAX_LISTED_NAMES, mark);
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
-        let mut msg = self.texts.now_in(to_place, created, &names, total);
-        msg += &self.arrival(to);
+        let msg = self.texts.now_in(to_place, created, &names, total);
+        let replay = self.replay(to, id);
+        let topic = self.topic_line(to);
         let list = (here <= JOIN_LIST_MAX_ROOM).then_some(names.as_slice());
         let joined = (!self.summarizes(here))
             .then(|| block(self.texts.joined_in(to_place, nick, here, list)));
         self.send(id, block(msg));
+        if !replay.is_empty() {
+            // Stamped with when each line was said, not again with now.
+            self.send_stamped(id, block(replay));
+        }
+        if !topic.is_empty() {
+            self.send(id, block(topic));
+        }
         match joined {
             Some(joined) => self.broadcast(to, &joined, Some(id)),
             None => {

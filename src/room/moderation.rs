@@ -15,7 +15,6 @@
 
 use std::net::IpAddr;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use async_channel::Sender;
@@ -218,7 +217,7 @@ impl Room {
                 let mut count = 0;
                 for (_, room) in self.channels.iter_mut() {
                     let before = room.history.len();
-                    room.history.retain(|(author, _, _)| *author != key);
+                    room.history.retain(|entry| entry.author_key != key);
                     count += before - room.history.len();
                 }
                 info!(
@@ -612,7 +611,3 @@ fn whole_seconds(d: Duration) -> Duration {
 fn round_up(d: Duration) -> Duration {
     Duration::from_secs(d.as_secs() + u64::from(d.subsec_nanos() > 0))
 }
-
-/// The history entry type: the author's [`nick_key`] (for `purge`), the line,
-/// and when it was said (Unix seconds; replays show it).
-pub(super) type HistoryEntry = (String, Arc<[u8]>, u64);

@@ -95,6 +95,8 @@ pub(super) struct View<'a> {
     comfort: &'a Comfort,
     /// The server sends colors, and this member has not turned them off.
     colors: bool,
+    /// `/timestamps on`, for lines that do not carry their time already.
+    stamps: bool,
     offset: i32,
 }
 
@@ -104,7 +106,16 @@ impl<'a> View<'a> {
             id,
             comfort: member.comfort(),
             colors: config.colors && !member.comfort().no_colors,
+            stamps: member.comfort().timestamps,
             offset: config.utc_offset_minutes,
+        }
+    }
+
+    /// This view for lines stamped with their time already (a replay).
+    pub(super) fn unstamped(self) -> View<'a> {
+        View {
+            stamps: false,
+            ..self
         }
     }
 
@@ -117,7 +128,7 @@ impl<'a> View<'a> {
         } else {
             line
         };
-        if !self.comfort.timestamps {
+        if !self.stamps {
             out.extend_from_slice(line);
             return;
         }
@@ -130,7 +141,7 @@ impl<'a> View<'a> {
 
     /// Whether this member sees lines exactly as sent.
     pub(super) fn as_sent(&self) -> bool {
-        !self.comfort.no_colors && !self.comfort.timestamps
+        !self.comfort.no_colors && !self.stamps
     }
 }
 
