@@ -397,6 +397,23 @@ pub fn ctl(socket: &Path, args: &[&str]) -> Finished {
     chatd().no_config().args(&all).run()
 }
 
+/// Starts chatd with a control socket (and `extra` settings); returns it and
+/// the socket's path.
+pub fn with_control(extra: &str) -> (Server, PathBuf) {
+    let path = temp_dir().join("control.sock");
+    let server = chatd()
+        .config(&format!("control_socket = \"{}\"\n{extra}", path.display()))
+        .start();
+    (server, path)
+}
+
+/// `chatd ctl` succeeded; its output.
+pub fn ctl_ok(path: &Path, args: &[&str]) -> String {
+    let done = ctl(path, args);
+    assert_eq!(done.status.code(), Some(0), "ctl {args:?}: {done:?}");
+    done.stdout
+}
+
 /// Reads `source` to its end on a thread; the channel gets everything at once.
 fn spawn_reader(mut source: impl Read + Send + 'static) -> Receiver<Vec<u8>> {
     let (tx, rx) = std::sync::mpsc::channel();
@@ -429,6 +446,18 @@ pub fn spawn_line_reader(source: impl Read + Send + 'static) -> Receiver<String>
         }
     });
     rx
+}
+
+/// A replayed history line without the time it was said (`[14:05] `, or
+/// `[2026-12-02 14:05] ` on another day); None if it does not start with one.
+pub fn replayed_text(line: &str) -> Option<&str> {
+    line.strip_prefix('[')
+        .and_then(|l| l.split_once("] "))
+        .filter(|(time, _)| {
+            let clock = time.rsplit(' ').next().unwrap_or("");
+            clock.len() == 5 && clock.as_bytes()[2] == b':'
+        })
+        .map(|(_, rest)| rest)
 }
 
 /// A test client over a real TCP connection.
@@ -485,15 +514,11 @@ impl Client {
     /// (`[14:05] `, or `[2026-12-02 14:05] ` on another day), and checks the rest.
     pub fn expect_replayed(&mut self, expected: &str) {
         let line = self.read_line();
-        let rest = line
-            .strip_prefix('[')
-            .and_then(|l| l.split_once("] "))
-            .filter(|(time, _)| {
-                let clock = time.rsplit(' ').next().unwrap_or("");
-                clock.len() == 5 && clock.as_bytes()[2] == b':'
-            })
-            .map(|(_, rest)| rest);
-        assert_eq!(rest, Some(expected), "replayed line {line:?}");
+        assert_eq!(
+            replayed_text(&line),
+            Some(expected),
+            "replayed line {line:?}"
+        );
     }
 
     /// Reads one line and checks its start; returns the line.

@@ -19,6 +19,7 @@ mod moderation;
 mod presence;
 mod properties;
 mod robustness;
+mod rooms;
 mod sanitize;
 mod session;
 mod systemd;

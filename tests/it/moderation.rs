@@ -4,27 +4,9 @@
 //! survive a restart.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use crate::common::{Client, Server, TIMEOUT, chatd, ctl, temp_dir};
-
-/// Starts chatd with a control socket (and `extra` settings); returns it and
-/// the socket's path.
-fn start(extra: &str) -> (Server, PathBuf) {
-    let path = temp_dir().join("control.sock");
-    let server = chatd()
-        .config(&format!("control_socket = \"{}\"\n{extra}", path.display()))
-        .start();
-    (server, path)
-}
-
-/// `chatd ctl` succeeded; its output.
-fn ctl_ok(path: &Path, args: &[&str]) -> String {
-    let done = ctl(path, args);
-    assert_eq!(done.status.code(), Some(0), "ctl {args:?}: {done:?}");
-    done.stdout
-}
+use crate::common::{Client, TIMEOUT, chatd, ctl, ctl_ok, temp_dir, with_control};
 
 /// A client from `addr` that signs in as `nick`, past the welcome.
 fn join_from(addr: SocketAddr, nick: &str) -> Client {
@@ -37,7 +19,7 @@ fn join_from(addr: SocketAddr, nick: &str) -> Client {
 
 #[test]
 fn ctl_kick_closes_the_user_and_tells_the_room() {
-    let (server, path) = start("");
+    let (server, path) = with_control("");
     let [mut alice, mut troll] = server.users(["alice", "troll"]);
     assert_eq!(ctl_ok(&path, &["kick", "troll", "spam"]), "kicked troll\n");
     troll.expect_line("! you were kicked: spam");
@@ -50,7 +32,7 @@ fn ctl_kick_closes_the_user_and_tells_the_room() {
 
 #[test]
 fn a_banned_address_is_refused_on_reconnect_from_ipv4_and_ipv6() {
-    let (mut server, path) = start("address = \"::\"\n");
+    let (mut server, path) = with_control("address = \"::\"\n");
     let port = server.addr.port();
     let v4: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let v6: SocketAddr = format!("[::1]:{port}").parse().unwrap();
@@ -89,7 +71,7 @@ fn a_banned_address_is_refused_on_reconnect_from_ipv4_and_ipv6() {
 
 #[test]
 fn a_timed_range_ban_expires() {
-    let (server, path) = start("");
+    let (server, path) = with_control("");
     let out = ctl_ok(&path, &["ban", "127.0.0.0/8", "2s", "cool off"]);
     assert!(out.starts_with("banned 127.0.0.0/8 until "), "{out}");
     let mut refused = server.connect();
@@ -113,7 +95,7 @@ fn a_timed_range_ban_expires() {
 
 #[test]
 fn bad_requests_get_one_line_and_exit_1() {
-    let (_server, path) = start("");
+    let (_server, path) = with_control("");
     for (args, reason) in [
         (&["frobnicate"][..], "unknown command \"frobnicate\""),
         (&["ban", "10.0.0.1/33"][..], "prefix"),
@@ -135,7 +117,7 @@ fn bad_requests_get_one_line_and_exit_1() {
 
 #[test]
 fn operators_moderate_in_the_room_and_others_may_not() {
-    let (server, path) = start("");
+    let (server, path) = with_control("");
     let [mut alice, mut bob] = server.users(["alice", "bob"]);
     bob.send("/kick alice\n");
     bob.expect_line("! only operators may use /kick");
@@ -159,7 +141,7 @@ fn operators_moderate_in_the_room_and_others_may_not() {
 /// A spammer's pasted lines, held back by flood control, stop with the kick.
 #[test]
 fn a_kicked_spammers_paste_stops_with_them() {
-    let (server, path) = start("flood_burst = 3\nflood_lines_per_sec = 2\n");
+    let (server, path) = with_control("flood_burst = 3\nflood_lines_per_sec = 2\n");
     let [mut alice, mut spammer] = server.users(["alice", "spammer"]);
     let paste: String = (0..60).map(|i| format!("spam {i}\n")).collect();
     spammer.send(&paste);
@@ -176,7 +158,7 @@ fn bans_survive_a_restart_and_a_damaged_file_stops_the_start() {
     let state = temp_dir();
     let extra = format!("state_dir = \"{}\"\n", state.display());
     {
-        let (mut server, path) = start(&extra);
+        let (mut server, path) = with_control(&extra);
         ctl_ok(&path, &["ban", "203.0.113.0/24", "7d", "spam"]);
         server.signal("TERM");
         server.wait_exit(TIMEOUT);
@@ -187,7 +169,7 @@ fn bans_survive_a_restart_and_a_damaged_file_stops_the_start() {
             .any(|l| l.starts_with("203.0.113.0/24 since=") && l.ends_with("by=ctl reason=spam")),
         "{text}"
     );
-    let (_server, path) = start(&extra);
+    let (_server, path) = with_control(&extra);
     assert!(ctl_ok(&path, &["bans"]).starts_with("203.0.113.0/24 until="));
     drop(_server);
     std::fs::write(state.join("bans"), "203.0.113.0/24 since=yesterday\n").unwrap();
@@ -201,7 +183,7 @@ fn bans_survive_a_restart_and_a_damaged_file_stops_the_start() {
 #[test]
 fn the_motd_follows_the_welcome_and_is_read_again_on_reload() {
     let motd = crate::common::write_temp_file("motd", "Be kind.\nNo \x1b[2Jescapes.\n");
-    let (server, path) = start(&format!("motd_file = \"{}\"\n", motd.display()));
+    let (server, path) = with_control(&format!("motd_file = \"{}\"\n", motd.display()));
     let mut alice = server.connect();
     alice.read_banner();
     alice.send("alice#\n");
@@ -237,7 +219,7 @@ fn a_missing_motd_stops_the_start() {
 
 #[test]
 fn say_and_purge_over_ctl_reach_the_room() {
-    let (server, path) = start("");
+    let (server, path) = with_control("");
     let [mut alice, mut spammer] = server.users(["alice", "spammer"]);
     spammer.send("buy now\n");
     alice.expect_line("> spammer: buy now");
