@@ -33,15 +33,8 @@ impl Room {
                 self.broadcast(self.channel_of(id), &msg, None);
             }
             Id::Back => {
-                let was_away = self
-                    .members
-                    .get_mut(id)
-                    .and_then(|member| member.comfort_mut().away.take())
-                    .is_some();
-                if was_away {
-                    let msg = block(self.texts.back(nick));
-                    self.broadcast(self.channel_of(id), &msg, None);
-                } else {
+                let was_away = self.end_away(id, nick);
+                if !was_away {
                     self.send(id, block(self.texts.not_away()));
                 }
             }
@@ -142,5 +135,22 @@ impl Room {
             .collect();
         names.sort_by_key(|name| name.to_lowercase());
         names
+    }
+}
+
+impl Room {
+    /// Ends `id`'s away, telling its room (`/back`, or a chat line); whether
+    /// it was away.
+    pub(super) fn end_away(&mut self, id: ClientId, nick: &str) -> bool {
+        let was_away = self
+            .members
+            .get_mut(id)
+            .and_then(|member| member.own_away_taken())
+            .is_some();
+        if was_away {
+            let msg = block(self.texts.back(nick));
+            self.broadcast(self.channel_of(id), &msg, None);
+        }
+        was_away
     }
 }

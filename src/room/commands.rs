@@ -87,6 +87,15 @@ impl Room {
                 if self.silenced(id) {
                     return;
                 }
+                // A chat line ends away (the room hears it is back first);
+                // the check is a pointer test for most members.
+                if self
+                    .members
+                    .get(id)
+                    .is_some_and(|m| m.comfort().away.is_some())
+                {
+                    self.end_away(id, nick);
+                }
                 let msg = block(self.texts.chat(nick, &text));
                 let channel = self.remember(id, nick, &msg);
                 let named = self.named(id, channel, &text);
@@ -117,8 +126,10 @@ impl Room {
     /// Runs a command `id` may use. `nick` is None before sign-in, which only
     /// the commands open to everyone see.
     fn run(&mut self, id: ClientId, nick: Option<&Arc<str>>, command: &Command, args: Args<'_>) {
-        // A muted user's /me and /msg reach nobody; they are told instead.
-        if matches!(command.id, Id::Me | Id::Msg) && nick.is_some() && self.silenced(id) {
+        // A muted user's /me, /msg and /away message reach nobody; they are
+        // told instead.
+        if matches!(command.id, Id::Me | Id::Msg | Id::Away) && nick.is_some() && self.silenced(id)
+        {
             return;
         }
         match (command.id, nick) {
@@ -329,6 +340,9 @@ impl Room {
         // A nickname's characters take at most 4 bytes each.
         let longest = self.config.max_nick_chars * 4;
         for word in text.split_whitespace() {
+            if word.starts_with('#') {
+                continue; // `#rust` names a room, not the user rust.
+            }
             let word = word.trim_matches(|c: char| c.is_ascii_punctuation() && c != '_');
             if word.is_empty() || word.len() > longest {
                 continue;

@@ -164,6 +164,8 @@ impl Room {
         );
         let to_name = self.channels.get(to).and_then(|c| c.name().cloned());
         let to_place = to_name.as_deref().map_or(Place::Lobby, Place::Room);
+        // Named before the room can go with its last member.
+        let from_name = self.channels.get(from).and_then(|c| c.name().cloned());
         if let Some(gone) = self.channels.take_out(from, &key) {
             self.room_gone(&gone);
         }
@@ -194,8 +196,12 @@ impl Room {
         let replay = self.replay(to, id);
         let topic = self.topic_line(to);
         let list = (here <= JOIN_LIST_MAX_ROOM).then_some(names.as_slice());
-        let joined = (!self.summarizes(here))
-            .then(|| block(self.texts.joined_in(to_place, nick, here, list)));
+        let joined = (!self.summarizes(here)).then(|| {
+            block(match (to_place, &from_name) {
+                (Place::Lobby, Some(from)) => self.texts.came_back(from, nick, here, list),
+                _ => self.texts.joined_in(to_place, nick, here, list),
+            })
+        });
         self.send(id, block(msg));
         if !replay.is_empty() {
             // Stamped with when each line was said, not again with now.

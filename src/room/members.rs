@@ -105,6 +105,12 @@ impl Member {
         self.own.get_or_insert_with(Box::default)
     }
 
+    /// Takes the member's away message, if it is away; a member that never
+    /// used a comfort command gets no settings made for the asking.
+    pub(super) fn own_away_taken(&mut self) -> Option<String> {
+        self.own.as_mut()?.away.take()
+    }
+
     /// Whether the member is muted at `now` (a mute past its time is over).
     pub(super) fn is_muted(&self, now: Instant) -> bool {
         match self.muted {

@@ -544,7 +544,11 @@ impl Room {
             rows.push([
                 m.nick.as_deref().unwrap_or("-").to_owned(),
                 m.peer.to_string(),
-                self.ctl_room_name(m.channel),
+                if m.nick.is_some() {
+                    self.ctl_room_name(m.channel)
+                } else {
+                    "-".to_owned() // in no room until signed in
+                },
                 bans::format_duration(whole_seconds(now - m.since)),
                 bans::format_duration(whole_seconds(now - m.last_input)),
                 m.outbox.queued().to_string(),

@@ -38,12 +38,16 @@ impl Texts {
 
     /// To the one kicked, just before the connection closes.
     pub fn kicked_you(&self, by: Option<&str>, reason: Option<&str>) -> String {
-        let reason = reason.unwrap_or("");
+        // Without a reason the line ends after who did it, not in a colon.
+        let (zh_why, en_why) = match reason.filter(|r| !r.is_empty()) {
+            Some(reason) => (format!("：{reason}"), format!(": {reason}")),
+            None => (String::new(), String::new()),
+        };
         match (self.zh(), by) {
-            (true, Some(by)) => format!("! 你被 {by} 踢出了聊天室：{reason}\r\n"),
-            (true, None) => format!("! 你被踢出了聊天室：{reason}\r\n"),
-            (false, Some(by)) => format!("! you were kicked by {by}: {reason}\r\n"),
-            (false, None) => format!("! you were kicked: {reason}\r\n"),
+            (true, Some(by)) => format!("! 你被 {by} 踢出了聊天室{zh_why}\r\n"),
+            (true, None) => format!("! 你被踢出了聊天室{zh_why}\r\n"),
+            (false, Some(by)) => format!("! you were kicked by {by}{en_why}\r\n"),
+            (false, None) => format!("! you were kicked{en_why}\r\n"),
         }
     }
 
@@ -147,7 +151,8 @@ impl Texts {
         if self.zh() {
             format!("* 已从历史中删除 {nick} 的{count}条消息\r\n")
         } else {
-            format!("* removed {count} lines by {nick} from the history\r\n")
+            let lines = if count == 1 { "line" } else { "lines" };
+            format!("* removed {count} {lines} by {nick} from the history\r\n")
         }
     }
 

@@ -78,6 +78,30 @@ impl Texts {
         }
     }
 
+    /// To the lobby: `nick` came back from room `from` (not a sign-in: they
+    /// were online all along); `names` is the whole list in a small lobby.
+    pub fn came_back(
+        &self,
+        from: &str,
+        nick: &str,
+        count: usize,
+        names: Option<&[&str]>,
+    ) -> String {
+        let nick = self.nick(nick);
+        match (self.zh(), names) {
+            (true, Some(names)) => format!(
+                "* {nick} 从 #{from} 回到大厅（当前{count}人在线）\r\n* 当前在线：【 {} 】\r\n",
+                names.join(", ")
+            ),
+            (true, None) => format!("* {nick} 从 #{from} 回到大厅（当前{count}人在线）\r\n"),
+            (false, Some(names)) => format!(
+                "* {nick} came back from #{from} ({count} online: {})\r\n",
+                names.join(", ")
+            ),
+            (false, None) => format!("* {nick} came back from #{from} ({count} online)\r\n"),
+        }
+    }
+
     /// To the members of `place`: `nick` disconnected, for `reason`.
     pub fn left_in(
         &self,
@@ -108,7 +132,7 @@ impl Texts {
         };
         let nick = self.nick(nick);
         if self.zh() {
-            format!("* {nick} 下线了（{why}，本房间{count}人）\r\n")
+            format!("* {nick} 下线了（{why}，#{room}还有{count}人）\r\n")
         } else {
             format!("* {nick} left #{room} ({why}; {count} here)\r\n")
         }
@@ -429,6 +453,8 @@ mod tests {
             EN.joined_in(rust, "bob", 2, Some(&["alice", "bob"])),
             ZH.joined_in(rust, "bob", 2, Some(&["alice", "bob"])),
             ZH.moved(rust, "bob", Place::Lobby, 0),
+            ZH.came_back("rust", "bob", 2, Some(&["alice", "bob"])),
+            EN.came_back("rust", "bob", 2, None),
             EN.now_in(rust, true, &["bob"], 1),
             ZH.now_in(Place::Lobby, false, &["bob"], 1),
             EN.already_in(rust),

@@ -109,6 +109,21 @@ fn away_and_back_are_announced_and_shown_by_who() {
     alice.expect_line("* Online (2): alice, bob");
 }
 
+/// SPEC: "a chat line also ends away": the room hears it first.
+#[test]
+fn a_chat_line_ends_away() {
+    let (_server, [mut alice, mut bob]) = room(["alice", "bob"]);
+    bob.send("/away lunch\n");
+    alice.expect_line("* bob is away: lunch");
+    bob.expect_line("* bob is away: lunch");
+    bob.send("back from lunch\n");
+    alice.expect_line("* bob is back");
+    alice.expect_line("> bob: back from lunch");
+    bob.expect_line("* bob is back");
+    alice.send("/who\n");
+    alice.expect_line("* Online (2): alice, bob");
+}
+
 #[test]
 fn away_without_a_message_says_away() {
     let (_server, [mut alice, mut bob]) = room(["alice", "bob"]);

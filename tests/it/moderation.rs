@@ -25,6 +25,13 @@ fn ctl_kick_closes_the_user_and_tells_the_room() {
     troll.expect_line("! you were kicked: spam");
     troll.expect_closed();
     alice.expect_line("* troll was kicked (spam)");
+    // Without a reason, the line ends after who did it.
+    let mut bob = server.join("bob");
+    alice.expect_prefix("* bob joined");
+    assert_eq!(ctl_ok(&path, &["kick", "bob"]), "kicked bob\n");
+    bob.expect_line("! you were kicked");
+    bob.expect_closed();
+    alice.expect_line("* bob was kicked");
     let nobody = ctl(&path, &["kick", "nobody"]);
     assert_eq!(nobody.status.code(), Some(1));
     assert_eq!(nobody.stderr.trim_end(), "no such user \"nobody\"");
@@ -130,6 +137,9 @@ fn operators_moderate_in_the_room_and_others_may_not() {
     alice.expect_line("* bob is muted for 10m");
     bob.send("/msg alice psst\n");
     bob.expect_prefix("! you are muted for ");
+    // An away message is text the room would see: muted, it is not said.
+    bob.send("/away buy cheap pills\n");
+    bob.expect_prefix("! you are muted for ");
     alice.send("/kick bob enough\n");
     bob.expect_line("! you were kicked by alice: enough");
     bob.expect_closed();
@@ -229,7 +239,7 @@ fn say_and_purge_over_ctl_reach_the_room() {
     alice.expect_line("* [server] be nice");
     assert_eq!(
         ctl_ok(&path, &["purge", "spammer"]),
-        "removed 1 lines by spammer from the history\n"
+        "removed 1 line by spammer from the history\n"
     );
     let mut carol = server.connect();
     carol.read_banner();

@@ -116,7 +116,7 @@ fn moves_are_announced_only_to_the_rooms_concerned() {
         &["* You are back in the lobby (2): bob, carol"],
     );
     alice.expect_line("* bob left #a for the lobby (1 here)");
-    carol.expect_line("* bob joined (2 online: bob, carol)");
+    carol.expect_line("* bob came back from #a (2 online: bob, carol)");
     // From room to room; #a, left empty, goes without a word.
     make_room(&mut bob, "b");
     carol.expect_line("* bob left for #b (1 online)");
@@ -174,7 +174,7 @@ fn join_where_you_are_and_part_in_the_lobby_are_refused() {
         "/join #Chatd",
         &["* You are back in the lobby (2): alice, bob"],
     );
-    bob.expect_line("* alice joined (2 online: alice, bob)");
+    bob.expect_line("* alice came back from #a (2 online: alice, bob)");
     expect_quiet(&mut bob);
     expect_quiet(&mut alice);
 
@@ -394,7 +394,7 @@ fn an_emptied_room_vanishes_and_comes_back_fresh() {
         &["* You are back in the lobby (2): alice, carol"],
     );
     bob.expect_line("* alice left #a for the lobby (1 here)");
-    carol.expect_line("* alice joined (2 online: alice, carol)");
+    carol.expect_line("* alice came back from #a (2 online: alice, carol)");
     says(
         &mut bob,
         "/part",
@@ -402,7 +402,7 @@ fn an_emptied_room_vanishes_and_comes_back_fresh() {
     );
     all_read(
         &mut [&mut alice, &mut carol],
-        "* bob joined (3 online: alice, bob, carol)",
+        "* bob came back from #a (3 online: alice, bob, carol)",
     );
     says(
         &mut carol,

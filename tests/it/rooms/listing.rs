@@ -190,7 +190,7 @@ fn topics_belong_to_their_room_its_maker_and_operators() {
         ],
     );
     carol.expect_line("* bob left #a for the lobby (1 here)");
-    alice.expect_line("* bob joined (2 online: alice, bob)");
+    alice.expect_line("* bob came back from #a (2 online: alice, bob)");
     says(
         &mut bob,
         "/join a",

@@ -275,6 +275,8 @@ impl Model {
             self.places[to].name = Some(name.to_owned());
         }
         let dest = self.where_is(to);
+        // Named before the room can go with its last member.
+        let origin = self.where_is(from);
         self.leave(user, |model, here| match from {
             LOBBY => format!("* {nick} left for {dest} ({here} online)"),
             _ => format!(
@@ -288,7 +290,7 @@ impl Model {
         let (now_in, joined) = match to {
             LOBBY => (
                 format!("* You are back in the lobby ({here}): {names}"),
-                format!("* {nick} joined ({here} online: {names})"),
+                format!("* {nick} came back from {origin} ({here} online: {names})"),
             ),
             _ if made => (
                 format!("* You are now in {dest}, a new room: /topic TEXT gives it a topic"),

@@ -73,6 +73,9 @@ fn mentions_ring_only_in_the_same_room() {
     bob.expect_line(&format!("{BEL}> carol: alice and bob, look"));
     dave.send("bob, carol, alice?\n");
     alice.expect_line(&format!("{BEL}> dave: bob, carol, alice?"));
+    // `#alice` names a room, not the user alice: no bell.
+    dave.send("come to #alice\n");
+    alice.expect_line("> dave: come to #alice");
     for client in [&mut alice, &mut bob, &mut carol, &mut dave] {
         expect_quiet(client);
     }
@@ -106,7 +109,7 @@ fn a_mute_holds_in_every_room() {
         &["* You are back in the lobby (2): alice, bob"],
     );
     carol.expect_line("* bob left #a for the lobby (1 here)");
-    alice.expect_line("* bob joined (2 online: alice, bob)");
+    alice.expect_line("* bob came back from #a (2 online: alice, bob)");
     says(&mut bob, "still muted", &[MUTED]);
     expect_quiet(&mut alice);
     expect_quiet(&mut carol);
@@ -208,7 +211,7 @@ fn ctl_say_who_rooms_and_the_health_line_see_every_room() {
             ("alice", "chatd"),
             ("bob", "#a"),
             ("carol", "#b"),
-            ("-", "chatd")
+            ("-", "-")
         ],
         "{who}"
     );
@@ -226,11 +229,11 @@ fn ctl_say_who_rooms_and_the_health_line_see_every_room() {
     expect_quiet(&mut bob);
     assert_eq!(
         ctl_ok(&path, &["purge", "alice"]),
-        "removed 1 lines by alice from the history\n"
+        "removed 1 line by alice from the history\n"
     );
     assert_eq!(
         ctl_ok(&path, &["purge", "bob"]),
-        "removed 1 lines by bob from the history\n"
+        "removed 1 line by bob from the history\n"
     );
     says(
         &mut carol,

@@ -134,13 +134,13 @@ fn rooms_speak_chinese() {
         &["! 房间名无效：房间名不能包含空格"],
     );
     says(&mut bob, "/quit", &["* 再见，bob！"]);
-    alice.expect_line("* bob 下线了（退出，本房间1人）");
+    alice.expect_line("* bob 下线了（退出，#茶馆还有1人）");
     says(
         &mut alice,
         "/part",
         &["* 你已回到大厅（2人）：【 alice, carol 】"],
     );
-    carol.expect_line("* alice 上线了（当前2人在线）");
+    carol.expect_line("* alice 从 #茶馆 回到大厅（当前2人在线）");
     carol.expect_line("* 当前在线：【 alice, carol 】");
     says(
         &mut carol,
@@ -179,5 +179,5 @@ fn joins_into_a_big_room_are_summarized() {
     all_read(&mut [&mut a, &mut b], "* #r: 2 left (2 here)");
     says(&mut b, "/part", &["* You are back in the lobby (2): b, d"]);
     a.expect_line("* b left #r for the lobby (1 here)");
-    d.expect_line("* b joined (2 online: b, d)");
+    d.expect_line("* b came back from #r (2 online: b, d)");
 }
