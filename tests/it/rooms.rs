@@ -37,6 +37,29 @@ fn make_room(client: &mut Client, name: &str) {
     says(client, &format!("/join {name}"), &[&made]);
 }
 
+/// alice, bob, carol and dave signed in; bob made #a and carol followed
+/// him, alice and dave stayed in the lobby; everything they were told read.
+fn bob_and_carol_in_a() -> (Server, [Client; 4]) {
+    let (server, [mut alice, mut bob, mut carol, mut dave]) =
+        room(["alice", "bob", "carol", "dave"]);
+    make_room(&mut bob, "a");
+    all_read(
+        &mut [&mut alice, &mut carol, &mut dave],
+        "* bob left for #a (3 online)",
+    );
+    says(
+        &mut carol,
+        "/join a",
+        &["* You are now in #a (2): bob, carol"],
+    );
+    bob.expect_line("* carol joined #a (2 here: bob, carol)");
+    all_read(
+        &mut [&mut alice, &mut dave],
+        "* carol left for #a (2 online)",
+    );
+    (server, [alice, bob, carol, dave])
+}
+
 /// Nothing that the server did before now is still on its way to `client`:
 /// an answer to it alone comes after everything queued for it before.
 fn expect_quiet(client: &mut Client) {
@@ -59,23 +82,7 @@ fn sign_in(server: &Server, nick: &str, welcome: &str) -> Client {
 
 #[test]
 fn chat_and_actions_reach_only_the_room_they_are_said_in() {
-    let (_server, [mut alice, mut bob, mut carol, mut dave]) =
-        room(["alice", "bob", "carol", "dave"]);
-    make_room(&mut bob, "a");
-    all_read(
-        &mut [&mut alice, &mut carol, &mut dave],
-        "* bob left for #a (3 online)",
-    );
-    says(
-        &mut carol,
-        "/join a",
-        &["* You are now in #a (2): bob, carol"],
-    );
-    bob.expect_line("* carol joined #a (2 here: bob, carol)");
-    all_read(
-        &mut [&mut alice, &mut dave],
-        "* carol left for #a (2 online)",
-    );
+    let (_server, [mut alice, mut bob, mut carol, mut dave]) = bob_and_carol_in_a();
     bob.send("in a\n/me waves in a\n");
     carol.expect_line("> bob: in a");
     carol.expect_line("* bob waves in a");

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::{BEL, all_read, expect_quiet, make_room, says};
+use super::{BEL, all_read, bob_and_carol_in_a, expect_quiet, make_room, says};
 use crate::common::{chatd, ctl_ok, room, with_control};
 
 #[test]
@@ -52,23 +52,7 @@ fn private_messages_and_nicknames_are_server_wide() {
 
 #[test]
 fn mentions_ring_only_in_the_same_room() {
-    let (_server, [mut alice, mut bob, mut carol, mut dave]) =
-        room(["alice", "bob", "carol", "dave"]);
-    make_room(&mut bob, "a");
-    all_read(
-        &mut [&mut alice, &mut carol, &mut dave],
-        "* bob left for #a (3 online)",
-    );
-    says(
-        &mut carol,
-        "/join a",
-        &["* You are now in #a (2): bob, carol"],
-    );
-    bob.expect_line("* carol joined #a (2 here: bob, carol)");
-    all_read(
-        &mut [&mut alice, &mut dave],
-        "* carol left for #a (2 online)",
-    );
+    let (_server, [mut alice, mut bob, mut carol, mut dave]) = bob_and_carol_in_a();
     carol.send("alice and bob, look\n");
     bob.expect_line(&format!("{BEL}> carol: alice and bob, look"));
     dave.send("bob, carol, alice?\n");
