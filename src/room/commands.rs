@@ -292,14 +292,7 @@ impl Room {
         {
             member.comfort_mut().timestamps = true;
         }
-        match joined {
-            Some(joined) => self.broadcast(LOBBY, &joined, Some(id)),
-            None => {
-                if let Some(lobby) = self.channels.get_mut(LOBBY) {
-                    lobby.presence.count(true);
-                }
-            }
-        }
+        self.announce_join(LOBBY, id, joined);
         true
     }
 

@@ -13,7 +13,7 @@ use crate::protocol::sanitize;
 use crate::text::{MAX_LISTED_NAMES, Place, RoomEntry, Texts, stamp};
 
 use super::channels::MAX_ROOM_NAME_CHARS;
-use super::{ChannelId, ClientId, JOIN_LIST_MAX_ROOM, LOBBY, Room, block};
+use super::{Block, ChannelId, ClientId, JOIN_LIST_MAX_ROOM, LOBBY, Room, block};
 
 impl Room {
     /// The room `id` is in (the lobby for a connection that is not signed in).
@@ -21,20 +21,22 @@ impl Room {
         self.members.get(id).map_or(LOBBY, |member| member.channel)
     }
 
-    /// The room as the log names it.
-    fn log_name(&self, channel: ChannelId) -> String {
+    /// `#rust`, or `lobby` for the lobby.
+    fn room_label(&self, channel: ChannelId, lobby: &str) -> String {
         match self.channels.get(channel).map(|c| c.place()) {
             Some(Place::Room(name)) => format!("#{name}"),
-            _ => "the lobby".to_owned(),
+            _ => lobby.to_owned(),
         }
+    }
+
+    /// The room as the log names it.
+    fn log_name(&self, channel: ChannelId) -> String {
+        self.room_label(channel, "the lobby")
     }
 
     /// The room as `ctl who` shows it: `#rust`, or the lobby's `room_name`.
     pub(super) fn ctl_room_name(&self, channel: ChannelId) -> String {
-        match self.channels.get(channel).map(|c| c.place()) {
-            Some(Place::Room(name)) => format!("#{name}"),
-            _ => self.config.room_name.clone(),
-        }
+        self.room_label(channel, &self.config.room_name)
     }
 
     /// Puts signed-in `id` into `channel`; the room's round so far is not for it.
@@ -169,20 +171,9 @@ impl Room {
         if let Some(gone) = self.channels.take_out(from, &key) {
             self.room_gone(&gone);
         }
-        match self.channels.get(from).map(|room| room.len()) {
-            // Counted with the one leaving, as a leave is.
-            Some(here) if self.summarizes(here + 1) => {
-                if let Some(room) = self.channels.get_mut(from) {
-                    room.presence.count(false);
-                }
-            }
-            Some(here) => {
-                let place = self.channels.get(from).map_or(Place::Lobby, |c| c.place());
-                let msg = block(self.texts.moved(place, nick, to_place, here));
-                self.broadcast(from, &msg, None);
-            }
-            None => {}
-        }
+        self.announce_leave(from, |texts, place, here| {
+            texts.moved(place, nick, to_place, here)
+        });
 
         self.enter(id, to);
         let Some(room) = self.channels.get(to) else {
@@ -210,14 +201,49 @@ impl Room {
         if !topic.is_empty() {
             self.send(id, block(topic));
         }
+        self.announce_join(to, id, joined);
+    }
+
+    /// Tells `channel` that `id` came in with `joined`; None: the room is
+    /// big enough that the join goes into its next summary instead.
+    pub(super) fn announce_join(
+        &mut self,
+        channel: ChannelId,
+        id: ClientId,
+        joined: Option<Block>,
+    ) {
         match joined {
-            Some(joined) => self.broadcast(to, &joined, Some(id)),
+            Some(joined) => self.broadcast(channel, &joined, Some(id)),
             None => {
-                if let Some(room) = self.channels.get_mut(to) {
+                if let Some(room) = self.channels.get_mut(channel) {
                     room.presence.count(true);
                 }
             }
         }
+    }
+
+    /// Tells `channel` (if it is still there) that someone left it, with the
+    /// line `line` makes from its place and how many are left; in a big room
+    /// the leave goes into its next summary instead.
+    pub(super) fn announce_leave(
+        &mut self,
+        channel: ChannelId,
+        line: impl FnOnce(&Texts, Place<'_>, usize) -> String,
+    ) {
+        let Some(here) = self.channels.get(channel).map(|room| room.len()) else {
+            return; // It went with its last member.
+        };
+        // Counted with the one leaving: the room had that many when it happened.
+        let summarize = self.summarizes(here + 1);
+        let Some(room) = self.channels.get_mut(channel) else {
+            return;
+        };
+        if summarize {
+            room.presence.count(false);
+            return;
+        }
+        let msg = block(line(&self.texts, room.place(), here));
+        self.broadcast(channel, &msg, None);
     }
 
     /// `/who`: who is in your room; `/who *`: everyone signed in, each not in

@@ -321,20 +321,9 @@ impl Room {
         if let Some(gone) = self.channels.take_out(channel, &nick_key(&nick)) {
             self.room_gone(&gone);
         }
-        let Some(here) = self.channels.get(channel).map(|room| room.len()) else {
-            return; // The room went with its last member.
-        };
-        // Counted with the one leaving: the room had that many when it happened.
-        let summarize = self.summarizes(here + 1);
-        let Some(room) = self.channels.get_mut(channel) else {
-            return;
-        };
-        if summarize {
-            room.presence.count(false);
-            return;
-        }
-        let msg = block(self.texts.left_in(room.place(), &nick, &reason, here));
-        self.broadcast(channel, &msg, None);
+        self.announce_leave(channel, |texts, place, here| {
+            texts.left_in(place, &nick, &reason, here)
+        });
     }
 
     /// Whether a join or leave in a room of `members` goes into the summary
