@@ -3,7 +3,8 @@
 //! server's RSS, its open descriptors, and the deliveries since the last sample.
 //!
 //! The load: readers that read everything, talkers at a steady pace, a flooder
-//! held back by flood control, clients that sign in, talk and `/quit`, clients
+//! held back by flood control, clients that sign in, talk and `/quit` (half of
+//! them in rooms they make, so rooms come and go), clients
 //! that connect and vanish before signing in, and slow readers that never read
 //! until they give up. It fails if memory or descriptors keep growing after the
 //! warm-up, or if descriptors do not come back once the load is gone: what a
@@ -99,7 +100,7 @@ async fn drive(
         let (counts, stop) = (Rc::clone(&counts), Rc::clone(&stop));
         tasks.push(ex.spawn(slow_reader(addr, i, counts, stop)));
     }
-    for i in 0..2 {
+    for i in 0..4 {
         let (counts, stop) = (Rc::clone(&counts), Rc::clone(&stop));
         tasks.push(ex.spawn(churn(addr, i, counts, stop)));
     }
@@ -328,6 +329,9 @@ async fn slow_reader(addr: SocketAddr, i: usize, counts: Rc<Counts>, stop: Rc<Ce
 }
 
 /// Signs in, says one line, `/quit`s and reads to the end, again and again.
+/// Odd-numbered loops first go to one of a few rooms, which they make and
+/// which goes when they leave it (or which the other loop made): rooms made
+/// and removed all the time, their slots used again.
 async fn churn(addr: SocketAddr, i: usize, counts: Rc<Counts>, stop: Rc<Cell<bool>>) {
     let mut round = 0u64;
     while !stop.get() {
@@ -335,11 +339,13 @@ async fn churn(addr: SocketAddr, i: usize, counts: Rc<Counts>, stop: Rc<Cell<boo
         let Some(mut stream) = joined(addr, format!("churn{i}n{round}"), &counts).await else {
             return;
         };
-        if stream
-            .write_all(b"just passing through\n/quit bye\n")
-            .await
-            .is_err()
-        {
+        let room = if i % 2 == 1 {
+            format!("/join churn{}\n", round % 5)
+        } else {
+            String::new()
+        };
+        let lines = format!("{room}just passing through\n/quit bye\n");
+        if stream.write_all(lines.as_bytes()).await.is_err() {
             counts.errors.set(counts.errors.get() + 1);
             return;
         }
