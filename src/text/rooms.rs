@@ -35,7 +35,9 @@ impl Texts {
     /// `#rust`, or the lobby's name in words.
     fn where_to(&self, place: Place<'_>) -> String {
         match (place, self.zh()) {
-            (Place::Room(name), _) => format!("#{name}"),
+            // Chinese sets `#rust` off with a space; 大厅 runs on.
+            (Place::Room(name), true) => format!(" #{name}"),
+            (Place::Room(name), false) => format!("#{name}"),
             (Place::Lobby, true) => "大厅".to_owned(),
             (Place::Lobby, false) => "the lobby".to_owned(),
         }
@@ -144,9 +146,9 @@ impl Texts {
         let dest = self.where_to(to);
         let count = self.count_in(from, count);
         match (self.zh(), from) {
-            (true, Place::Lobby) => format!("* {nick} 去了 {dest}（{count}）\r\n"),
+            (true, Place::Lobby) => format!("* {nick} 去了{dest}（{count}）\r\n"),
             (true, Place::Room(room)) => {
-                format!("* {nick} 离开 #{room}，去了 {dest}（{count}）\r\n")
+                format!("* {nick} 离开 #{room}，去了{dest}（{count}）\r\n")
             }
             (false, Place::Lobby) => format!("* {nick} left for {dest} ({count})\r\n"),
             (false, Place::Room(room)) => {
@@ -183,10 +185,10 @@ impl Texts {
     /// `/join` to where one is already, or `/part` in the lobby.
     pub fn already_in(&self, place: Place<'_>) -> String {
         let here = self.where_to(place);
-        if self.zh() {
-            format!("! 你已经在 {here} 了\r\n")
-        } else {
-            format!("! you are in {here} already\r\n")
+        match (self.zh(), place) {
+            (true, Place::Room(_)) => format!("! 你已经在{here} 了\r\n"),
+            (true, Place::Lobby) => format!("! 你已经在{here}了\r\n"),
+            (false, _) => format!("! you are in {here} already\r\n"),
         }
     }
 

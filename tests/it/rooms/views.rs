@@ -122,7 +122,7 @@ fn rooms_speak_chinese() {
     bob.expect_line("* 本房间：【 alice, bob 】");
     carol.expect_line("* alice 去了 #茶馆（当前1人在线）");
     says(&mut alice, "/join 茶馆", &["! 你已经在 #茶馆 了"]);
-    says(&mut carol, "/part", &["! 你已经在 大厅 了"]);
+    says(&mut carol, "/part", &["! 你已经在大厅了"]);
     says(
         &mut carol,
         "/join 棋社",
