@@ -223,7 +223,8 @@ impl Editor {
     }
 
     /// Tab: completes the word before the cursor, a command name at the start of
-    /// the line or a nickname anywhere; Tab again offers the next candidate.
+    /// the line, a room after `#` or `/join`, or a nickname anywhere; Tab again
+    /// offers the next candidate.
     fn complete(&mut self, names: &Names) -> Action {
         if let Some(mut completion) = self.completion.take() {
             completion.index = (completion.index + 1) % completion.candidates.len();
@@ -236,8 +237,12 @@ impl Editor {
             start -= 1;
         }
         let word: String = self.text[start..self.cursor].iter().collect();
+        let before: String = self.text[..start].iter().collect();
         let (candidates, suffix) = if start == 0 && word.starts_with('/') {
             (names.commands_starting_with(&word), " ")
+        } else if word.starts_with('#') || before.trim_end().eq_ignore_ascii_case("/join") {
+            // A room: `#ru`, or `/join ru`.
+            (names.rooms_starting_with(&word), " ")
         } else if word.is_empty() {
             (Vec::new(), "")
         } else if start == 0 {
@@ -438,6 +443,25 @@ mod tests {
         e.clear();
         type_text(&mut e, "bo");
         assert_eq!(type_keys(&mut e, &names, &[Key::Tab]), [Action::Bell]); // ourselves
+    }
+
+    #[test]
+    fn tab_completes_rooms_after_a_hash_or_join() {
+        let mut names = room();
+        names.learn(b"* Rooms (3):\r\n*   #rust (2)\r\n*   #ruby (1)\r\n");
+        let mut e = Editor::new(100);
+        type_text(&mut e, "/join ru");
+        type_keys(&mut e, &names, &[Key::Tab]);
+        assert_eq!(line(&e), "/join #ruby ");
+        type_keys(&mut e, &names, &[Key::Tab]);
+        assert_eq!(line(&e), "/join #rust ");
+        e.clear();
+        type_text(&mut e, "see #ru");
+        type_keys(&mut e, &names, &[Key::Tab]);
+        assert_eq!(line(&e), "see #ruby ");
+        e.clear();
+        type_text(&mut e, "/join #x");
+        assert_eq!(type_keys(&mut e, &names, &[Key::Tab]), [Action::Bell]);
     }
 
     #[test]

@@ -22,6 +22,8 @@ pub struct Names {
     /// Our own nickname, from the welcome or a rename; never offered.
     own: Option<String>,
     commands: Vec<String>,
+    /// Lowercased room name → `#Name` as the server writes it.
+    rooms: BTreeMap<String, String>,
     /// Inside the answer to `/help`.
     in_help: bool,
 }
@@ -32,6 +34,7 @@ impl Default for Names {
             nicks: BTreeMap::new(),
             own: None,
             commands: BUILT_IN_COMMANDS.iter().map(|c| c.to_string()).collect(),
+            rooms: BTreeMap::new(),
             in_help: false,
         }
     }
@@ -44,6 +47,7 @@ impl Names {
         let line = strip_timestamp(&line);
         self.learn_help(line);
         if let Some(rest) = line.strip_prefix("* ") {
+            self.learn_rooms(rest);
             self.learn_notice(rest);
         } else if let Some(rest) = line.strip_prefix("> ") {
             // `> bob: hi`, `> bob (private): hi`, `> bob（私聊）: hi`: a nickname
@@ -153,6 +157,24 @@ impl Names {
         }
     }
 
+    /// Rooms, from the server's notices: `#rust` in `* You are now in #rust
+    /// (2): …`, `*   #rust (3): topic` of `/rooms`, `left for #rust`, …. A
+    /// room name has no `#` inside and no spaces, so it ends at a space or at
+    /// the punctuation around it.
+    fn learn_rooms(&mut self, notice: &str) {
+        let ends = |c: char| c.is_whitespace() || "(),:（），：】".contains(c);
+        for (_, after) in notice
+            .match_indices('#')
+            .map(|(at, _)| notice.split_at(at + 1))
+        {
+            let name = &after[..after.find(ends).unwrap_or(after.len())];
+            let plausible = !name.is_empty() && name.chars().count() <= 32;
+            if plausible && self.rooms.len() < MAX_NAMES {
+                self.rooms.insert(name.to_lowercase(), format!("#{name}"));
+            }
+        }
+    }
+
     fn add_list(&mut self, list: &str, separator: &str) {
         // `… and 50 more` (`… 等另外50人`) ends a long list.
         let list = list.split(" … ").next().unwrap_or_default();
@@ -191,6 +213,17 @@ impl Names {
             .take_while(|(key, _)| key.starts_with(&prefix))
             .filter(|(key, _)| Some(key.as_str()) != own.as_deref())
             .map(|(_, nick)| nick.clone())
+            .collect()
+    }
+
+    /// Rooms (as `#Name`) whose name starts with `prefix`, ignoring case and
+    /// a leading `#`, in order.
+    pub fn rooms_starting_with(&self, prefix: &str) -> Vec<String> {
+        let prefix = prefix.strip_prefix('#').unwrap_or(prefix).to_lowercase();
+        self.rooms
+            .range(prefix.clone()..)
+            .take_while(|(key, _)| key.starts_with(&prefix))
+            .map(|(_, room)| room.clone())
             .collect()
     }
 
@@ -343,6 +376,22 @@ mod tests {
             "* 甲 下线了（退出，本房间3人）",
         ]);
         assert_eq!(all(&zh), ["丁", "丙", "乙", "己", "戊"]);
+    }
+
+    #[test]
+    fn rooms_from_the_notices() {
+        let n = names(&[
+            "* You are now in #Rust, a new room: /topic TEXT gives it a topic",
+            "* Rooms (3):",
+            "*   chatd, the lobby (4)",
+            "*   #go (2): gophers",
+            "* bob left for #茶馆 (3 online)",
+            "> eve: come to #notaroom",
+        ]);
+        assert_eq!(n.rooms_starting_with(""), ["#go", "#Rust", "#茶馆"]);
+        assert_eq!(n.rooms_starting_with("#r"), ["#Rust"]);
+        assert_eq!(n.rooms_starting_with("RU"), ["#Rust"]);
+        assert!(n.rooms_starting_with("#x").is_empty());
     }
 
     #[test]
