@@ -453,6 +453,25 @@ fn tab_completes_a_command_name() {
 
 #[test]
 #[cfg_attr(not(has_tmux), ignore = "tmux is not installed")]
+fn tab_completes_a_room_name_learned_from_the_server() {
+    crate::common::require("tmux");
+    let (_server, mut alice, pane) = alice_and_bob_in_a_pane(80);
+    alice.send("/join rustaceans\n");
+    alice.expect_prefix("* You are now in #rustaceans");
+    // bob's chat learns the room from the lobby's notice.
+    pane.wait_screen("* alice left for #rustaceans (1 online)");
+    pane.type_text("/join ru");
+    pane.keys(&["Tab"]);
+    pane.wait_until("the room completed", TIMEOUT, |s| {
+        s.shows_input("/join #rustaceans", 18)
+    });
+    pane.keys(&["Enter"]);
+    pane.wait_screen("* You are now in #rustaceans (2): alice, bob");
+    alice.expect_line("* bob joined #rustaceans (2 here: alice, bob)");
+}
+
+#[test]
+#[cfg_attr(not(has_tmux), ignore = "tmux is not installed")]
 fn up_twice_brings_back_the_first_line() {
     crate::common::require("tmux");
     let (_server, mut alice, pane) = alice_and_bob_in_a_pane(80);
