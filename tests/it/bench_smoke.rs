@@ -21,6 +21,7 @@ fn load_generator_runs_every_scenario() {
         "paced",
         "bigroom",
         "rooms",
+        "roompaced",
         "idle",
         "connected",
         "slow",

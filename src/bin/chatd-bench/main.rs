@@ -7,8 +7,8 @@
 //! receivers: deliveries per second, end-to-end latency (each line carries its
 //! send time), the server's CPU time per delivery (from /proc) and its RSS.
 //!
-//! Scenarios: burst, paced, bigroom, rooms (the clients split into rooms they
-//! `/join` first, `rooms.rs`), idle, connected, slow, and the soak run
+//! Scenarios: burst, paced, bigroom, rooms and roompaced (the clients split
+//! into rooms they `/join` first, `rooms.rs`), idle, connected, slow, and the soak run
 //! (`soak.rs`) (see `--help`). `--quick` scales every scenario down so the test
 //! suite can check the generator works. The clients' side of the protocol, and
 //! how deliveries and latencies are counted, is in `client.rs`.
@@ -41,6 +41,7 @@ Scenarios (default: all, in this order):
   bigroom   5,000 clients, 10 send 20 lines/s each for 10 s
   rooms     5,000 clients in 100 rooms of 50 (each /joins its room first),
             2 in every room send 2,000 lines each as fast as they can
+  roompaced the same rooms, 1 in every room sends 20 lines/s for 10 s
   idle      10,000 registered clients doing nothing: server memory per client
   connected 10,000 connected clients that never pick a nickname: memory per connection
   slow      burst, plus one registered client that never reads
@@ -171,6 +172,7 @@ fn main() {
             "paced",
             "bigroom",
             "rooms",
+            "roompaced",
             "idle",
             "connected",
             "slow",
@@ -263,6 +265,18 @@ fn scenario(name: &str, quick: bool) -> Option<Scenario> {
             senders: 2,
             lines_per_sender: q(2000, 100),
             rate: 0,
+            slow_reader: false,
+            register: true,
+            rooms: q(100, 10),
+        },
+        // The rooms at a pace people chat at: the latency a member of a room
+        // sees while every other room is busy too.
+        "roompaced" => Scenario {
+            name: "roompaced",
+            clients: q(5000, 100),
+            senders: 1,
+            lines_per_sender: q(200, 10),
+            rate: 20,
             slow_reader: false,
             register: true,
             rooms: q(100, 10),
