@@ -42,22 +42,39 @@ fn make_room(client: &mut Client, name: &str) {
 fn bob_and_carol_in_a() -> (Server, [Client; 4]) {
     let (server, [mut alice, mut bob, mut carol, mut dave]) =
         room(["alice", "bob", "carol", "dave"]);
-    make_room(&mut bob, "a");
-    all_read(
-        &mut [&mut alice, &mut carol, &mut dave],
-        "* bob left for #a (3 online)",
-    );
-    says(
-        &mut carol,
-        "/join a",
-        &["* You are now in #a (2): bob, carol"],
-    );
-    bob.expect_line("* carol joined #a (2 here: bob, carol)");
-    all_read(
+    two_go_to_a(
+        ("bob", &mut bob),
+        ("carol", &mut carol),
         &mut [&mut alice, &mut dave],
-        "* carol left for #a (2 online)",
     );
     (server, [alice, bob, carol, dave])
+}
+
+/// `maker` makes #a and `follower` joins it, each given with its nickname;
+/// `stayers`, in the lobby, hear both go. Everything they were told is read.
+fn two_go_to_a(
+    maker: (&str, &mut Client),
+    follower: (&str, &mut Client),
+    stayers: &mut [&mut Client],
+) {
+    let ((made_by, maker), (name, follower)) = (maker, follower);
+    make_room(maker, "a");
+    let left = format!("* {made_by} left for #a ({} online)", stayers.len() + 1);
+    follower.expect_line(&left);
+    all_read(stayers, &left);
+    let mut both = [made_by, name];
+    both.sort_by_key(|nick| nick.to_lowercase());
+    let both = both.join(", ");
+    says(
+        follower,
+        "/join a",
+        &[&format!("* You are now in #a (2): {both}")],
+    );
+    maker.expect_line(&format!("* {name} joined #a (2 here: {both})"));
+    all_read(
+        stayers,
+        &format!("* {name} left for #a ({} online)", stayers.len()),
+    );
 }
 
 /// Nothing that the server did before now is still on its way to `client`:
@@ -366,18 +383,7 @@ fn max_rooms_zero_keeps_everyone_in_the_lobby() {
 #[test]
 fn an_emptied_room_vanishes_and_comes_back_fresh() {
     let (_server, [mut alice, mut bob, mut carol]) = room(["alice", "bob", "carol"]);
-    make_room(&mut alice, "a");
-    all_read(
-        &mut [&mut bob, &mut carol],
-        "* alice left for #a (2 online)",
-    );
-    says(
-        &mut bob,
-        "/join a",
-        &["* You are now in #a (2): alice, bob"],
-    );
-    alice.expect_line("* bob joined #a (2 here: alice, bob)");
-    carol.expect_line("* bob left for #a (1 online)");
+    two_go_to_a(("alice", &mut alice), ("bob", &mut bob), &mut [&mut carol]);
     says(
         &mut alice,
         "/topic old topic",

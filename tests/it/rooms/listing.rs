@@ -1,6 +1,6 @@
 //! `/rooms`, `/who [*]` and `/topic` in a world of rooms.
 
-use super::{all_read, expect_quiet, make_room, says};
+use super::{all_read, expect_quiet, make_room, says, two_go_to_a};
 use crate::common::{ctl_ok, room, with_control};
 
 #[test]
@@ -105,18 +105,7 @@ fn who_lists_your_room_and_who_star_everyone() {
 fn topics_belong_to_their_room_its_maker_and_operators() {
     let (server, path) = with_control("");
     let [mut alice, mut bob, mut carol] = server.users(["alice", "bob", "carol"]);
-    make_room(&mut bob, "a");
-    all_read(
-        &mut [&mut alice, &mut carol],
-        "* bob left for #a (2 online)",
-    );
-    says(
-        &mut carol,
-        "/join a",
-        &["* You are now in #a (2): bob, carol"],
-    );
-    bob.expect_line("* carol joined #a (2 here: bob, carol)");
-    alice.expect_line("* carol left for #a (1 online)");
+    two_go_to_a(("bob", &mut bob), ("carol", &mut carol), &mut [&mut alice]);
     const NOT_YOURS: &str = "! only operators and whoever made #a may set its topic";
     says(&mut carol, "/topic mine", &[NOT_YOURS]);
     says(

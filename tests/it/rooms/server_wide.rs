@@ -4,24 +4,13 @@
 
 use std::time::Duration;
 
-use super::{BEL, all_read, bob_and_carol_in_a, expect_quiet, make_room, says};
+use super::{BEL, all_read, bob_and_carol_in_a, expect_quiet, make_room, says, two_go_to_a};
 use crate::common::{chatd, ctl_ok, room, with_control};
 
 #[test]
 fn private_messages_and_nicknames_are_server_wide() {
     let (server, [mut alice, mut bob, mut carol]) = room(["alice", "bob", "carol"]);
-    make_room(&mut bob, "a");
-    all_read(
-        &mut [&mut alice, &mut carol],
-        "* bob left for #a (2 online)",
-    );
-    says(
-        &mut carol,
-        "/join a",
-        &["* You are now in #a (2): bob, carol"],
-    );
-    bob.expect_line("* carol joined #a (2 here: bob, carol)");
-    alice.expect_line("* carol left for #a (1 online)");
+    two_go_to_a(("bob", &mut bob), ("carol", &mut carol), &mut [&mut alice]);
     says(&mut bob, "/msg alice hi from #a", &["-> alice: hi from #a"]);
     alice.expect_line(&format!("{BEL}> bob (private): hi from #a"));
     says(&mut alice, "/msg BOB hi back", &["-> bob: hi back"]);
@@ -69,18 +58,7 @@ fn mentions_ring_only_in_the_same_room() {
 fn a_mute_holds_in_every_room() {
     let (server, path) = with_control("");
     let [mut alice, mut bob, mut carol] = server.users(["alice", "bob", "carol"]);
-    make_room(&mut bob, "a");
-    all_read(
-        &mut [&mut alice, &mut carol],
-        "* bob left for #a (2 online)",
-    );
-    says(
-        &mut carol,
-        "/join a",
-        &["* You are now in #a (2): bob, carol"],
-    );
-    bob.expect_line("* carol joined #a (2 here: bob, carol)");
-    alice.expect_line("* carol left for #a (1 online)");
+    two_go_to_a(("bob", &mut bob), ("carol", &mut carol), &mut [&mut alice]);
     assert_eq!(ctl_ok(&path, &["mute", "bob"]), "bob is muted\n");
     const MUTED: &str = "! you are muted: nobody sees what you say";
     bob.expect_line(MUTED);

@@ -1,7 +1,7 @@
 //! What members see their own way in rooms: `/ignore`, `/timestamps`, the
 //! Chinese texts, and presence summaries in a big room.
 
-use super::{all_read, expect_quiet, make_room, says, sign_in};
+use super::{all_read, expect_quiet, make_room, says, sign_in, two_go_to_a};
 use crate::common::{Client, Server, chatd, room};
 
 #[test]
@@ -12,18 +12,7 @@ fn ignore_and_timestamps_hold_in_rooms() {
         "/ignore bob",
         &["* ignoring bob (they are not told)"],
     );
-    make_room(&mut bob, "a");
-    all_read(
-        &mut [&mut alice, &mut carol],
-        "* bob left for #a (2 online)",
-    );
-    says(
-        &mut alice,
-        "/join a",
-        &["* You are now in #a (2): alice, bob"],
-    );
-    bob.expect_line("* alice joined #a (2 here: alice, bob)");
-    carol.expect_line("* alice left for #a (1 online)");
+    two_go_to_a(("bob", &mut bob), ("alice", &mut alice), &mut [&mut carol]);
     says(
         &mut carol,
         "/join a",
