@@ -16,6 +16,18 @@ pub use comfort::{marked, stamp, strip_colors};
 pub use rooms::{Place, RoomEntry};
 mod moderation;
 
+/// English and Chinese without colors, for the texts' tests.
+#[cfg(test)]
+const EN: Texts = Texts {
+    language: Language::En,
+    colors: false,
+};
+#[cfg(test)]
+const ZH: Texts = Texts {
+    language: Language::Zh,
+    colors: false,
+};
+
 /// Lists longer than this end in "… and N more".
 pub const MAX_LISTED_NAMES: usize = 50;
 
@@ -515,11 +527,6 @@ impl Texts {
 mod tests {
     use super::*;
 
-    const EN: Texts = Texts {
-        language: Language::En,
-        colors: false,
-    };
-
     #[test]
     fn every_line_ends_in_crlf() {
         let samples = [
@@ -579,10 +586,7 @@ mod tests {
                 "*   //text             send a line starting with /\r\n",
             )
         );
-        let zh = Texts {
-            language: Language::Zh,
-            ..EN
-        };
+        let zh = ZH;
         assert_eq!(
             zh.help(Access::Registered),
             concat!(
@@ -613,10 +617,7 @@ mod tests {
     /// Every list of names in Chinese uses the same separator.
     #[test]
     fn chinese_lists_are_joined_alike() {
-        let zh = Texts {
-            language: Language::Zh,
-            ..EN
-        };
+        let zh = ZH;
         let names = ["alice", "小红"];
         assert!(
             zh.joined("小红", 2, Some(&names))

@@ -47,16 +47,8 @@ pub(super) fn grouped(n: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Language;
 
-    const EN: Texts = Texts {
-        language: Language::En,
-        colors: false,
-    };
-    const ZH: Texts = Texts {
-        language: Language::Zh,
-        colors: false,
-    };
+    use crate::text::{EN, ZH};
 
     #[test]
     fn summaries_in_both_languages() {

@@ -361,16 +361,8 @@ impl Texts {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Language;
 
-    const EN: Texts = Texts {
-        language: Language::En,
-        colors: false,
-    };
-    const ZH: Texts = Texts {
-        language: Language::Zh,
-        colors: false,
-    };
+    use crate::text::{EN, ZH};
 
     /// The lobby sounds as it did before there were rooms.
     #[test]
