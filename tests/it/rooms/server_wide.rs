@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use super::{BEL, all_read, bob_and_carol_in_a, expect_quiet, make_room, says, two_go_to_a};
-use crate::common::{chatd, ctl_ok, room, with_control};
+use crate::common::{Client, chatd, ctl_ok, room, with_control};
 
 #[test]
 fn private_messages_and_nicknames_are_server_wide() {
@@ -144,13 +144,7 @@ fn a_kick_from_another_room_is_told_to_the_op_and_the_kicked_ones_room() {
 fn ctl_say_who_rooms_and_the_health_line_see_every_room() {
     let (mut server, path) = with_control("stats_interval_secs = 1");
     let [mut alice, mut bob, mut carol] = server.users(["alice", "bob", "carol"]);
-    make_room(&mut bob, "a");
-    all_read(
-        &mut [&mut alice, &mut carol],
-        "* bob left for #a (2 online)",
-    );
-    make_room(&mut carol, "b");
-    alice.expect_line("* carol left for #b (1 online)");
+    bob_in_a_carol_in_b(&mut alice, &mut bob, &mut carol);
     let mut stranger = server.connect();
     stranger.read_banner();
     assert_eq!(ctl_ok(&path, &["say", "hello", "everyone"]), "");
@@ -238,13 +232,7 @@ fn a_room_named_like_the_reloaded_lobby_stays_reachable() {
 fn sigterm_notices_reach_every_room() {
     let mut server = chatd().config("shutdown_grace_secs = 30").start();
     let [mut alice, mut bob, mut carol] = server.users(["alice", "bob", "carol"]);
-    make_room(&mut bob, "a");
-    all_read(
-        &mut [&mut alice, &mut carol],
-        "* bob left for #a (2 online)",
-    );
-    make_room(&mut carol, "b");
-    alice.expect_line("* carol left for #b (1 online)");
+    bob_in_a_carol_in_b(&mut alice, &mut bob, &mut carol);
     server.signal("TERM");
     let mut everyone = [&mut alice, &mut bob, &mut carol];
     all_read(&mut everyone, "* server shutting down in 30 seconds");
@@ -255,4 +243,15 @@ fn sigterm_notices_reach_every_room() {
     }
     server.drain_log();
     assert_eq!(server.wait_exit(Duration::ZERO).code(), Some(0));
+}
+
+/// bob makes #a and carol #b; alice stays in the lobby and hears both go.
+fn bob_in_a_carol_in_b(alice: &mut Client, bob: &mut Client, carol: &mut Client) {
+    make_room(bob, "a");
+    all_read(
+        &mut [&mut *alice, &mut *carol],
+        "* bob left for #a (2 online)",
+    );
+    make_room(carol, "b");
+    alice.expect_line("* carol left for #b (1 online)");
 }
