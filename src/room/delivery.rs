@@ -106,6 +106,11 @@ impl Room {
     /// Queues for `id` the round's broadcasts in its room that it has not got
     /// yet, so that a line sent to it alone comes after them, as it was sent.
     pub(super) fn catch_up(&mut self, id: ClientId) {
+        // No room has lines this round (the common case for a line sent to
+        // one client): nothing to look up.
+        if self.channels.pending.is_empty() {
+            return;
+        }
         let Some(member) = self.members.get(id) else {
             return;
         };
