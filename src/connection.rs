@@ -1,10 +1,10 @@
-//! One client connection: a reader that turns socket bytes into room events, and a
+//! One client connection: a reader that turns socket bytes into hub events, and a
 //! writer that drains the client's [`Outbox`] into the socket.
 //!
 //! Both run inside one task per connection. The reader pauses (stops reading)
-//! when flood control says so or when the room's event channel is full, so a
+//! when flood control says so or when the hub's event channel is full, so a
 //! fast sender slows itself down instead of growing any queue. The writer writes
-//! everything queued in one go and gives up at once when the room aborts the
+//! everything queued in one go and gives up at once when the hub aborts the
 //! outbox, so a client that never reads cannot hold anything up.
 
 use std::collections::VecDeque;
@@ -19,13 +19,13 @@ use smol::Async;
 use smol::future;
 
 use crate::config::{Config, LiveConfig};
+use crate::hub::{ClientId, Event};
 use crate::outbox::{Block, Outbox};
 use crate::protocol::{Frame, LineFramer, TIMING_MARK_REPLY};
-use crate::room::{ClientId, Event};
 use crate::text::LeaveReason;
 
 /// Bytes read from a socket at a time. The read goes to a stack buffer that is
-/// never part of an idle connection's future; what the room has not yet taken
+/// never part of an idle connection's future; what the hub has not yet taken
 /// waits as at most this many bytes.
 const READ_CHUNK: usize = 4096;
 
@@ -47,10 +47,10 @@ pub async fn serve(
     id: ClientId,
     stream: Arc<Async<TcpStream>>,
     outbox: Arc<Outbox>,
-    room: Sender<Event>,
+    hub: Sender<Event>,
     live: Arc<LiveConfig>,
 ) {
-    let mut reading = pin!(read_from_client(id, &stream, &outbox, room, live));
+    let mut reading = pin!(read_from_client(id, &stream, &outbox, hub, live));
     let mut writing = pin!(write_to_client(&stream, &outbox));
     let client_closed_first = future::or(
         async {
@@ -64,7 +64,7 @@ pub async fn serve(
     )
     .await;
     if client_closed_first {
-        // The room learns of it and closes the outbox, which ends the writer.
+        // The hub learns of it and closes the outbox, which ends the writer.
         writing.await;
         return;
     }
@@ -123,24 +123,24 @@ fn unacknowledged_bytes(stream: &TcpStream) -> i32 {
     unsafe { rustix::ioctl::ioctl(stream, getter) }.unwrap_or(0)
 }
 
-/// Reads lines and sends them to the room until EOF, an error, or the room is gone.
+/// Reads lines and sends them to the hub until EOF, an error, or the hub is gone.
 ///
 /// An idle connection waits at `readable()` with only the [`Reader`]'s few words
-/// in its future. Handing lines on (framing, flood waits, a full room queue) is
+/// in its future. Handing lines on (framing, flood waits, a full hub queue) is
 /// a future of its own, boxed for as long as it runs: were it inlined, every
 /// connection's future would be sized for its largest state, idle or not.
 async fn read_from_client(
     id: ClientId,
     stream: &Async<TcpStream>,
     outbox: &Outbox,
-    room: Sender<Event>,
+    hub: Sender<Event>,
     live: Arc<LiveConfig>,
 ) {
     let (generation, config) = live.get();
     let mut reader = Reader {
         id,
         outbox,
-        room,
+        hub,
         framer: LineFramer::new(config.max_line_bytes),
         bucket: FloodBucket::new(&config, Instant::now()),
         generation,
@@ -171,34 +171,34 @@ async fn read_from_client(
             }
         };
         if Box::pin(reader.hand_on(eof)).await.is_err() {
-            return; // The room has closed: the server is shutting down.
+            return; // The hub has closed: the server is shutting down.
         }
         if eof {
             break LeaveReason::Closed;
         }
     };
-    // Ignored if the room has already closed: then nobody is left to tell.
-    let _ = reader.room.send(Event::Disconnected { id, reason }).await;
+    // Ignored if the hub has already closed: then nobody is left to tell.
+    let _ = reader.hub.send(Event::Disconnected { id, reason }).await;
 }
 
 /// The reading half's state between reads.
 struct Reader<'a> {
     id: ClientId,
     outbox: &'a Outbox,
-    room: Sender<Event>,
+    hub: Sender<Event>,
     framer: LineFramer,
     bucket: FloodBucket,
     /// The config generation `config` was taken at.
     generation: u64,
     config: Arc<Config>,
     live: Arc<LiveConfig>,
-    /// Input read but not yet framed. While the room or flood control holds this
+    /// Input read but not yet framed. While the hub or flood control holds this
     /// reader up, the rest of a read waits here as bytes (at most READ_CHUNK), not
     /// as a list of framed lines, which for tiny lines would be many times larger.
     unframed: Vec<u8>,
 }
 
-/// The room's event channel has closed.
+/// The hub's event channel has closed.
 struct RoomClosed;
 
 impl Reader<'_> {
@@ -211,8 +211,8 @@ impl Reader<'_> {
         }
     }
 
-    /// Frames what was read and sends the room each line in turn (waiting for
-    /// flood control and for room in the room's queue). `eof`: the client has
+    /// Frames what was read and sends the hub each line in turn (waiting for
+    /// flood control and for room in the hub's queue). `eof`: the client has
     /// closed, so an unterminated last line counts too.
     async fn hand_on(&mut self, eof: bool) -> Result<(), RoomClosed> {
         let mut frames = Vec::new();
@@ -234,14 +234,14 @@ impl Reader<'_> {
             }
             if self.framer.take_timing_marks() > 0 {
                 // One answer is enough to resynchronise telnet. It goes straight
-                // to the outbox (not through the room: it is not chat) and within
+                // to the outbox (not through the hub: it is not chat) and within
                 // the queue's soft bound, so a flood of requests cannot grow
                 // memory; a full or closed queue needs no answer.
                 let reply = Arc::from(&TIMING_MARK_REPLY[..]);
                 let _ = self.outbox.try_push(reply, self.config.send_queue_bytes);
             }
             for frame in frames.drain(..) {
-                // Once the room has closed this client's outbox (kicked, banned,
+                // Once the hub has closed this client's outbox (kicked, banned,
                 // quit, too slow), nothing it sent after is heard: a spammer's
                 // pasted lines stop with it instead of trickling out through
                 // flood control.
@@ -251,7 +251,7 @@ impl Reader<'_> {
                     break;
                 }
                 let event = match frame {
-                    // Blank lines mean nothing to the room; they need not cost a token.
+                    // Blank lines mean nothing to the hub; they need not cost a token.
                     Frame::Line(text) if text.trim().is_empty() => continue,
                     Frame::Line(text) => {
                         while let Some(wait) = self.bucket.take(Instant::now()) {
@@ -261,7 +261,7 @@ impl Reader<'_> {
                     }
                     Frame::TooLong => Event::TooLong { id: self.id },
                 };
-                if self.room.send(event).await.is_err() {
+                if self.hub.send(event).await.is_err() {
                     return Err(RoomClosed);
                 }
             }
@@ -276,7 +276,7 @@ impl Reader<'_> {
     }
 }
 
-/// Writes what the room queues until the outbox is closed or aborted, then
+/// Writes what the hub queues until the outbox is closed or aborted, then
 /// closes the sending side (FIN); [`serve`] decides how the rest ends.
 ///
 /// Each batch goes to the kernel straight from the queued blocks, which are
@@ -284,7 +284,7 @@ impl Reader<'_> {
 /// [`MAX_SLICES`] blocks ([`write_blocks`]): no copy per recipient, and an idle
 /// connection keeps no write buffer. When the socket is full, what it did not
 /// take stays where it is, as a position in the batch (still counted against
-/// the client's queue bound), until the socket is writable or the room aborts
+/// the client's queue bound), until the socket is writable or the hub aborts
 /// the outbox.
 async fn write_to_client(stream: &Async<TcpStream>, outbox: &Outbox) {
     'batches: while let Some(blocks) = outbox.next_blocks().await {
@@ -314,7 +314,7 @@ async fn write_to_client(stream: &Async<TcpStream>, outbox: &Outbox) {
             }
         }
     }
-    // Whatever ended the writer, the room must stop queueing for this client.
+    // Whatever ended the writer, the hub must stop queueing for this client.
     outbox.abort();
     // The peer may already be gone; shutting down a dead socket is harmless.
     let _ = stream.get_ref().shutdown(Shutdown::Write);

@@ -25,7 +25,7 @@
 //! `reload` is the server's own: it re-reads the config file the way SIGHUP does,
 //! and answers only once the new settings are in force (or with the file's
 //! `file:line:` errors); [`serve`] hands it over as a [`ReloadRequest`]. Every other
-//! line goes to the room as [`Event::Control`], and the room answers it exactly once.
+//! line goes to the hub as [`Event::Control`], and the hub answers it exactly once.
 //!
 //! # Who may connect
 //! [`bind`] creates the socket with mode 0600, so that only chatd's user and root
@@ -46,8 +46,8 @@ use async_lock::Semaphore;
 use smol::future;
 use smol::{Async, Timer};
 
+use crate::hub::Event;
 pub use crate::reply::Reply;
-use crate::room::Event;
 use crate::{debug, info, warn};
 
 /// The longest request line, in bytes without its line break.
@@ -189,7 +189,7 @@ fn bind_private(path: &Path) -> io::Result<UnixListener> {
 /// [`WRITE_TIMEOUT`].
 pub async fn serve(
     listener: Async<UnixListener>,
-    room: Sender<Event>,
+    hub: Sender<Event>,
     reload: Sender<ReloadRequest>,
 ) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
@@ -210,22 +210,22 @@ pub async fn serve(
                 continue;
             }
         };
-        let room = room.clone();
+        let hub = hub.clone();
         let reload = reload.clone();
         // Detached: each ends within its timeouts, and at exit an unanswered
         // control client only sees the connection close.
         crate::exec::spawn(async move {
             let _slot = slot;
-            answer(stream, &room, &reload).await;
+            answer(stream, &hub, &reload).await;
         })
         .detach();
     }
 }
 
 /// Reads one request, answers it, closes.
-async fn answer(stream: Async<UnixStream>, room: &Sender<Event>, reload: &Sender<ReloadRequest>) {
+async fn answer(stream: Async<UnixStream>, hub: &Sender<Event>, reload: &Sender<ReloadRequest>) {
     let reply = match read_request(&stream).await {
-        Ok(line) => carry_out(line, room, reload).await,
+        Ok(line) => carry_out(line, hub, reload).await,
         Err(reply) => reply,
     };
     let sent = async {
@@ -303,7 +303,7 @@ async fn read_request(stream: &Async<UnixStream>) -> Result<String, Reply> {
 }
 
 /// Hands the request to whoever answers it and waits for that answer.
-async fn carry_out(line: String, room: &Sender<Event>, reload: &Sender<ReloadRequest>) -> Reply {
+async fn carry_out(line: String, hub: &Sender<Event>, reload: &Sender<ReloadRequest>) -> Reply {
     let (reply, answer) = async_channel::bounded(1);
     // A failed send drops `reply` with the request, so the wait below ends at once.
     if line.split_whitespace().next() == Some("reload") {
@@ -314,9 +314,9 @@ async fn carry_out(line: String, room: &Sender<Event>, reload: &Sender<ReloadReq
         let _ = reload.send(ReloadRequest { reply }).await;
     } else {
         debug!("control socket: {line:?}");
-        let _ = room.send(Event::Control { line, reply }).await;
+        let _ = hub.send(Event::Control { line, reply }).await;
     }
-    // No answer means the answerer is gone: the room has closed at the end of
+    // No answer means the answerer is gone: the hub has closed at the end of
     // a shutdown (and the server's reload handling with it).
     answer
         .recv()

@@ -1,4 +1,4 @@
-//! The server: accepts connections, enforces the connection limits, runs the room,
+//! The server: accepts connections, enforces the connection limits, runs the hub,
 //! and carries out the shutdown order.
 //!
 //! [`run`] takes what it needs as arguments (a bound listener, the config, and a
@@ -9,7 +9,7 @@
 //!   full" at once instead of making the client wait;
 //! - the per-address limit is [`AddressSlots`];
 //! - the bound on each client's send queue is in [`crate::outbox`], applied by
-//!   the room; input waits on the bounded `room` channel (`ROOM_QUEUE`);
+//!   the hub; input waits on the bounded `hub` channel (`HUB_QUEUE`);
 //! - the shutdown order is spelled out in [`run`].
 
 use std::collections::HashMap;
@@ -28,15 +28,15 @@ use smol::{Async, Timer};
 
 use crate::config::{self, Config, LiveConfig};
 use crate::control::{self, ReloadRequest, Reply};
+use crate::hub::{self, ClientId, Event, SharedCounters, Summary};
 use crate::outbox::Outbox;
-use crate::room::{self, ClientId, Event, SharedCounters, Summary};
 use crate::text::Texts;
 use crate::{connection, debug, error, info, warn};
 
-/// Events that may wait between the readers and the room. When it is full, readers
+/// Events that may wait between the readers and the hub. When it is full, readers
 /// wait (input pauses) rather than any queue growing: with `max_line_bytes` lines
-/// this bounds the channel at `ROOM_QUEUE * max_line_bytes` bytes.
-pub const ROOM_QUEUE: usize = 1024;
+/// this bounds the channel at `HUB_QUEUE * max_line_bytes` bytes.
+pub const HUB_QUEUE: usize = 1024;
 
 /// After the final notice, how long the server waits for every client's queue
 /// to be written before it exits anyway.
@@ -77,7 +77,7 @@ pub struct ReloadSource {
 /// What `run` needs besides the listener and the config.
 pub struct Extras {
     /// The bans, loaded from `state_dir` (or kept in memory).
-    pub bans: room::Bans,
+    pub bans: hub::Bans,
     /// The control socket, bound (`control_socket`), if configured.
     pub control_socket: Option<UnixListener>,
     /// Where reloads read from.
@@ -129,7 +129,7 @@ impl Drop for AddressSlot {
 
 /// What the accept loop shares with everything it starts.
 struct Shared {
-    room: Sender<Event>,
+    hub: Sender<Event>,
     live: Arc<LiveConfig>,
     reload: ReloadSource,
     /// Reloads asked for over the control socket.
@@ -144,10 +144,10 @@ struct Shared {
 ///
 /// Shutdown order, on the first [`Control::Shutdown`]:
 /// 1. stop accepting at once: the listener is dropped, so new connects are refused;
-/// 2. the room tells every client the server is shutting down and when;
+/// 2. the hub tells every client the server is shutting down and when;
 /// 3. users keep chatting until they all leave or `shutdown_grace_secs` passes
 ///    (a second `Shutdown` ends the grace now);
-/// 4. the room sends the final notice and closes every outbox after its queue;
+/// 4. the hub sends the final notice and closes every outbox after its queue;
 /// 5. wait (at most [`FLUSH_TIMEOUT`]) for every writer to flush and close;
 /// 6. log the summary and return it.
 ///
@@ -169,28 +169,27 @@ pub async fn run(
     let config = Arc::new(config);
     let live = Arc::new(LiveConfig::new(Arc::clone(&config)));
     let counters = Arc::new(SharedCounters::default());
-    let (room_tx, room_rx) = async_channel::bounded(ROOM_QUEUE);
-    let room_task =
-        crate::exec::spawn(room::dispatch(room_rx, config, Arc::clone(&counters), bans));
-    // The ticker ends when the room does (its send fails); dropping it at the end
+    let (hub_tx, hub_rx) = async_channel::bounded(HUB_QUEUE);
+    let hub_task = crate::exec::spawn(hub::dispatch(hub_rx, config, Arc::clone(&counters), bans));
+    // The ticker ends when the hub does (its send fails); dropping it at the end
     // of `run` cancels it in any case.
-    let ticker = crate::exec::spawn(tick(room_tx.clone()));
-    // Fails only if the room has already closed, which it cannot have yet.
-    let _ = room_tx.send(Event::Motd(motd.map(Arc::from))).await;
+    let ticker = crate::exec::spawn(tick(hub_tx.clone()));
+    // Fails only if the hub has already closed, which it cannot have yet.
+    let _ = hub_tx.send(Event::Motd(motd.map(Arc::from))).await;
     let (ctl_reload_tx, ctl_reloads) = async_channel::bounded(4);
     // Serves `chatd ctl` until `run` returns (dropping the task stops it), so
     // operators can still act during the grace period.
     let _control_task = match control_socket {
         Some(socket) => Some(crate::exec::spawn(control::serve(
             Async::new(socket)?,
-            room_tx.clone(),
+            hub_tx.clone(),
             ctl_reload_tx,
         ))),
         None => None,
     };
     let (done_tx, done_rx) = async_channel::bounded::<()>(1);
     let shared = Shared {
-        room: room_tx.clone(),
+        hub: hub_tx.clone(),
         live: Arc::clone(&live),
         reload,
         ctl_reloads,
@@ -200,7 +199,7 @@ pub async fn run(
 
     let fatal = accept_loop(listener, &shared, &control).await;
     let Shared {
-        room,
+        hub,
         all_done,
         reload,
         ctl_reloads,
@@ -209,24 +208,24 @@ pub async fn run(
     drop(all_done);
 
     info!("shutdown begun: no longer accepting connections");
-    // The room has not closed yet, so this cannot fail; if it had, there would be
+    // The hub has not closed yet, so this cannot fail; if it had, there would be
     // nobody left to tell.
-    let _ = room.send(Event::BeginShutdown).await;
+    let _ = hub.send(Event::BeginShutdown).await;
     let grace = Duration::from_secs(live.get().1.shutdown_grace_secs);
     let summary = {
-        let room_done = async { Some(room_task.await) };
-        // Sends of EndGrace below fail only once the room has closed, when the
+        let hub_done = async { Some(hub_task.await) };
+        // Sends of EndGrace below fail only once the hub has closed, when the
         // grace is over anyway.
         let second_signal = async {
             loop {
                 match next_control(&control, &ctl_reloads).await {
                     Some(Control::Shutdown) => {
-                        let _ = room.send(Event::EndGrace).await;
+                        let _ = hub.send(Event::EndGrace).await;
                     }
                     // A reload during the grace is applied without telling
                     // systemd: once STOPPING=1 is sent, READY=1 would say the opposite.
                     Some(Control::Reload(request)) => {
-                        reload_now(&live, &room, &reload, request, false).await;
+                        reload_now(&live, &hub, &reload, request, false).await;
                     }
                     // main is gone; let the grace run its course.
                     None => future::pending::<()>().await,
@@ -235,18 +234,18 @@ pub async fn run(
         };
         let grace_over = async {
             Timer::after(grace).await;
-            let _ = room.send(Event::EndGrace).await;
+            let _ = hub.send(Event::EndGrace).await;
             future::pending::<()>().await
         };
-        future::or(room_done, async {
+        future::or(hub_done, async {
             future::or(second_signal, grace_over).await;
             None
         })
         .await
         .unwrap_or_default()
     };
-    drop(room);
-    drop(room_tx);
+    drop(hub);
+    drop(hub_tx);
     drop(ticker);
 
     let flushed = future::or(
@@ -277,10 +276,10 @@ pub async fn run(
     }
 }
 
-async fn tick(room: Sender<Event>) {
+async fn tick(hub: Sender<Event>) {
     loop {
         Timer::after(Duration::from_secs(1)).await;
-        if room.send(Event::Tick).await.is_err() {
+        if hub.send(Event::Tick).await.is_err() {
             return;
         }
     }
@@ -308,7 +307,7 @@ async fn next_control(
 /// in `RELOADING=1` … `READY=1`.
 async fn reload_now(
     live: &LiveConfig,
-    room: &Sender<Event>,
+    hub: &Sender<Event>,
     source: &ReloadSource,
     request: ReloadRequest,
     tell_systemd: bool,
@@ -338,11 +337,11 @@ async fn reload_now(
             crate::log::set_level(new.log_level);
             let new = Arc::new(new);
             live.replace(Arc::clone(&new));
-            // The room takes these before any event sent after them (a new
-            // connection's, say). They fail only once the room has closed, when
+            // The hub takes these before any event sent after them (a new
+            // connection's, say). They fail only once the hub has closed, when
             // there is nothing left to configure.
-            let _ = room.send(Event::Reload(new)).await;
-            let _ = room.send(Event::Motd(motd.map(Arc::from))).await;
+            let _ = hub.send(Event::Reload(new)).await;
+            let _ = hub.send(Event::Motd(motd.map(Arc::from))).await;
             Reply::Done("config reloaded\n".to_owned())
         }
         Err(err) => {
@@ -394,7 +393,7 @@ async fn accept_loop(
                 continue;
             }
             Woke::Control(Some(Control::Reload(request))) => {
-                reload_now(&shared.live, &shared.room, &shared.reload, request, true).await;
+                reload_now(&shared.live, &shared.hub, &shared.reload, request, true).await;
                 continue;
             }
             // A shutdown, or main hung up: stop accepting either way.
@@ -440,10 +439,10 @@ async fn accept_loop(
             peer,
             outbox: Arc::clone(&outbox),
         };
-        if shared.room.send(connected).await.is_err() {
+        if shared.hub.send(connected).await.is_err() {
             return None;
         }
-        let room = shared.room.clone();
+        let hub = shared.hub.clone();
         let live = Arc::clone(&shared.live);
         let done = shared.all_done.clone();
         // Detached, but not forgotten: `run` waits for every connection's `done`
@@ -452,7 +451,7 @@ async fn accept_loop(
             let _permit = permit;
             let _slot = slot;
             let _done = done;
-            connection::serve(id, stream, outbox, room, live).await;
+            connection::serve(id, stream, outbox, hub, live).await;
             debug!("closed {peer} (client {id})");
         })
         .detach();

@@ -1,9 +1,9 @@
-//! Delivery: the room's lines into the outboxes, per room, in rounds (see
+//! Delivery: the rooms' lines into the outboxes, per room, in rounds (see
 //! `round` for how a round's lines become each member's block).
 //!
-//! A line for one client alone ([`Room::send`]) first catches that client up
+//! A line for one client alone ([`Hub::send`]) first catches that client up
 //! with its room's round, so that everyone sees lines in the order they were
-//! said. A round ends with [`Room::flush`]: in every room with lines, the
+//! said. A round ends with [`Hub::flush`]: in every room with lines, the
 //! round's block goes to each member.
 
 use std::sync::Arc;
@@ -13,9 +13,9 @@ use crate::outbox::Block;
 use super::backlog::QueueBounds;
 use super::members::Member;
 use super::round::{Round, Said, View, unix_now};
-use super::{ChannelId, ClientId, ROUND_BYTES, Room};
+use super::{ClientId, Hub, ROUND_BYTES, RoomId};
 
-impl Room {
+impl Hub {
     /// Queues `line` for one client, after the round's broadcasts that came
     /// before it, as that client has asked to see lines (colors, timestamps);
     /// an overflow marks it too slow.
@@ -47,16 +47,16 @@ impl Room {
         }
     }
 
-    /// Sends every signed-in member of channel `channel` except `except` the
+    /// Sends every signed-in member of room `room_id` except `except` the
     /// line `line`, with the rest of the round's broadcasts.
-    pub(super) fn broadcast(&mut self, channel: ChannelId, line: &Block, except: Option<ClientId>) {
-        self.broadcast_said(channel, line, except, None, Vec::new());
+    pub(super) fn broadcast(&mut self, room_id: RoomId, line: &Block, except: Option<ClientId>) {
+        self.broadcast_said(room_id, line, except, None, Vec::new());
     }
 
     /// Sends `line` to every signed-in member, whatever their room.
     pub(super) fn broadcast_everywhere(&mut self, line: &Block) {
-        let ids: Vec<ChannelId> = self
-            .channels
+        let ids: Vec<RoomId> = self
+            .rooms
             .iter()
             .filter(|(_, c)| c.len() > 0)
             .map(|(id, _)| id)
@@ -70,20 +70,20 @@ impl Room {
     /// ignore them do not get it), naming `named` (they get it marked).
     pub(super) fn broadcast_said(
         &mut self,
-        channel: ChannelId,
+        room_id: RoomId,
         line: &Block,
         except: Option<ClientId>,
         author: Option<ClientId>,
         named: Vec<ClientId>,
     ) {
         if self
-            .channels
-            .get(channel)
+            .rooms
+            .get(room_id)
             .is_some_and(|room| room.round.lines.is_empty())
         {
-            self.channels.pending.push(channel);
+            self.rooms.pending.push(room_id);
         }
-        let Some(room) = self.channels.get_mut(channel) else {
+        let Some(room) = self.rooms.get_mut(room_id) else {
             return;
         };
         let round = &mut room.round;
@@ -108,7 +108,7 @@ impl Room {
     pub(super) fn catch_up(&mut self, id: ClientId) {
         // No room has lines this round (the common case for a line sent to
         // one client): nothing to look up.
-        if self.channels.pending.is_empty() {
+        if self.rooms.pending.is_empty() {
             return;
         }
         let Some(member) = self.members.get(id) else {
@@ -117,7 +117,7 @@ impl Room {
         if member.nick.is_none() {
             return; // Broadcasts are for signed-in members only.
         }
-        let Some(room) = self.channels.get_mut(member.channel) else {
+        let Some(room) = self.rooms.get_mut(member.room) else {
             return;
         };
         let round = &mut room.round;
@@ -142,19 +142,19 @@ impl Room {
     /// everyone is in the lobby), one pass over all members finds each one's
     /// room by index; otherwise each such room's own members are looked up.
     pub(super) fn flush(&mut self) {
-        if self.channels.pending.is_empty() {
+        if self.rooms.pending.is_empty() {
             return;
         }
-        let pending = std::mem::take(&mut self.channels.pending);
+        let pending = std::mem::take(&mut self.rooms.pending);
         let bounds = QueueBounds::of(&self.config);
         let mut covered = 0;
-        for &channel in &pending {
-            if let Some(room) = self.channels.get_mut(channel) {
+        for &room_id in &pending {
+            if let Some(room) = self.rooms.get_mut(room_id) {
                 room.round.whole = room.round.block(None, 0);
                 covered += room.len();
             }
         }
-        let (members, channels, fanout) = (&self.members, &self.channels, &mut self.fanout);
+        let (members, rooms, fanout) = (&self.members, &self.rooms, &mut self.fanout);
         let mut deliver = |id: ClientId, member: &Member, round: &Round| {
             let partial = round.partial.get(&id).copied();
             let block = if partial.is_none() && member.comfort().plain() {
@@ -170,9 +170,9 @@ impl Room {
         if let ([only], true) = (&pending[..], covered * 2 >= members.registered()) {
             // One room had lines (the lobby, while nobody uses rooms): its
             // round is looked up once, not per member.
-            if let Some(room) = channels.get(*only) {
+            if let Some(room) = rooms.get(*only) {
                 for (id, member) in members.iter() {
-                    if member.nick.is_some() && member.channel == *only {
+                    if member.nick.is_some() && member.room == *only {
                         deliver(id, member, &room.round);
                     }
                 }
@@ -182,14 +182,14 @@ impl Room {
                 if member.nick.is_none() {
                     continue;
                 }
-                match channels.get(member.channel) {
+                match rooms.get(member.room) {
                     Some(room) if !room.round.lines.is_empty() => deliver(id, member, &room.round),
                     _ => {}
                 }
             }
         } else {
-            for &channel in &pending {
-                let Some(room) = channels.get(channel) else {
+            for &room_id in &pending {
+                let Some(room) = rooms.get(room_id) else {
                     continue;
                 };
                 for id in room.ids() {
@@ -199,14 +199,14 @@ impl Room {
                 }
             }
         }
-        for &channel in &pending {
-            if let Some(room) = self.channels.get_mut(channel) {
+        for &room_id in &pending {
+            if let Some(room) = self.rooms.get_mut(room_id) {
                 room.round.clear();
             }
         }
         let mut pending = pending;
         pending.clear();
-        self.channels.pending = pending;
+        self.rooms.pending = pending;
     }
 
     /// Ends a round: queues its broadcasts and drops whoever that overflowed

@@ -12,8 +12,8 @@ use std::time::Instant;
 
 use crate::nick::nick_key;
 
-/// A map by connection id with a cheap hash: ids are the room's own numbers,
-/// not attacker-chosen, and the room looks members up on every delivery.
+/// A map by connection id with a cheap hash: ids are the hub's own numbers,
+/// not attacker-chosen, and the hub looks members up on every delivery.
 pub(super) type IdMap<V> = HashMap<ClientId, V, BuildHasherDefault<IdHasher>>;
 
 /// Fibonacci hashing of a `ClientId` (a u64); SipHash guards against chosen
@@ -39,9 +39,9 @@ impl Hasher for IdHasher {
 use crate::outbox::Outbox;
 
 use super::ClientId;
-use super::{ChannelId, LOBBY};
+use super::{LOBBY, RoomId};
 
-/// One connection as the room sees it.
+/// One connection as the hub sees it.
 pub(super) struct Member {
     pub(super) outbox: Arc<Outbox>,
     pub(super) peer: SocketAddr,
@@ -49,7 +49,7 @@ pub(super) struct Member {
     /// it without copying it.
     pub(super) nick: Option<Arc<str>>,
     /// The room it is in (signed-in members only are counted there).
-    pub(super) channel: ChannelId,
+    pub(super) room: RoomId,
     /// When the connection was admitted, for `ctl who`.
     pub(super) since: Instant,
     /// When it last sent a line, for `ctl who`.
@@ -143,7 +143,7 @@ impl Members {
             outbox,
             peer,
             nick: None,
-            channel: LOBBY,
+            room: LOBBY,
             since: now,
             last_input: now,
             op: false,

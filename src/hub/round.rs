@@ -1,15 +1,15 @@
 //! Rounds: how a room's lines become the blocks its members are sent.
 //!
-//! While events keep coming, the room handles a round of them before it
+//! While events keep coming, the hub handles a round of them before it
 //! queues their broadcasts, and then queues them as one block per recipient: a
 //! round of 100 joins in a room of 10,000 is 10,000 pushes, not a million. Each
 //! recipient still gets exactly the lines it would have got one by one, in the
 //! same order relative to what is sent to it alone: a line for one client
-//! first catches that client up with the round ([`Room::send`]).
+//! first catches that client up with the round ([`Hub::send`]).
 //!
 //! Every push is a `try_push` into a bounded [`Outbox`], bounded by
 //! `send_queue_hard_bytes`: a full one marks its client too slow (dropped after
-//! the round), never makes the room wait. A push that leaves a queue over the
+//! the round), never makes the hub wait. A push that leaves a queue over the
 //! soft bound puts its client on the watch list that the tick checks (see
 //! `backlog`).
 

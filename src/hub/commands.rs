@@ -1,6 +1,6 @@
 //! What an input line does: before sign-in it is a nickname (or one of the few
 //! commands anyone may use); after it, chat or a command from the table in
-//! [`crate::command`]. Each command's handler is one arm of [`Room::run`].
+//! [`crate::command`]. Each command's handler is one arm of [`Hub::run`].
 //!
 //! Lines arrive raw. Nicknames are checked as typed; text others will see is
 //! sanitized here, where it is formatted.
@@ -13,17 +13,17 @@ use crate::nick::{self, NickError};
 use crate::protocol::sanitize;
 use crate::text::{LeaveReason, MAX_LISTED_NAMES};
 
-use super::channels::HistoryEntry;
-use super::{ChannelId, ClientId, JOIN_LIST_MAX_ROOM, LOBBY, Room, block};
+use super::rooms::HistoryEntry;
+use super::{ClientId, Hub, JOIN_LIST_MAX_ROOM, LOBBY, RoomId, block};
 
 /// The terminal bell, before a line that names its recipient.
 pub(super) const BEL: char = '\x07';
 
-impl Room {
+impl Hub {
     /// Handles one input line from `id`.
     pub(super) fn input(&mut self, id: ClientId, raw: &str) {
         let Some(member) = self.members.get(id) else {
-            // Lines can still arrive from a client the room already closed.
+            // Lines can still arrive from a client the hub already closed.
             return;
         };
         let nick = member.nick.clone();
@@ -97,9 +97,9 @@ impl Room {
                     self.end_away(id, nick);
                 }
                 let msg = block(self.texts.chat(nick, &text));
-                let channel = self.remember(id, nick, &msg);
-                let named = self.named(id, channel, &text);
-                self.broadcast_said(channel, &msg, Some(id), Some(id), named);
+                let room_id = self.remember(id, nick, &msg);
+                let named = self.named(id, room_id, &text);
+                self.broadcast_said(room_id, &msg, Some(id), Some(id), named);
             }
             Input::Command(command, args) => {
                 self.summary.lines_in += 1;
@@ -164,9 +164,9 @@ impl Room {
             (Id::Me, Some(nick)) => {
                 let text = sanitize(args.rest);
                 let msg = block(self.texts.action(nick, &text));
-                let channel = self.remember(id, nick, &msg);
-                let named = self.named(id, channel, &text);
-                self.broadcast_said(channel, &msg, Some(id), Some(id), named);
+                let room_id = self.remember(id, nick, &msg);
+                let named = self.named(id, room_id, &text);
+                self.broadcast_said(room_id, &msg, Some(id), Some(id), named);
             }
             (Id::Msg, Some(nick)) => self.private(id, nick, args.word, &sanitize(args.rest)),
             (
@@ -269,7 +269,7 @@ impl Room {
         }
         // Everyone starts in the lobby; its round so far is not for them.
         self.enter(id, LOBBY);
-        let lobby = self.channels.lobby();
+        let lobby = self.rooms.lobby();
         let here = lobby.len();
         let (names, total) = lobby.names(&self.members, MAX_LISTED_NAMES);
         let mut welcome = self.texts.welcome(nick, &names, total);
@@ -279,7 +279,7 @@ impl Room {
         if let Some(motd) = &self.motd {
             welcome += motd;
         }
-        let rooms = self.channels.rooms();
+        let rooms = self.rooms.made();
         if rooms > 0 {
             welcome += &self.texts.rooms_hint(rooms);
         }
@@ -313,21 +313,21 @@ impl Room {
         if let Some(member) = self.members.get(id) {
             info!("renamed {old:?} to {new:?} from {}", member.peer);
         }
-        let channel = self.channel_of(id);
-        self.channels
-            .rekey(channel, &nick::nick_key(old), nick::nick_key(new));
+        let room_id = self.room_of(id);
+        self.rooms
+            .rekey(room_id, &nick::nick_key(old), nick::nick_key(new));
         let msg = block(self.texts.renamed(old, new));
-        self.broadcast(channel, &msg, None);
+        self.broadcast(room_id, &msg, None);
     }
 
-    /// The members of `channel` (other than `author`) that `text` names: a word,
+    /// The members of `room_id` (other than `author`) that `text` names: a word,
     /// stripped of the punctuation around it (`@bob:`), whose nickname key is
     /// theirs, so `bob` names Bob and ＢＯＢ but not bobby.
     ///
     /// Every chat line goes through this, so the common case is kept cheap: a
     /// word longer than any nickname is skipped, and an ASCII word's key (its
     /// lowercase) is made in one reused buffer.
-    fn named(&self, author: ClientId, channel: ChannelId, text: &str) -> Vec<ClientId> {
+    fn named(&self, author: ClientId, room_id: RoomId, text: &str) -> Vec<ClientId> {
         let mut named = Vec::new();
         let mut key = String::new();
         // A nickname's characters take at most 4 bytes each.
@@ -353,7 +353,7 @@ impl Room {
             };
             if let Some(id) = found
                 && id != author
-                && self.channel_of(id) == channel
+                && self.room_of(id) == room_id
                 && !named.contains(&id)
             {
                 named.push(id);
@@ -364,12 +364,12 @@ impl Room {
 
     /// Keeps a chat line by `author` (`id`) for the history replayed to
     /// newcomers to its room; the room it was said in.
-    fn remember(&mut self, id: ClientId, author: &str, msg: &super::Block) -> ChannelId {
-        let channel = self.channel_of(id);
+    fn remember(&mut self, id: ClientId, author: &str, msg: &super::Block) -> RoomId {
+        let room_id = self.room_of(id);
         if self.config.history == 0 {
-            return channel;
+            return room_id;
         }
-        if let Some(room) = self.channels.get_mut(channel) {
+        if let Some(room) = self.rooms.get_mut(room_id) {
             let entry = HistoryEntry {
                 author_key: nick::nick_key(author),
                 author: id,
@@ -378,6 +378,6 @@ impl Room {
             };
             room.remember(entry, self.config.history);
         }
-        channel
+        room_id
     }
 }

@@ -12,50 +12,50 @@ use crate::nick::{self, nick_key};
 use crate::protocol::sanitize;
 use crate::text::{MAX_LISTED_NAMES, Place, RoomEntry, Texts, stamp};
 
-use super::channels::MAX_ROOM_NAME_CHARS;
-use super::{Block, ChannelId, ClientId, JOIN_LIST_MAX_ROOM, LOBBY, Room, block};
+use super::rooms::MAX_ROOM_NAME_CHARS;
+use super::{Block, ClientId, Hub, JOIN_LIST_MAX_ROOM, LOBBY, RoomId, block};
 
-impl Room {
+impl Hub {
     /// The room `id` is in (the lobby for a connection that is not signed in).
-    pub(super) fn channel_of(&self, id: ClientId) -> ChannelId {
-        self.members.get(id).map_or(LOBBY, |member| member.channel)
+    pub(super) fn room_of(&self, id: ClientId) -> RoomId {
+        self.members.get(id).map_or(LOBBY, |member| member.room)
     }
 
     /// `#rust`, or `lobby` for the lobby.
-    fn room_label(&self, channel: ChannelId, lobby: &str) -> String {
-        match self.channels.get(channel).map(|c| c.place()) {
+    fn room_label(&self, room_id: RoomId, lobby: &str) -> String {
+        match self.rooms.get(room_id).map(|c| c.place()) {
             Some(Place::Room(name)) => format!("#{name}"),
             _ => lobby.to_owned(),
         }
     }
 
     /// The room as the log names it.
-    fn log_name(&self, channel: ChannelId) -> String {
-        self.room_label(channel, "the lobby")
+    fn log_name(&self, room_id: RoomId) -> String {
+        self.room_label(room_id, "the lobby")
     }
 
     /// The room as `ctl who` shows it: `#rust`, or the lobby's `room_name`.
-    pub(super) fn ctl_room_name(&self, channel: ChannelId) -> String {
-        self.room_label(channel, &self.config.room_name)
+    pub(super) fn ctl_room_name(&self, room_id: RoomId) -> String {
+        self.room_label(room_id, &self.config.room_name)
     }
 
-    /// Puts signed-in `id` into `channel`; the room's round so far is not for it.
-    pub(super) fn enter(&mut self, id: ClientId, channel: ChannelId) {
+    /// Puts signed-in `id` into `room_id`; the room's round so far is not for it.
+    pub(super) fn enter(&mut self, id: ClientId, room_id: RoomId) {
         let Some(member) = self.members.get_mut(id) else {
             return;
         };
-        member.channel = channel;
+        member.room = room_id;
         let key = nick_key(member.nick.as_deref().unwrap_or_default());
-        self.channels.add(channel, key, id);
-        if let Some(room) = self.channels.get_mut(channel) {
+        self.rooms.add(room_id, key, id);
+        if let Some(room) = self.rooms.get_mut(room_id) {
             room.round.starts_for(id);
         }
     }
 
-    /// The history of `channel` as `id`, coming in, is replayed it: each line
+    /// The history of `room_id` as `id`, coming in, is replayed it: each line
     /// with the time it was said, without the lines of those `id` ignores.
-    pub(super) fn replay(&self, channel: ChannelId, id: ClientId) -> String {
-        let Some(room) = self.channels.get(channel) else {
+    pub(super) fn replay(&self, room_id: RoomId, id: ClientId) -> String {
+        let Some(room) = self.rooms.get(room_id) else {
             return String::new();
         };
         let ignored = self.members.get(id).map(|m| &m.comfort().ignored);
@@ -76,9 +76,9 @@ impl Room {
         out
     }
 
-    /// The topic line of `channel`, for someone coming in; empty without one.
-    pub(super) fn topic_line(&self, channel: ChannelId) -> String {
-        match self.channels.get(channel) {
+    /// The topic line of `room_id`, for someone coming in; empty without one.
+    pub(super) fn topic_line(&self, room_id: RoomId) -> String {
+        match self.rooms.get(room_id) {
             Some(room) if room.topic.is_some() => {
                 self.texts.topic_of(room.place(), room.topic.as_deref())
             }
@@ -99,7 +99,7 @@ impl Room {
             }
         };
         let key = nick_key(name);
-        let existing = self.channels.find(&key);
+        let existing = self.rooms.find(&key);
         // The lobby's own name leads there, unless a room has that name (one
         // made before a reload gave the lobby its name): it stays reachable.
         if existing.is_none() && key == nick_key(self.config.room_name.trim_start_matches('#')) {
@@ -107,14 +107,14 @@ impl Room {
             return;
         }
         let (to, created) = match existing {
-            Some(to) if to == self.channel_of(id) => {
-                let place = self.channels.get(to).map_or(Place::Lobby, |c| c.place());
+            Some(to) if to == self.room_of(id) => {
+                let place = self.rooms.get(to).map_or(Place::Lobby, |c| c.place());
                 let msg = self.texts.already_in(place);
                 self.send(id, block(msg));
                 return;
             }
             Some(to) => (to, false),
-            None if self.channels.rooms() >= self.config.max_rooms => {
+            None if self.rooms.made() >= self.config.max_rooms => {
                 info!(
                     "refused to make room #{name} for {nick:?}: max_rooms is {}",
                     self.config.max_rooms
@@ -124,10 +124,10 @@ impl Room {
                 return;
             }
             None => {
-                let to = self.channels.create(name, key, id);
+                let to = self.rooms.create(name, key, id);
                 info!(
                     "room #{name} made by {nick:?} (rooms: {})",
-                    self.channels.rooms()
+                    self.rooms.made()
                 );
                 (to, true)
             }
@@ -139,13 +139,13 @@ impl Room {
     pub(super) fn room_gone(&self, name: &str) {
         info!(
             "room #{name} is empty and gone (rooms: {})",
-            self.channels.rooms()
+            self.rooms.made()
         );
     }
 
     /// `/part`: back to the lobby.
     pub(super) fn part(&mut self, id: ClientId, nick: &str) {
-        if self.channel_of(id) == LOBBY {
+        if self.room_of(id) == LOBBY {
             let msg = self.texts.already_in(Place::Lobby);
             self.send(id, block(msg));
             return;
@@ -154,8 +154,8 @@ impl Room {
     }
 
     /// Moves signed-in `id` from its room to `to`, telling both rooms.
-    fn move_to(&mut self, id: ClientId, nick: &str, to: ChannelId, created: bool) {
-        let from = self.channel_of(id);
+    fn move_to(&mut self, id: ClientId, nick: &str, to: RoomId, created: bool) {
+        let from = self.room_of(id);
         // What was said where they were, up to now, still reaches them.
         self.catch_up(id);
         let key = nick_key(nick);
@@ -164,11 +164,11 @@ impl Room {
             self.log_name(from),
             self.log_name(to)
         );
-        let to_name = self.channels.get(to).and_then(|c| c.name().cloned());
+        let to_name = self.rooms.get(to).and_then(|c| c.name().cloned());
         let to_place = to_name.as_deref().map_or(Place::Lobby, Place::Room);
         // Named before the room can go with its last member.
-        let from_name = self.channels.get(from).and_then(|c| c.name().cloned());
-        if let Some(gone) = self.channels.take_out(from, &key) {
+        let from_name = self.rooms.get(from).and_then(|c| c.name().cloned());
+        if let Some(gone) = self.rooms.take_out(from, &key) {
             self.room_gone(&gone);
         }
         self.announce_leave(from, |texts, place, here| {
@@ -176,7 +176,7 @@ impl Room {
         });
 
         self.enter(id, to);
-        let Some(room) = self.channels.get(to) else {
+        let Some(room) = self.rooms.get(to) else {
             return;
         };
         let here = room.len();
@@ -204,38 +204,33 @@ impl Room {
         self.announce_join(to, id, joined);
     }
 
-    /// Tells `channel` that `id` came in with `joined`; None: the room is
+    /// Tells `room_id` that `id` came in with `joined`; None: the room is
     /// big enough that the join goes into its next summary instead.
-    pub(super) fn announce_join(
-        &mut self,
-        channel: ChannelId,
-        id: ClientId,
-        joined: Option<Block>,
-    ) {
+    pub(super) fn announce_join(&mut self, room_id: RoomId, id: ClientId, joined: Option<Block>) {
         match joined {
-            Some(joined) => self.broadcast(channel, &joined, Some(id)),
+            Some(joined) => self.broadcast(room_id, &joined, Some(id)),
             None => {
-                if let Some(room) = self.channels.get_mut(channel) {
+                if let Some(room) = self.rooms.get_mut(room_id) {
                     room.presence.count(true);
                 }
             }
         }
     }
 
-    /// Tells `channel` (if it is still there) that someone left it, with the
+    /// Tells `room_id` (if it is still there) that someone left it, with the
     /// line `line` makes from its place and how many are left; in a big room
     /// the leave goes into its next summary instead.
     pub(super) fn announce_leave(
         &mut self,
-        channel: ChannelId,
+        room_id: RoomId,
         line: impl FnOnce(&Texts, Place<'_>, usize) -> String,
     ) {
-        let Some(here) = self.channels.get(channel).map(|room| room.len()) else {
+        let Some(here) = self.rooms.get(room_id).map(|room| room.len()) else {
             return; // It went with its last member.
         };
         // Counted with the one leaving: the room had that many when it happened.
         let summarize = self.summarizes(here + 1);
-        let Some(room) = self.channels.get_mut(channel) else {
+        let Some(room) = self.rooms.get_mut(room_id) else {
             return;
         };
         if summarize {
@@ -243,7 +238,7 @@ impl Room {
             return;
         }
         let msg = block(line(&self.texts, room.place(), here));
-        self.broadcast(channel, &msg, None);
+        self.broadcast(room_id, &msg, None);
     }
 
     /// `/who`: who is in your room; `/who *`: everyone signed in, each not in
@@ -264,7 +259,7 @@ impl Room {
                         } else {
                             nick.to_owned()
                         };
-                        match self.channels.get(member.channel).map(|c| c.place()) {
+                        match self.rooms.get(member.room).map(|c| c.place()) {
                             Some(Place::Room(room)) => texts.in_room(&nick, room),
                             _ => nick,
                         }
@@ -275,8 +270,8 @@ impl Room {
             }
             // Anything else is ignored, as `/who` always ignored it.
             _ => {
-                let channel = self.channel_of(id);
-                let Some(room) = self.channels.get(channel) else {
+                let room_id = self.room_of(id);
+                let Some(room) = self.rooms.get(room_id) else {
                     return;
                 };
                 let mark = |nick: &str| texts.away_mark(nick);
@@ -291,13 +286,13 @@ impl Room {
     /// `/rooms` (and `ctl rooms`): the lobby, then the rooms, the biggest first.
     pub(super) fn rooms_list(&self, texts: Texts) -> String {
         let mut rooms: Vec<_> = self
-            .channels
+            .rooms
             .iter()
             .filter(|&(id, _)| id != LOBBY)
             .map(|(_, room)| room)
             .collect();
         rooms.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.name().cmp(&b.name())));
-        let lobby = self.channels.lobby();
+        let lobby = self.rooms.lobby();
         let entries: Vec<RoomEntry<'_>> = std::iter::once(lobby)
             .chain(rooms)
             .take(MAX_LISTED_NAMES)
@@ -307,15 +302,15 @@ impl Room {
                 topic: room.topic.as_deref(),
             })
             .collect();
-        texts.rooms(&self.config.room_name, &entries, self.channels.rooms() + 1)
+        texts.rooms(&self.config.room_name, &entries, self.rooms.made() + 1)
     }
 
     /// `/topic`: anyone sees their room's topic; operators set it, and so may
     /// whoever made a room (not the lobby).
     pub(super) fn topic(&mut self, id: ClientId, nick: &str, command: &Command, text: &str) {
-        let channel = self.channel_of(id);
+        let room_id = self.room_of(id);
         let operator = self.access(id) >= Access::Operator;
-        let Some(room) = self.channels.get(channel) else {
+        let Some(room) = self.rooms.get(room_id) else {
             return;
         };
         if text.is_empty() {
@@ -323,7 +318,7 @@ impl Room {
             self.send(id, block(msg));
             return;
         }
-        let maker = channel != LOBBY && room.creator == Some(id);
+        let maker = room_id != LOBBY && room.creator == Some(id);
         if !operator && !maker {
             let msg = match room.place() {
                 Place::Room(name) => self.texts.topic_not_allowed(name),
@@ -333,21 +328,21 @@ impl Room {
             return;
         }
         let topic = sanitize(text).trim().to_owned();
-        info!("topic of {} set by {nick}", self.log_name(channel));
+        info!("topic of {} set by {nick}", self.log_name(room_id));
         crate::debug!("topic: {topic}");
         let msg = block(self.texts.topic_set(Some(nick), &topic));
-        if let Some(room) = self.channels.get_mut(channel) {
+        if let Some(room) = self.rooms.get_mut(room_id) {
             room.topic = Some(topic);
         }
-        self.broadcast(channel, &msg, None);
+        self.broadcast(room_id, &msg, None);
     }
 
     /// Sends the summary of the joins and leaves not announced one by one in
     /// each room, once `presence_interval_secs` has passed since the first.
     pub(super) fn announce_presence(&mut self, now: std::time::Instant) {
         let interval = std::time::Duration::from_secs(self.config.presence_interval_secs);
-        let due: Vec<ChannelId> = self
-            .channels
+        let due: Vec<RoomId> = self
+            .rooms
             .iter()
             .filter(|(_, room)| {
                 room.presence
@@ -356,15 +351,15 @@ impl Room {
             })
             .map(|(id, _)| id)
             .collect();
-        for channel in due {
-            let Some(room) = self.channels.get_mut(channel) else {
+        for room_id in due {
+            let Some(room) = self.rooms.get_mut(room_id) else {
                 continue;
             };
             let presence = std::mem::take(&mut room.presence);
             let msg =
                 self.texts
                     .presence_in(room.place(), presence.joined, presence.left, room.len());
-            self.broadcast(channel, &block(msg), None);
+            self.broadcast(room_id, &block(msg), None);
         }
     }
 }

@@ -13,7 +13,7 @@
 //!   soft limit for that long even while it reads, and so would drop the readers
 //!   that fall behind during a long burst (issue 16), which are who the grace is for.
 //!
-//! "Nothing written" is read on the room's once-a-second tick, from the outbox's
+//! "Nothing written" is read on the hub's once-a-second tick, from the outbox's
 //! count of bytes written ([`Progress`]): if the count has not moved between the
 //! ticks of a whole grace period while the queue stayed over the soft bound, the
 //! client goes. So a stopped client is dropped between `grace` and `grace` + 1 s
@@ -26,7 +26,7 @@
 //! so with 10,000 clients under the bound the tick costs nothing here.
 //!
 //! [`Backlog`] is the pure decision (times and counts in, a [`Verdict`] out);
-//! the room feeds it in `round.rs` (pushes) and `timers.rs` (the tick).
+//! the hub feeds it in `round.rs` (pushes) and `timers.rs` (the tick).
 
 use std::time::{Duration, Instant};
 
@@ -54,7 +54,7 @@ impl QueueBounds {
     }
 }
 
-/// Which bound a client too slow for the room crossed; the log says which.
+/// Which bound a client too slow for the hub crossed; the log says which.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Overflow {
     /// A push would have put it over the hard bound.
@@ -63,7 +63,7 @@ pub(super) enum Overflow {
     Stalled,
 }
 
-/// One client over the soft bound, as the room last saw it.
+/// One client over the soft bound, as the hub last saw it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Backlog {
     /// When a push first left it over the soft bound (for the log).

@@ -9,8 +9,8 @@
 //! who did it (the operator's nickname, or `ctl`); text users typed stays at
 //! debug, as everywhere else.
 //!
-//! Bans are kept in a [`BanList`] owned by the room and, with `state_dir`,
-//! written to disk by a [`Saver`] thread: the room hands it a snapshot and
+//! Bans are kept in a [`BanList`] owned by the hub and, with `state_dir`,
+//! written to disk by a [`Saver`] thread: the hub hands it a snapshot and
 //! never waits for the disk.
 
 use std::net::IpAddr;
@@ -28,7 +28,7 @@ use crate::reply::Reply;
 use crate::text::{LeaveReason, Texts};
 use crate::{debug, info};
 
-use super::{ClientId, Room, block};
+use super::{ClientId, Hub, block};
 
 /// At most this many bans are kept: the list is checked on every connect and
 /// written out whole on every change. Past it, a new ban is refused.
@@ -150,7 +150,7 @@ fn until_text(ban: &Ban) -> Option<String> {
     ban.until.map(bans::format_time)
 }
 
-impl Room {
+impl Hub {
     /// Answers a control-socket request, exactly once.
     pub(super) fn control(&mut self, line: &str, reply: Sender<Reply>) {
         let outcome = match command::parse_control(line) {
@@ -215,7 +215,7 @@ impl Room {
             Id::Purge => {
                 let key = nick_key(args.rest);
                 let mut count = 0;
-                for (_, room) in self.channels.iter_mut() {
+                for (_, room) in self.rooms.iter_mut() {
                     let before = room.history.len();
                     room.history.retain(|entry| entry.author_key != key);
                     count += before - room.history.len();
@@ -293,11 +293,11 @@ impl Room {
         let by = caller.by().map(str::to_owned);
         let name = self.members.nick_of(id).to_owned();
         let reason = LeaveReason::Kicked { by, reason };
-        let room = self.channel_of(id);
+        let room = self.room_of(id);
         self.remove(id, reason.clone());
         Ok(match caller {
             // An operator in the same room hears it with the room.
-            Caller::Op { id: op, .. } if self.channel_of(op) == room => String::new(),
+            Caller::Op { id: op, .. } if self.room_of(op) == room => String::new(),
             Caller::Op { .. } => self.texts.left(&name, &reason, 0),
             Caller::Control => format!("kicked {}\r\n", sanitize(nick)),
         })
@@ -545,7 +545,7 @@ impl Room {
                 m.nick.as_deref().unwrap_or("-").to_owned(),
                 m.peer.to_string(),
                 if m.nick.is_some() {
-                    self.ctl_room_name(m.channel)
+                    self.ctl_room_name(m.room)
                 } else {
                     "-".to_owned() // in no room until signed in
                 },

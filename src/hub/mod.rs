@@ -1,27 +1,30 @@
-//! The room: who is connected, who is signed in under which nickname, the
-//! rooms they are in with their histories, and fan-out of every line to every
-//! recipient's [`Outbox`].
+//! The hub: the one owner of everything the server knows about its users —
+//! every connection, who is signed in under which nickname, the rooms they are
+//! in with their histories and topics, operators, bans and mutes — and the
+//! fan-out of every line to every recipient's [`Outbox`].
 //!
 //! One task ([`dispatch`]) owns all of it and is fed [`Event`]s over a bounded
-//! async-channel by the accept loop, the client readers and the server's timers.
-//! Nothing else touches the room, so it needs no lock. It never awaits a socket.
-//! Its concerns live in one file each:
+//! async-channel by the accept loop, the client readers, the control socket
+//! and the server's timers. Nothing else touches the hub, so it needs no lock.
+//! It never awaits a socket. Its concerns live in one file each:
 //! - `members`: connections and the nickname index;
-//! - `channels`: the rooms (the lobby and those `/join` makes), each with its
-//!   members, history, topic and round; `joins`: moving between them, and
-//!   `/rooms`, `/who`, `/topic`;
+//! - `rooms`: the rooms users are in (the lobby and those `/join` makes), each
+//!   with its members, history, topic and round; `joins`: moving between
+//!   them, and `/rooms`, `/who`, `/topic`;
 //! - `round`: how a round's lines become each member's block; `delivery`:
 //!   sending them, per room, through `try_push` into bounded outboxes;
 //! - `backlog`: the send queue's soft and hard bounds, and when a client that
 //!   fell behind is dropped;
-//! - `commands`: what each input line does (sign-in, chat, the command table's
-//!   handlers);
+//! - `commands`: what each input line does (sign-in, chat, and the handlers of
+//!   the session commands: `/help`, `/nick`, `/quit`, `/me`, `/msg`);
+//! - `comfort`: `/reply`, `/away`, `/back`, `/ignore`, `/bell`, `/colors`,
+//!   `/timestamps`;
 //! - `moderation`: kick, ban, mute, purge, op, and the control socket's
 //!   requests;
 //! - `timers`: the once-a-second tick (login timeouts, clients stalled over the
-//!   soft bound, the health line, the systemd heartbeat).
+//!   soft bound, presence summaries, the health line, the systemd heartbeat).
 //!
-//! This file holds the events, the room's state, and its life: connect, leave,
+//! This file holds the events, the hub's state, and its life: connect, leave,
 //! shutdown.
 
 use std::collections::VecDeque;
@@ -39,13 +42,13 @@ use crate::text::{LeaveReason, Texts};
 use crate::{debug, info, warn};
 
 mod backlog;
-mod channels;
 mod comfort;
 mod commands;
 mod delivery;
 mod joins;
 mod members;
 mod moderation;
+mod rooms;
 mod round;
 mod timers;
 
@@ -53,21 +56,21 @@ mod timers;
 mod tests;
 
 use backlog::{Overflow, QueueBounds};
-use channels::Channels;
-pub use channels::MAX_ROOM_NAME_CHARS;
 use members::Members;
 pub use moderation::{Bans, MAX_BANS};
+pub use rooms::MAX_ROOM_NAME_CHARS;
+use rooms::Rooms;
 use round::Fanout;
 
 /// Identifies one connection for its whole life; never reused.
 pub type ClientId = u64;
 
-/// Identifies a room (a `Channel`): its slot in `Channels`, so that a member's
+/// Identifies a room: its slot in [`Rooms`], so that a member's
 /// room is an index, not a name to look up on every delivery.
-type ChannelId = u32;
+type RoomId = u32;
 
 /// The lobby's slot; it is never removed.
-const LOBBY: ChannelId = 0;
+const LOBBY: RoomId = 0;
 
 /// A round handles at most this many events before its broadcasts go out, so
 /// that under a steady flood of events lines still leave every few milliseconds.
@@ -81,10 +84,10 @@ pub const ROUND_BYTES: usize = 64 * 1024;
 /// big: in a room of thousands a list in every join line would be most of the traffic.
 pub const JOIN_LIST_MAX_ROOM: usize = 20;
 
-/// What the room reacts to.
+/// What the hub reacts to.
 #[derive(Debug, Clone)]
 pub enum Event {
-    /// The accept loop admitted a connection; the room owns its outbox from now on.
+    /// The accept loop admitted a connection; the hub owns its outbox from now on.
     Connected {
         /// The new connection.
         id: ClientId,
@@ -123,7 +126,7 @@ pub enum Event {
     /// The message of the day (protocol lines), read at start and on reload.
     Motd(Option<Arc<str>>),
     /// A request line from the control socket (`kick troll spam`, `who`, …), not
-    /// yet parsed; the room answers it on `reply` exactly once.
+    /// yet parsed; the hub answers it on `reply` exactly once.
     Control {
         /// The request, without its line break.
         line: String,
@@ -132,17 +135,17 @@ pub enum Event {
     },
 }
 
-/// Counters shared with the accept loop, which rejects connections the room never sees.
+/// Counters shared with the accept loop, which rejects connections the hub never sees.
 #[derive(Debug, Default)]
 pub struct SharedCounters {
     /// Connections turned away (server full, per-address limit).
     pub rejections: AtomicU64,
 }
 
-/// What the room did over its life, for the shutdown summary.
+/// What the hub did over its life, for the shutdown summary.
 #[derive(Debug, Default, Clone)]
 pub struct Summary {
-    /// Clients still connected when the room closed; each got the final notice.
+    /// Clients still connected when the hub closed; each got the final notice.
     pub clients_at_close: usize,
     /// Chat lines and commands received from signed-in users.
     pub lines_in: u64,
@@ -152,13 +155,13 @@ pub struct Summary {
     pub slow_drops: u64,
 }
 
-struct Room {
+struct Hub {
     config: Arc<Config>,
     texts: Texts,
     members: Members,
     /// The lobby and the rooms made with `/join`, each with its members,
     /// history, topic and round.
-    channels: Channels,
+    rooms: Rooms,
     /// Who may not connect; kept on disk with `state_dir`.
     bans: Bans,
     /// Shown to each user after sign-in.
@@ -176,19 +179,19 @@ struct Room {
     heartbeat: crate::systemd::Heartbeat,
 }
 
-/// Runs the room until shutdown completes (or every event sender is gone).
+/// Runs the hub until shutdown completes (or every event sender is gone).
 pub async fn dispatch(
     events: Receiver<Event>,
     config: Arc<Config>,
     shared: Arc<SharedCounters>,
     bans: Bans,
 ) -> Summary {
-    let mut room = Room::new(config, shared, bans);
-    // No yielding between events: while events keep coming the room works
+    let mut room = Hub::new(config, shared, bans);
+    // No yielding between events: while events keep coming the hub works
     // through a round of them, queues the round's broadcasts as one block per
     // recipient, and each writer then finds a long run of lines to send in one
     // write. Under load that batching is what keeps a delivery cheap; the
-    // bounded room queue makes the readers, not the outboxes, wait.
+    // bounded hub queue makes the readers, not the outboxes, wait.
     while let Ok(event) = events.recv().await {
         let mut done = room.handle(event);
         let mut handled = 1;
@@ -221,14 +224,14 @@ fn block(text: String) -> Block {
     Arc::from(text.into_bytes().into_boxed_slice())
 }
 
-impl Room {
-    fn new(config: Arc<Config>, shared: Arc<SharedCounters>, bans: Bans) -> Room {
+impl Hub {
+    fn new(config: Arc<Config>, shared: Arc<SharedCounters>, bans: Bans) -> Hub {
         let now = Instant::now();
-        Room {
+        Hub {
             texts: texts_for(&config),
             config,
             members: Members::default(),
-            channels: Channels::default(),
+            rooms: Rooms::default(),
             bans,
             motd: None,
             login_deadlines: VecDeque::new(),
@@ -242,7 +245,7 @@ impl Room {
         }
     }
 
-    /// Handles one event; returns true when the room should close.
+    /// Handles one event; returns true when the hub should close.
     fn handle(&mut self, event: Event) -> bool {
         match event {
             Event::Connected { id, peer, outbox } => self.connected(id, peer, outbox),
@@ -257,9 +260,9 @@ impl Room {
             Event::EndGrace => return true,
             Event::Reload(config) => {
                 self.texts = texts_for(&config);
-                for (_, channel) in self.channels.iter_mut() {
-                    while channel.history.len() > config.history {
-                        channel.history.pop_front();
+                for (_, room_id) in self.rooms.iter_mut() {
+                    while room_id.history.len() > config.history {
+                        room_id.history.pop_front();
                     }
                 }
                 self.config = config;
@@ -267,7 +270,7 @@ impl Room {
             Event::Control { line, reply } => self.control(&line, reply),
             Event::Motd(motd) => self.motd = motd,
         }
-        // During a shutdown the room closes as soon as the last user has left:
+        // During a shutdown the hub closes as soon as the last user has left:
         // connections that never signed in have nothing to finish.
         self.shutting_down && self.members.registered() == 0
     }
@@ -285,7 +288,7 @@ impl Room {
         self.send(id, block(banner));
     }
 
-    /// Removes a client: closes its outbox (after what is queued) and tells the room.
+    /// Removes a client: closes its outbox (after what is queued) and tells its room.
     fn remove(&mut self, id: ClientId, reason: LeaveReason) {
         if reason != LeaveReason::TooSlow {
             // What was said before this client left is written before the close.
@@ -317,11 +320,11 @@ impl Room {
         if let Some(typed) = reason.typed() {
             debug!("{nick:?} left saying: {typed}");
         }
-        let channel = member.channel;
-        if let Some(gone) = self.channels.take_out(channel, &nick_key(&nick)) {
+        let room_id = member.room;
+        if let Some(gone) = self.rooms.take_out(room_id, &nick_key(&nick)) {
             self.room_gone(&gone);
         }
-        self.announce_leave(channel, |texts, place, here| {
+        self.announce_leave(room_id, |texts, place, here| {
             texts.left_in(place, &nick, &reason, here)
         });
     }

@@ -1,17 +1,15 @@
 //! The rooms users are in: the lobby, which everyone signs in to, and those
-//! `/join` makes. In the code a room is a [`Channel`], as IRC calls it, so
-//! that it is not taken for [`Room`](super::Room), the one owner of
-//! everything.
+//! `/join` makes.
 //!
-//! A channel keeps what is per room: its signed-in members (in nickname order,
-//! for listing), its history, its topic and who made it, the joins and leaves
-//! waiting for a summary, and the round of lines said in it that have not been
-//! queued yet. Nicknames, operators, mutes and bans stay server-wide, in
-//! `members` and `moderation`.
+//! A [`Room`] keeps what is per room: its signed-in members (in nickname
+//! order, for listing), its history, its topic and who made it, the joins and
+//! leaves waiting for a summary, and the round of lines said in it that have
+//! not been queued yet. Nicknames, operators, mutes and bans are server-wide,
+//! in `members` and `bans`.
 //!
-//! Channels live in slots, so that a member's channel is an index, not a name
-//! to look up on every delivery; a slot freed by a room that emptied is used
-//! again.
+//! Rooms live in slots, so that a member's room is an index ([`RoomId`]), not
+//! a name to look up on every delivery; a slot freed by a room that emptied is
+//! used again.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
@@ -22,9 +20,9 @@ use crate::text::Place;
 
 use super::members::Members;
 use super::round::Round;
-use super::{ChannelId, ClientId, LOBBY};
+use super::{ClientId, LOBBY, RoomId};
 
-/// Room names follow the nickname rules, with at most this many characters.
+/// Hub names follow the nickname rules, with at most this many characters.
 pub const MAX_ROOM_NAME_CHARS: usize = 32;
 
 /// Joins and leaves waiting for the next summary line.
@@ -61,7 +59,7 @@ pub(super) struct HistoryEntry {
 
 /// One room.
 #[derive(Default)]
-pub(super) struct Channel {
+pub(super) struct Room {
     /// The name as it was first typed, without `#`; None for the lobby, whose
     /// name is the config's `room_name`.
     name: Option<Arc<str>>,
@@ -80,7 +78,7 @@ pub(super) struct Channel {
     pub(super) round: Round,
 }
 
-impl Channel {
+impl Room {
     /// Where this is, as the texts name it.
     pub(super) fn place(&self) -> Place<'_> {
         match &self.name {
@@ -147,20 +145,20 @@ impl Channel {
 }
 
 /// Every room, the lobby in slot [`LOBBY`].
-pub(super) struct Channels {
-    slots: Vec<Option<Channel>>,
+pub(super) struct Rooms {
+    slots: Vec<Option<Room>>,
     /// Slots of rooms that emptied, to use again.
-    free: Vec<ChannelId>,
+    free: Vec<RoomId>,
     /// Rooms (not the lobby) by the key of their name.
-    by_key: HashMap<String, ChannelId>,
-    /// Channels whose round has lines, each once.
-    pub(super) pending: Vec<ChannelId>,
+    by_key: HashMap<String, RoomId>,
+    /// Rooms whose round has lines, each once.
+    pub(super) pending: Vec<RoomId>,
 }
 
-impl Default for Channels {
-    fn default() -> Channels {
-        Channels {
-            slots: vec![Some(Channel::default())],
+impl Default for Rooms {
+    fn default() -> Rooms {
+        Rooms {
+            slots: vec![Some(Room::default())],
             free: Vec::new(),
             by_key: HashMap::new(),
             pending: Vec::new(),
@@ -168,68 +166,68 @@ impl Default for Channels {
     }
 }
 
-impl Channels {
-    pub(super) fn get(&self, id: ChannelId) -> Option<&Channel> {
+impl Rooms {
+    pub(super) fn get(&self, id: RoomId) -> Option<&Room> {
         self.slots.get(id as usize)?.as_ref()
     }
 
-    pub(super) fn get_mut(&mut self, id: ChannelId) -> Option<&mut Channel> {
+    pub(super) fn get_mut(&mut self, id: RoomId) -> Option<&mut Room> {
         self.slots.get_mut(id as usize)?.as_mut()
     }
 
-    pub(super) fn lobby(&self) -> &Channel {
+    pub(super) fn lobby(&self) -> &Room {
         self.slots[LOBBY as usize]
             .as_ref()
             .expect("the lobby is never removed")
     }
 
     /// Rooms besides the lobby.
-    pub(super) fn rooms(&self) -> usize {
+    pub(super) fn made(&self) -> usize {
         self.by_key.len()
     }
 
     /// The room whose name has the key `key`.
-    pub(super) fn find(&self, key: &str) -> Option<ChannelId> {
+    pub(super) fn find(&self, key: &str) -> Option<RoomId> {
         self.by_key.get(key).copied()
     }
 
     /// Makes room `name` (key `key`), made by `creator`.
-    pub(super) fn create(&mut self, name: &str, key: String, creator: ClientId) -> ChannelId {
-        let channel = Channel {
+    pub(super) fn create(&mut self, name: &str, key: String, creator: ClientId) -> RoomId {
+        let room_id = Room {
             name: Some(Arc::from(name)),
             creator: Some(creator),
-            ..Channel::default()
+            ..Room::default()
         };
         let id = match self.free.pop() {
             Some(id) => {
-                self.slots[id as usize] = Some(channel);
+                self.slots[id as usize] = Some(room_id);
                 id
             }
             None => {
-                self.slots.push(Some(channel));
-                (self.slots.len() - 1) as ChannelId
+                self.slots.push(Some(room_id));
+                (self.slots.len() - 1) as RoomId
             }
         };
         self.by_key.insert(key, id);
         id
     }
 
-    /// Adds a signed-in member (nickname key `key`) to channel `id`.
-    pub(super) fn add(&mut self, id: ChannelId, key: String, member: ClientId) {
-        if let Some(channel) = self.get_mut(id) {
-            channel.members.insert(key, member);
+    /// Adds a signed-in member (nickname key `key`) to room `id`.
+    pub(super) fn add(&mut self, id: RoomId, key: String, member: ClientId) {
+        if let Some(room_id) = self.get_mut(id) {
+            room_id.members.insert(key, member);
         }
     }
 
-    /// Takes a member out of channel `id`. A room (not the lobby) left empty
+    /// Takes a member out of room `id`. A room (not the lobby) left empty
     /// is removed, and whatever it still had to say goes to nobody; its name
     /// is returned, for the log.
-    pub(super) fn take_out(&mut self, id: ChannelId, key: &str) -> Option<Arc<str>> {
-        let channel = self.get_mut(id)?;
-        if let Some(member) = channel.members.remove(key) {
-            channel.round.forget(member);
+    pub(super) fn take_out(&mut self, id: RoomId, key: &str) -> Option<Arc<str>> {
+        let room_id = self.get_mut(id)?;
+        if let Some(member) = room_id.members.remove(key) {
+            room_id.round.forget(member);
         }
-        if id == LOBBY || !channel.members.is_empty() {
+        if id == LOBBY || !room_id.members.is_empty() {
             return None;
         }
         let room = self.slots.get_mut(id as usize)?.take()?;
@@ -240,27 +238,27 @@ impl Channels {
         Some(name)
     }
 
-    /// A member of channel `id` changed their nickname key.
-    pub(super) fn rekey(&mut self, id: ChannelId, old: &str, new: String) {
-        if let Some(channel) = self.get_mut(id)
-            && let Some(member) = channel.members.remove(old)
+    /// A member of room `id` changed their nickname key.
+    pub(super) fn rekey(&mut self, id: RoomId, old: &str, new: String) {
+        if let Some(room_id) = self.get_mut(id)
+            && let Some(member) = room_id.members.remove(old)
         {
-            channel.members.insert(new, member);
+            room_id.members.insert(new, member);
         }
     }
 
-    /// Every channel, the lobby first.
-    pub(super) fn iter(&self) -> impl Iterator<Item = (ChannelId, &Channel)> {
+    /// Every room, the lobby first.
+    pub(super) fn iter(&self) -> impl Iterator<Item = (RoomId, &Room)> {
         self.slots
             .iter()
             .enumerate()
-            .filter_map(|(id, slot)| Some((id as ChannelId, slot.as_ref()?)))
+            .filter_map(|(id, slot)| Some((id as RoomId, slot.as_ref()?)))
     }
 
-    pub(super) fn iter_mut(&mut self) -> impl Iterator<Item = (ChannelId, &mut Channel)> {
+    pub(super) fn iter_mut(&mut self) -> impl Iterator<Item = (RoomId, &mut Room)> {
         self.slots
             .iter_mut()
             .enumerate()
-            .filter_map(|(id, slot)| Some((id as ChannelId, slot.as_mut()?)))
+            .filter_map(|(id, slot)| Some((id as RoomId, slot.as_mut()?)))
     }
 }

@@ -1,4 +1,4 @@
-//! The room's once-a-second tick: connections that did not sign in in time are
+//! The hub's once-a-second tick: connections that did not sign in in time are
 //! closed, a big room's joins and leaves are summarized, clients that stopped reading while over the soft bound of their send
 //! queue are marked too slow, the health line is logged every
 //! `stats_interval_secs`, and systemd gets its status and watchdog pings.
@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 use crate::{debug, info};
 
 use super::backlog::{Overflow, QueueBounds, Verdict};
-use super::{Room, block};
+use super::{Hub, block};
 
-impl Room {
+impl Hub {
     pub(super) fn tick(&mut self) {
         let now = Instant::now();
         self.close_late_logins(now);
@@ -25,7 +25,7 @@ impl Room {
         }
         let stopping = self.shutting_down;
         let (clients, registered) = (self.members.len(), self.members.registered());
-        let rooms = self.channels.rooms();
+        let rooms = self.rooms.made();
         self.heartbeat
             .tick(now, clients, registered, rooms, stopping);
     }
@@ -96,7 +96,7 @@ impl Room {
             "clients={} registered={} rooms={} lines_in={} deliveries={} slow_drops={} rejections={} peak_queue_bytes={} uptime={}s",
             self.members.len(),
             self.members.registered(),
-            self.channels.rooms(),
+            self.rooms.made(),
             self.summary.lines_in,
             self.fanout.deliveries,
             self.summary.slow_drops,

@@ -9,7 +9,7 @@ const NICKS: [&str; 4] = ["ann", "Bob", "carl", "ANN"];
 
 /// A room and its clients' outboxes, fed events directly (no sockets).
 struct Harness {
-    room: Room,
+    room: Hub,
     outboxes: Vec<Arc<Outbox>>,
 }
 
@@ -24,7 +24,7 @@ impl Harness {
             ..Config::default()
         };
         let mut harness = Harness {
-            room: Room::new(Arc::new(config), Arc::default(), Bans::in_memory()),
+            room: Hub::new(Arc::new(config), Arc::default(), Bans::in_memory()),
             outboxes: Vec::new(),
         };
         for i in 0..CLIENTS {

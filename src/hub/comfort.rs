@@ -7,9 +7,9 @@ use std::sync::Arc;
 use crate::command::{Args, Command, Id};
 use crate::protocol::sanitize;
 
-use super::{ClientId, Room, block};
+use super::{ClientId, Hub, block};
 
-impl Room {
+impl Hub {
     /// Runs one of the comfort commands for the signed-in `id`.
     pub(super) fn comfort(
         &mut self,
@@ -30,7 +30,7 @@ impl Room {
                 if let Some(member) = self.members.get_mut(id) {
                     member.comfort_mut().away = Some(message);
                 }
-                self.broadcast(self.channel_of(id), &msg, None);
+                self.broadcast(self.room_of(id), &msg, None);
             }
             Id::Back => {
                 let was_away = self.end_away(id, nick);
@@ -138,7 +138,7 @@ impl Room {
     }
 }
 
-impl Room {
+impl Hub {
     /// Ends `id`'s away, telling its room (`/back`, or a chat line); whether
     /// it was away.
     pub(super) fn end_away(&mut self, id: ClientId, nick: &str) -> bool {
@@ -149,7 +149,7 @@ impl Room {
             .is_some();
         if was_away {
             let msg = block(self.texts.back(nick));
-            self.broadcast(self.channel_of(id), &msg, None);
+            self.broadcast(self.room_of(id), &msg, None);
         }
         was_away
     }
