@@ -25,7 +25,7 @@
 //! `reload` is the server's own: it re-reads the config file the way SIGHUP does,
 //! and answers only once the new settings are in force (or with the file's
 //! `file:line:` errors); [`serve`] hands it over as a [`ReloadRequest`]. Every other
-//! line goes to the hub as [`Event::Control`], and the hub answers it exactly once.
+//! line goes to the hub as [`Event::ControlRequest`], and the hub answers it exactly once.
 //!
 //! # Who may connect
 //! [`bind`] creates the socket with mode 0600, so that only chatd's user and root
@@ -314,7 +314,7 @@ async fn carry_out(line: String, hub: &Sender<Event>, reload: &Sender<ReloadRequ
         let _ = reload.send(ReloadRequest { reply }).await;
     } else {
         debug!("control socket: {line:?}");
-        let _ = hub.send(Event::Control { line, reply }).await;
+        let _ = hub.send(Event::ControlRequest { line, reply }).await;
     }
     // No answer means the answerer is gone: the hub has closed at the end of
     // a shutdown (and the server's reload handling with it).

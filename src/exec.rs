@@ -1,6 +1,6 @@
 //! Where chatd's tasks run: one executor with `threads` worker threads (config;
 //! 0, the default, means the cores this process may use, which respects
-//! `taskset` pinning and cgroup limits). The room stays one task, the one owner
+//! `taskset` pinning and cgroup limits). The hub stays one task, the one owner
 //! of its state; readers and writers (most of a big room's CPU is write
 //! syscalls) run on every worker. smol's own global executor runs a single
 //! thread unless `SMOL_THREADS` says otherwise; this one is sized by the config.

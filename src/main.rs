@@ -90,8 +90,8 @@ fn load_config(options: &Options) -> Result<Config, config::ConfigError> {
 /// The bans from `state_dir`, the MOTD, and where reloads read from.
 fn extras(options: &Options, config: &Config) -> Result<server::Extras, String> {
     let bans = match &config.state_dir {
-        Some(dir) => chatd::hub::Bans::open(std::path::Path::new(dir))?,
-        None => chatd::hub::Bans::in_memory(),
+        Some(dir) => chatd::bans::Bans::open(std::path::Path::new(dir))?,
+        None => chatd::bans::Bans::in_memory(),
     };
     Ok(server::Extras {
         bans,

@@ -18,7 +18,7 @@ pub enum NickError {
     /// Contains whitespace.
     Whitespace,
     /// Contains a control character (C0, DEL or C1).
-    Control,
+    ControlChar,
     /// Contains `#` (only possible through `/nick`).
     Hash,
     /// Starts with `/`, which would read as a command.
@@ -36,7 +36,7 @@ impl fmt::Display for NickError {
                 write!(f, "nickname is too long (max {max} characters)")
             }
             NickError::Whitespace => f.write_str("nickname may not contain spaces"),
-            NickError::Control => f.write_str("nickname may not contain control characters"),
+            NickError::ControlChar => f.write_str("nickname may not contain control characters"),
             NickError::Hash => f.write_str("nickname may not contain '#'"),
             NickError::Slash => f.write_str("nickname may not start with '/'"),
             NickError::Invalid => {
@@ -90,7 +90,7 @@ pub fn validate_nick(nick: &str, max_chars: usize) -> Result<&str, NickError> {
             return Err(NickError::Whitespace);
         }
         if is_control(c) {
-            return Err(NickError::Control);
+            return Err(NickError::ControlChar);
         }
         if c == '#' {
             return Err(NickError::Hash);
@@ -196,7 +196,7 @@ fn fold_confusable(c: char) -> char {
 mod tests {
     use super::*;
 
-    /// The room finds who a chat line names by lowercasing ASCII words itself
+    /// The hub finds who a chat line names by lowercasing ASCII words itself
     /// (`Room::named`): for ASCII, the key must be exactly the lowercase.
     #[test]
     fn the_key_of_ascii_is_its_lowercase() {
@@ -251,10 +251,10 @@ mod tests {
         assert_eq!(validate_nick("a\u{3000}b", 24), Err(NickError::Whitespace));
         assert_eq!(
             nick_from_registration("a\x1b[31mb#", 24),
-            Err(NickError::Control)
+            Err(NickError::ControlChar)
         );
-        assert_eq!(validate_nick("a\u{9b}b", 24), Err(NickError::Control));
-        assert_eq!(validate_nick("a\u{7f}", 24), Err(NickError::Control));
+        assert_eq!(validate_nick("a\u{9b}b", 24), Err(NickError::ControlChar));
+        assert_eq!(validate_nick("a\u{7f}", 24), Err(NickError::ControlChar));
         assert_eq!(validate_nick("bob#x", 24), Err(NickError::Hash));
         assert_eq!(validate_nick("b\u{fffd}b", 24), Err(NickError::Invalid));
         assert_eq!(validate_nick("\u{202e}bob", 24), Err(NickError::Invalid));
@@ -281,7 +281,7 @@ mod tests {
             "nickname may not contain spaces"
         );
         assert_eq!(
-            NickError::Control.to_string(),
+            NickError::ControlChar.to_string(),
             "nickname may not contain control characters"
         );
         assert_eq!(NickError::Hash.to_string(), "nickname may not contain '#'");

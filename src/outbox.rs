@@ -1,13 +1,14 @@
 //! One client's outgoing queue: what waits to be written to its socket.
 //!
-//! The room pushes into it without ever waiting ([`Outbox::try_push`]); the client's
-//! writer takes everything queued in one go ([`Outbox::next_blocks`]), gathers it
-//! into one buffer and writes it with one call. The queue is bounded in *bytes*
-//! (the room passes `send_queue_hard_bytes` as the limit), counting both what is
+//! The hub pushes into it without ever waiting ([`Outbox::try_push`]); the client's
+//! writer takes everything queued in one go ([`Outbox::next_blocks`]) and writes
+//! those blocks straight from where they are, with one `writev` (no copy: a block
+//! is shared by every recipient of a round). The queue is bounded in *bytes*
+//! (the hub passes `send_queue_hard_bytes` as the limit), counting both what is
 //! queued and what the writer has taken but not yet written, so a client that
-//! stops reading costs at most that much memory before the room drops it as "too
+//! stops reading costs at most that much memory before the hub drops it as "too
 //! slow". The outbox also counts the bytes written over its life
-//! ([`Outbox::progress`]): that is how the room tells a client that is over the
+//! ([`Outbox::progress`]): that is how the hub tells a client that is over the
 //! soft bound but still reading from one that stopped.
 //!
 //! A `std::sync::Mutex` guards the state: it is held only for a few pointer moves
@@ -75,7 +76,7 @@ impl State {
     }
 }
 
-/// The bounded queue between the room and one client's writer.
+/// The bounded queue between the hub and one client's writer.
 pub struct Outbox {
     state: Mutex<State>,
 }
@@ -169,7 +170,7 @@ impl Outbox {
         }
     }
 
-    /// Whether the room still queues for this client: false once it closed or
+    /// Whether the hub still queues for this client: false once it closed or
     /// aborted the outbox (the client is leaving), so its unread input can go.
     pub fn is_open(&self) -> bool {
         self.lock().phase == Phase::Open

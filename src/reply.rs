@@ -1,5 +1,5 @@
 //! The answer to one control-socket request and how it travels on the socket.
-//! Its own module, below both the control socket (which sends it) and the room
+//! Its own module, below both the control socket (which sends it) and the hub
 //! (which writes it), so neither has to import the other for it.
 
 /// The answer to one request.

@@ -2,7 +2,7 @@
 //! and carries out the shutdown order.
 //!
 //! [`run`] takes what it needs as arguments (a bound listener, the config, and a
-//! channel of [`Control`] messages that `main` feeds from signals), so tests and
+//! channel of [`Order`] messages that `main` feeds from signals), so tests and
 //! socket activation can hand it any listener. Where things live:
 //! - the client limit is `clients: Arc<Semaphore>` in [`accept_loop`]: a permit
 //!   per connection, taken with `try_acquire` so a full server answers "server
@@ -56,7 +56,7 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// What `main` tells a running server.
 #[derive(Debug)]
-pub enum Control {
+pub enum Order {
     /// SIGTERM/SIGINT: the first begins a graceful shutdown, a second ends its grace.
     Shutdown,
     /// SIGHUP: re-read the config file, apply it, and answer on the request's
@@ -77,7 +77,7 @@ pub struct ReloadSource {
 /// What `run` needs besides the listener and the config.
 pub struct Extras {
     /// The bans, loaded from `state_dir` (or kept in memory).
-    pub bans: hub::Bans,
+    pub bans: crate::bans::Bans,
     /// The control socket, bound (`control_socket`), if configured.
     pub control_socket: Option<UnixListener>,
     /// Where reloads read from.
@@ -142,7 +142,7 @@ struct Shared {
 
 /// Runs the server on `listener` until a shutdown completes.
 ///
-/// Shutdown order, on the first [`Control::Shutdown`]:
+/// Shutdown order, on the first [`Order::Shutdown`]:
 /// 1. stop accepting at once: the listener is dropped, so new connects are refused;
 /// 2. the hub tells every client the server is shutting down and when;
 /// 3. users keep chatting until they all leave or `shutdown_grace_secs` passes
@@ -156,7 +156,7 @@ struct Shared {
 pub async fn run(
     listener: TcpListener,
     config: Config,
-    control: Receiver<Control>,
+    orders: Receiver<Order>,
     extras: Extras,
 ) -> io::Result<Summary> {
     let Extras {
@@ -197,7 +197,7 @@ pub async fn run(
         all_done: done_tx,
     };
 
-    let fatal = accept_loop(listener, &shared, &control).await;
+    let fatal = accept_loop(listener, &shared, &orders).await;
     let Shared {
         hub,
         all_done,
@@ -218,13 +218,13 @@ pub async fn run(
         // grace is over anyway.
         let second_signal = async {
             loop {
-                match next_control(&control, &ctl_reloads).await {
-                    Some(Control::Shutdown) => {
+                match next_order(&orders, &ctl_reloads).await {
+                    Some(Order::Shutdown) => {
                         let _ = hub.send(Event::EndGrace).await;
                     }
                     // A reload during the grace is applied without telling
                     // systemd: once STOPPING=1 is sent, READY=1 would say the opposite.
-                    Some(Control::Reload(request)) => {
+                    Some(Order::Reload(request)) => {
                         reload_now(&live, &hub, &reload, request, false).await;
                     }
                     // main is gone; let the grace run its course.
@@ -287,13 +287,13 @@ async fn tick(hub: Sender<Event>) {
 
 /// The next request from main (signals) or from the control socket (`reload`);
 /// None once main has hung up.
-async fn next_control(
-    control: &Receiver<Control>,
+async fn next_order(
+    orders: &Receiver<Order>,
     ctl_reloads: &Receiver<ReloadRequest>,
-) -> Option<Control> {
-    future::or(async { control.recv().await.ok() }, async {
+) -> Option<Order> {
+    future::or(async { orders.recv().await.ok() }, async {
         match ctl_reloads.recv().await {
-            Ok(request) => Some(Control::Reload(request)),
+            Ok(request) => Some(Order::Reload(request)),
             // No control socket: only main speaks.
             Err(_) => future::pending().await,
         }
@@ -363,7 +363,7 @@ async fn reload_now(
 async fn accept_loop(
     listener: Async<TcpListener>,
     shared: &Shared,
-    control: &Receiver<Control>,
+    orders: &Receiver<Order>,
 ) -> Option<io::Error> {
     let (_, config) = shared.live.get();
     // The client limit: one permit per connection. Changing `max_clients` needs a
@@ -375,11 +375,11 @@ async fn accept_loop(
 
     enum Woke {
         Accepted(io::Result<(Async<TcpStream>, SocketAddr)>),
-        Control(Option<Control>),
+        Order(Option<Order>),
     }
     loop {
         let woke = future::or(async { Woke::Accepted(listener.accept().await) }, async {
-            Woke::Control(next_control(control, &shared.ctl_reloads).await)
+            Woke::Order(next_order(orders, &shared.ctl_reloads).await)
         })
         .await;
         let (stream, peer) = match woke {
@@ -392,12 +392,12 @@ async fn accept_loop(
                 accept_failed(&err).await;
                 continue;
             }
-            Woke::Control(Some(Control::Reload(request))) => {
+            Woke::Order(Some(Order::Reload(request))) => {
                 reload_now(&shared.live, &shared.hub, &shared.reload, request, true).await;
                 continue;
             }
             // A shutdown, or main hung up: stop accepting either way.
-            Woke::Control(Some(Control::Shutdown) | None) => return None,
+            Woke::Order(Some(Order::Shutdown) | None) => return None,
         };
         let (_, config) = shared.live.get();
         let texts = Texts {

@@ -6,13 +6,13 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 use crate::control::ReloadRequest;
 use crate::info;
-use crate::server::Control;
+use crate::server::Order;
 
-/// Turns SIGTERM/SIGINT into [`Control::Shutdown`] and SIGHUP into
-/// [`Control::Reload`], waiting for the server to have applied the reload (it
+/// Turns SIGTERM/SIGINT into [`Order::Shutdown`] and SIGHUP into
+/// [`Order::Reload`], waiting for the server to have applied the reload (it
 /// tells systemd `RELOADING=1` … `READY=1` around it). A plain thread: the
 /// signal iterator blocks.
-pub fn start(control: Sender<Control>, grace_secs: u64) -> Result<(), String> {
+pub fn start(control: Sender<Order>, grace_secs: u64) -> Result<(), String> {
     let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])
         .map_err(|e| format!("cannot install signal handlers: {e}"))?;
     std::thread::Builder::new()
@@ -23,7 +23,7 @@ pub fn start(control: Sender<Control>, grace_secs: u64) -> Result<(), String> {
                 if signal == SIGHUP {
                     let (reply, answer) = async_channel::bounded(1);
                     if control
-                        .send_blocking(Control::Reload(ReloadRequest { reply }))
+                        .send_blocking(Order::Reload(ReloadRequest { reply }))
                         .is_err()
                     {
                         return; // The server has finished.
@@ -45,7 +45,7 @@ pub fn start(control: Sender<Control>, grace_secs: u64) -> Result<(), String> {
                 } else {
                     info!("{name} again: skipping the rest of the grace period");
                 }
-                if control.send_blocking(Control::Shutdown).is_err() {
+                if control.send_blocking(Order::Shutdown).is_err() {
                     return; // The server has finished.
                 }
             }

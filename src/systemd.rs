@@ -32,8 +32,8 @@ impl Notifier {
     pub fn new(notify_socket: &OsStr) -> io::Result<Notifier> {
         let addr = notify_address(notify_socket)?;
         let socket = UnixDatagram::unbound()?;
-        // A send must never block: the room sends from its task, and stalling the
-        // room because the service manager is not reading would stall every client.
+        // A send must never block: the hub sends from its task, and stalling the
+        // hub because the service manager is not reading would stall every client.
         // A notification that does not fit now is dropped (and reported); status
         // and watchdog messages are sent again anyway.
         socket.set_nonblocking(true)?;
@@ -110,10 +110,10 @@ fn parse_watchdog(usec: Option<&str>, pid: Option<&str>, own_pid: u32) -> Option
     }
 }
 
-/// What the room tells systemd as it runs: a `STATUS=` line whenever the number
+/// What the hub tells systemd as it runs: a `STATUS=` line whenever the number
 /// of clients changes (shown by `systemctl status chatd`) and `WATCHDOG=1` at half
-/// the watchdog interval. Driven by the room's once-a-second tick, so a watchdog
-/// ping proves that the room itself, the heart of the daemon, is still turning.
+/// the watchdog interval. Driven by the hub's once-a-second tick, so a watchdog
+/// ping proves that the hub itself, the heart of the daemon, is still turning.
 #[derive(Debug)]
 pub struct Heartbeat {
     /// False when there is no `$NOTIFY_SOCKET`: then [`tick`](Self::tick) costs nothing.
@@ -156,7 +156,7 @@ impl Heartbeat {
         }
     }
 
-    /// Called on every room tick with the current counts; sends what is due.
+    /// Called on every hub tick with the current counts; sends what is due.
     pub fn tick(
         &mut self,
         now: Instant,

@@ -1,9 +1,10 @@
 //! Bans: which addresses may not connect, until when and why; the text file they
 //! persist in; and writing that file so that a crash never leaves it torn.
 //!
-//! Values and file I/O only. What a ban does to a connection, and who may set one,
-//! is the room's business; the room never touches the disk itself but hands a
-//! rendered snapshot to a [`Saver`].
+//! The one home of ban state: values, the file and its I/O, and [`Bans`], the
+//! list in force with where it is kept. What a ban does to a connection, and who
+//! may set one, is the hub's business; the hub never touches the disk itself:
+//! [`Bans`] hands a rendered snapshot to a [`Saver`].
 //!
 //! # Addresses and ranges
 //! An [`IpNet`] is an address and a prefix length: `203.0.113.5` (one host),
@@ -34,6 +35,7 @@
 //! displays as `bans:LINE: …` (with the file's path in front once [`load`] read it).
 
 mod duration;
+mod kept;
 mod net;
 mod store;
 
@@ -48,8 +50,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::log::{format_utc_seconds, parse_utc_seconds};
 
 pub use duration::{MAX_DURATION, format_duration, parse_duration};
+pub use kept::Bans;
 pub use net::IpNet;
 pub use store::{Saver, save_atomic};
+
+/// At most this many bans are kept: the list is checked on every connect and
+/// written out whole on every change. Past it, a new ban is refused.
+pub const MAX_BANS: usize = 10_000;
 
 /// The name of the ban file inside `state_dir`.
 pub const FILE_NAME: &str = "bans";

@@ -1,5 +1,5 @@
 //! Writing the ban file so that a crash never tears it ([`save_atomic`]), and the
-//! thread that does it for the room ([`Saver`]), which must never wait for a disk.
+//! thread that does it for the hub ([`Saver`]), which must never wait for a disk.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -52,7 +52,7 @@ pub fn save_atomic(path: &Path, text: &str) -> io::Result<()> {
 /// snapshot came meanwhile.
 const SAVE_RETRY: Duration = Duration::from_secs(10);
 
-/// Writes ban-list snapshots to the file on its own thread, so that the room never
+/// Writes ban-list snapshots to the file on its own thread, so that the hub never
 /// waits for the disk. It holds at most one snapshot waiting: a newer one replaces
 /// it (a one-slot mailbox, the bounded channel that coalesces), because only the
 /// latest list matters. A failed save is logged and tried again after
@@ -164,7 +164,7 @@ fn save_loop(path: &Path, mailbox: &Mailbox) {
                 }
             }
         };
-        // Logged with the lock released: stderr may be slow, and the room takes
+        // Logged with the lock released: stderr may be slow, and the hub takes
         // the lock to hand over snapshots.
         let Some(snapshot) = snapshot else {
             if failed.is_some() {

@@ -95,7 +95,7 @@ pub enum Access {
     /// Operators (`op` over the control socket).
     Operator,
     /// Only the control socket (`chatd ctl`); never listed to users.
-    Control,
+    ControlSocket,
 }
 
 /// What follows a command's name. Arguments are separated by spaces or tabs.
@@ -429,7 +429,7 @@ mod tests {
     fn access_is_ordered() {
         assert!(Access::Everyone < Access::Registered);
         assert!(Access::Registered < Access::Operator);
-        assert!(Access::Operator < Access::Control);
+        assert!(Access::Operator < Access::ControlSocket);
     }
 
     #[test]

@@ -381,7 +381,7 @@ pub const COMMANDS: &[Command] = &[
         name: "op",
         aliases: &[],
         params: Params::Value,
-        access: Access::Control,
+        access: Access::ControlSocket,
         ctl: true,
         usage: Words {
             en: "NICK",
@@ -397,7 +397,7 @@ pub const COMMANDS: &[Command] = &[
         name: "deop",
         aliases: &[],
         params: Params::Value,
-        access: Access::Control,
+        access: Access::ControlSocket,
         ctl: true,
         usage: Words {
             en: "NICK",
@@ -413,7 +413,7 @@ pub const COMMANDS: &[Command] = &[
         name: "say",
         aliases: &[],
         params: Params::Rest,
-        access: Access::Control,
+        access: Access::ControlSocket,
         ctl: true,
         usage: Words {
             en: "TEXT",
@@ -429,7 +429,7 @@ pub const COMMANDS: &[Command] = &[
         name: "bans",
         aliases: &[],
         params: Params::None,
-        access: Access::Control,
+        access: Access::ControlSocket,
         ctl: true,
         usage: Words { en: "", zh: "" },
         help: Words {
@@ -442,7 +442,7 @@ pub const COMMANDS: &[Command] = &[
         name: "stats",
         aliases: &[],
         params: Params::None,
-        access: Access::Control,
+        access: Access::ControlSocket,
         ctl: true,
         usage: Words { en: "", zh: "" },
         help: Words {
@@ -455,7 +455,7 @@ pub const COMMANDS: &[Command] = &[
         name: "reload",
         aliases: &[],
         params: Params::None,
-        access: Access::Control,
+        access: Access::ControlSocket,
         ctl: true,
         usage: Words { en: "", zh: "" },
         help: Words {

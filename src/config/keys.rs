@@ -190,7 +190,7 @@ pub(super) const KEYS: [Key; 28] = [
     Key {
         name: "send_queue_grace_secs",
         restart: None,
-        // At least 1: the room checks on its once-a-second tick, so 0 could not
+        // At least 1: the hub checks on its once-a-second tick, so 0 could not
         // mean "at once" anyway (the hard bound is for that).
         set: |c, v| v.integer(1, 3600).map(|n| c.send_queue_grace_secs = n),
         show: |c| Some(c.send_queue_grace_secs.to_string()),

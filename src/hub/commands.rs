@@ -208,7 +208,7 @@ impl Hub {
                 | Id::Timestamps,
                 None,
             ) => {}
-            // Control-socket commands: no user has `Access::Control`.
+            // Control-socket commands: no user has `Access::ControlSocket`.
             (Id::Op | Id::Deop | Id::Say | Id::Bans | Id::Stats | Id::Reload, _) => {}
         }
     }

@@ -35,6 +35,7 @@ use std::time::{Duration, Instant};
 
 use async_channel::Receiver;
 
+use crate::bans::Bans;
 use crate::config::Config;
 use crate::nick::nick_key;
 use crate::outbox::{Block, Outbox};
@@ -57,7 +58,7 @@ mod tests;
 
 use backlog::{Overflow, QueueBounds};
 use members::Members;
-pub use moderation::{Bans, MAX_BANS};
+
 pub use rooms::MAX_ROOM_NAME_CHARS;
 use rooms::Rooms;
 use round::Fanout;
@@ -127,7 +128,7 @@ pub enum Event {
     Motd(Option<Arc<str>>),
     /// A request line from the control socket (`kick troll spam`, `who`, …), not
     /// yet parsed; the hub answers it on `reply` exactly once.
-    Control {
+    ControlRequest {
         /// The request, without its line break.
         line: String,
         /// Where the one answer goes.
@@ -267,7 +268,7 @@ impl Hub {
                 }
                 self.config = config;
             }
-            Event::Control { line, reply } => self.control(&line, reply),
+            Event::ControlRequest { line, reply } => self.control(&line, reply),
             Event::Motd(motd) => self.motd = motd,
         }
         // During a shutdown the hub closes as soon as the last user has left:

@@ -9,17 +9,15 @@
 //! who did it (the operator's nickname, or `ctl`); text users typed stays at
 //! debug, as everywhere else.
 //!
-//! Bans are kept in a [`BanList`] owned by the hub and, with `state_dir`,
-//! written to disk by a [`Saver`] thread: the hub hands it a snapshot and
-//! never waits for the disk.
+//! The bans themselves live in [`crate::bans::Bans`], which the hub owns and
+//! which saves each change without making the hub wait for the disk.
 
 use std::net::IpAddr;
-use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
 use async_channel::Sender;
 
-use crate::bans::{self, Ban, BanList, IpNet, Saver};
+use crate::bans::{self, Ban, IpNet, MAX_BANS};
 use crate::command::{self, Args, COMMANDS, Command, Id, Input};
 use crate::config::Language;
 use crate::nick::nick_key;
@@ -29,68 +27,6 @@ use crate::text::{LeaveReason, Texts};
 use crate::{debug, info};
 
 use super::{ClientId, Hub, block};
-
-/// At most this many bans are kept: the list is checked on every connect and
-/// written out whole on every change. Past it, a new ban is refused.
-pub const MAX_BANS: usize = 10_000;
-
-/// The ban list and, with `state_dir`, where it is kept.
-pub struct Bans {
-    list: BanList,
-    saver: Option<Saver>,
-    kept_in: Option<std::path::PathBuf>,
-}
-
-impl Bans {
-    /// Bans that last until exit (no `state_dir`).
-    pub fn in_memory() -> Bans {
-        Bans {
-            list: BanList::new(),
-            saver: None,
-            kept_in: None,
-        }
-    }
-
-    /// The bans kept in `state_dir`: read now (a missing file is no bans),
-    /// written on every change.
-    ///
-    /// # Errors
-    /// A damaged file (`PATH:LINE: …`, since starting without its bans would let
-    /// banned users in), or a saver thread that cannot start.
-    pub fn open(state_dir: &Path) -> Result<Bans, String> {
-        let path = state_dir.join(bans::FILE_NAME);
-        let mut list = bans::load(&path).map_err(|e| e.to_string())?;
-        let expired = list.expire(SystemTime::now());
-        let saver = Saver::start(path.clone())
-            .map_err(|e| format!("{}: cannot start saving bans: {e}", path.display()))?;
-        if !expired.is_empty() {
-            saver.try_save(list.render());
-        }
-        Ok(Bans {
-            list,
-            saver: Some(saver),
-            kept_in: Some(path),
-        })
-    }
-
-    /// For the start-up log: how many bans there are and where they are kept.
-    pub fn describe(&self) -> String {
-        match &self.kept_in {
-            Some(path) => format!(
-                "{} bans in force, kept in {}",
-                self.list.len(),
-                path.display()
-            ),
-            None => "no state_dir: bans last until chatd exits".to_owned(),
-        }
-    }
-
-    fn save(&self) {
-        if let Some(saver) = &self.saver {
-            saver.try_save(self.list.render());
-        }
-    }
-}
 
 /// Who gives a moderation command.
 #[derive(Clone, Copy)]
@@ -103,7 +39,7 @@ pub(super) enum Caller<'a> {
         nick: &'a str,
     },
     /// `chatd ctl`, over the control socket.
-    Control,
+    ControlSocket,
 }
 
 impl Caller<'_> {
@@ -111,7 +47,7 @@ impl Caller<'_> {
     fn by(&self) -> Option<&str> {
         match self {
             Caller::Op { nick, .. } => Some(nick),
-            Caller::Control => None,
+            Caller::ControlSocket => None,
         }
     }
 
@@ -155,7 +91,7 @@ impl Hub {
     pub(super) fn control(&mut self, line: &str, reply: Sender<Reply>) {
         let outcome = match command::parse_control(line) {
             Input::Command(command, args) if command.ctl => {
-                self.moderate(Caller::Control, command, args)
+                self.moderate(Caller::ControlSocket, command, args)
             }
             Input::Command(command, _) => Err(format!(
                 "! /{} is for users in the room, not for chatd ctl\r\n",
@@ -199,7 +135,7 @@ impl Hub {
     fn texts_of(&self, caller: Caller<'_>) -> Texts {
         match caller {
             Caller::Op { .. } => self.texts,
-            Caller::Control => CTL_TEXTS,
+            Caller::ControlSocket => CTL_TEXTS,
         }
     }
 
@@ -299,7 +235,7 @@ impl Hub {
             // An operator in the same room hears it with the room.
             Caller::Op { id: op, .. } if self.room_of(op) == room => String::new(),
             Caller::Op { .. } => self.texts.left(&name, &reason, 0),
-            Caller::Control => format!("kicked {}\r\n", sanitize(nick)),
+            Caller::ControlSocket => format!("kicked {}\r\n", sanitize(nick)),
         })
     }
 
@@ -324,7 +260,7 @@ impl Hub {
         };
         let reason = sanitize(reason).trim().to_owned();
         let now = SystemTime::now();
-        if self.bans.list.len() >= MAX_BANS && self.bans.list.find(net.addr(), now).is_none() {
+        if self.bans.list().len() >= MAX_BANS && self.bans.list().find(net.addr(), now).is_none() {
             return Err(texts.refused(&format!(
                 "too many bans (at most {MAX_BANS}); lift some first"
             )));
@@ -337,8 +273,7 @@ impl Hub {
             since: now,
         };
         let until = until_text(&ban);
-        self.bans.list.add(ban);
-        self.bans.save();
+        self.bans.add(ban);
         // Everyone connected from the range goes, each told why.
         let matching: Vec<ClientId> = self
             .members
@@ -390,10 +325,9 @@ impl Hub {
     fn unban(&mut self, caller: Caller<'_>, target: &str) -> Outcome {
         let texts = self.texts_of(caller);
         let net: IpNet = target.parse().map_err(|e: String| texts.refused(&e))?;
-        if !self.bans.list.remove(&net) {
+        if !self.bans.remove(&net) {
             return Err(texts.no_ban(&net.to_string()));
         }
-        self.bans.save();
         info!("ban on {net} lifted by {}", caller.name());
         Ok(texts.unbanned(&net.to_string()))
     }
@@ -440,7 +374,7 @@ impl Hub {
 
     /// `op` and `deop`, over the control socket only.
     fn set_op(&mut self, nick: &str, op: bool) -> Outcome {
-        let id = self.target(Caller::Control, nick)?;
+        let id = self.target(Caller::ControlSocket, nick)?;
         let Some(member) = self.members.get_mut(id) else {
             return Err(String::new());
         };
@@ -491,7 +425,7 @@ impl Hub {
         peer: std::net::SocketAddr,
         outbox: &crate::outbox::Outbox,
     ) -> bool {
-        let Some(ban) = self.bans.list.find(peer.ip(), SystemTime::now()) else {
+        let Some(ban) = self.bans.list().find(peer.ip(), SystemTime::now()) else {
             return false;
         };
         let until = until_text(ban);
@@ -510,12 +444,8 @@ impl Hub {
 
     /// Drops bans whose time is up (from the tick).
     pub(super) fn expire_bans(&mut self) {
-        let expired = self.bans.list.expire(SystemTime::now());
-        for ban in &expired {
+        for ban in self.bans.expire(SystemTime::now()) {
             info!("ban on {} expired", ban.net);
-        }
-        if !expired.is_empty() {
-            self.bans.save();
         }
     }
 
@@ -566,7 +496,7 @@ impl Hub {
     fn ban_table(&self) -> String {
         let now = SystemTime::now();
         let mut out = String::new();
-        for ban in self.bans.list.iter().filter(|b| b.is_active(now)) {
+        for ban in self.bans.list().iter().filter(|b| b.is_active(now)) {
             let until = until_text(ban).unwrap_or_else(|| "never".to_owned());
             out.push_str(&format!(
                 "{} until={until} by={} since={} reason={}\r\n",

@@ -62,7 +62,7 @@ impl Harness {
     fn ctl(&mut self, line: &str) -> crate::reply::Reply {
         let (reply, answer) = async_channel::bounded(1);
         let line = line.to_owned();
-        self.room.handle(Event::Control { line, reply });
+        self.room.handle(Event::ControlRequest { line, reply });
         self.room.end_round();
         answer.try_recv().expect("the room answers at once")
     }

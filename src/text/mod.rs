@@ -199,7 +199,7 @@ impl Texts {
                 NickError::Empty => "昵称不能为空".to_owned(),
                 NickError::TooLong { max } => format!("昵称太长（最多{max}个字符）"),
                 NickError::Whitespace => "昵称不能包含空格".to_owned(),
-                NickError::Control => "昵称不能包含控制字符".to_owned(),
+                NickError::ControlChar => "昵称不能包含控制字符".to_owned(),
                 NickError::Hash => "昵称不能包含 '#'".to_owned(),
                 NickError::Slash => "昵称不能以 '/' 开头".to_owned(),
                 NickError::Invalid => "昵称包含无效字符".to_owned(),
