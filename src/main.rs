@@ -4,10 +4,11 @@
 
 use std::process::ExitCode;
 
-use chatd::cli::{self, Command, Options};
-use chatd::config::{self, Config};
+use chatd::bans::Bans;
+use chatd::cli::{self, Command};
+use chatd::config::{Config, Source};
 use chatd::systemd::notify_or_warn;
-use chatd::{error, info, listener, server, signals};
+use chatd::{error, info, listener, motd, server, signals};
 
 /// Exit status for configuration errors (sysexits' EX_CONFIG); systemd is told
 /// not to restart on it, since restarting cannot fix a bad file.
@@ -34,7 +35,11 @@ fn main() -> ExitCode {
         Command::Run(options) => (options, false),
         Command::CheckConfig(options) => (options, true),
     };
-    let config = match load_config(&options) {
+    let source = Source {
+        path: options.config,
+        port_override: options.port,
+    };
+    let config = match source.load() {
         Ok(config) => config,
         Err(err) => {
             // One line per error, each `chatd: path:line: …`.
@@ -49,17 +54,14 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     chatd::log::init(config.log_level);
-    let source = match &options.config {
-        Some(path) => path.display().to_string(),
-        None => "built-in defaults".to_owned(),
-    };
     info!(
-        "chatd {} starting (config: {source})",
-        env!("CARGO_PKG_VERSION")
+        "chatd {} starting (config: {})",
+        env!("CARGO_PKG_VERSION"),
+        source.describe()
     );
     // What the config names must be usable before anything starts: a damaged
     // ban file would let banned users in, a missing MOTD is a config mistake.
-    let extras = match extras(&options, &config) {
+    let extras = match extras(source, &config) {
         Ok(extras) => extras,
         Err(message) => {
             error!("{message}");
@@ -75,32 +77,17 @@ fn main() -> ExitCode {
     }
 }
 
-/// The file named by `--config` (or the built-in defaults), then `--port`.
-fn load_config(options: &Options) -> Result<Config, config::ConfigError> {
-    let mut config = match &options.config {
-        Some(path) => config::load(path)?,
-        None => Config::default(),
-    };
-    if let Some(port) = options.port {
-        config.port = port;
-    }
-    Ok(config)
-}
-
 /// The bans from `state_dir`, the MOTD, and where reloads read from.
-fn extras(options: &Options, config: &Config) -> Result<server::Extras, String> {
+fn extras(source: Source, config: &Config) -> Result<server::Extras, String> {
     let bans = match &config.state_dir {
-        Some(dir) => chatd::bans::Bans::open(std::path::Path::new(dir))?,
-        None => chatd::bans::Bans::in_memory(),
+        Some(dir) => Bans::open(std::path::Path::new(dir))?,
+        None => Bans::in_memory(),
     };
     Ok(server::Extras {
         bans,
         control_socket: None,
-        reload: server::ReloadSource {
-            path: options.config.clone(),
-            port_override: options.port,
-        },
-        motd: config::read_motd(config)?,
+        source,
+        motd: motd::read(config)?,
     })
 }
 
@@ -109,10 +96,7 @@ fn run(config: Config, mut extras: server::Extras) -> Result<(), String> {
     let local = listener
         .local_addr()
         .map_err(|e| format!("listening socket: {e}"))?;
-    // Handlers go in before "listening" is logged: whoever waits for that line may
-    // signal at once, and an unhandled SIGHUP or SIGTERM would kill the process.
-    let (control_tx, control_rx) = async_channel::bounded(16);
-    // Bound before "listening" too: whoever waits for that line may use it.
+    // Bound before "listening" is logged: whoever waits for that line may use it.
     let _socket_file = match &config.control_socket {
         Some(path) => {
             let (socket, file) = chatd::control::bind(std::path::Path::new(path))?;
@@ -122,14 +106,23 @@ fn run(config: Config, mut extras: server::Extras) -> Result<(), String> {
         }
         None => None,
     };
-    signals::start(control_tx, config.shutdown_grace_secs)?;
+    // Handlers go in before "listening" is logged too: whoever waits for that
+    // line may signal at once, and an unhandled SIGHUP or SIGTERM would kill
+    // the process.
+    let (orders, orders_rx) = server::orders();
+    let reloads = orders.clone();
+    let handlers = signals::Handlers {
+        shutdown: Box::new(move || orders.shutdown()),
+        reload: Box::new(move || reloads.reload_and_wait()),
+    };
+    signals::start(handlers, config.shutdown_grace_secs)?;
     info!("listening on {local}");
     notify_or_warn("READY=1\nSTATUS=accepting connections");
     info!("{}", extras.bans.describe());
 
     let workers = chatd::exec::start(config.threads);
     info!("{workers} worker threads");
-    let summary = chatd::exec::block_on(server::run(listener, config, control_rx, extras))
+    let summary = chatd::exec::block_on(server::run(listener, config, orders_rx, extras))
         .map_err(|e| format!("server: {e}"))?;
     notify_or_warn(&format!(
         "STATUS=stopped after {} deliveries",

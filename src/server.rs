@@ -4,19 +4,21 @@
 //! [`run`] takes what it needs as arguments (a bound listener, the config, and a
 //! channel of [`Order`] messages that `main` feeds from signals), so tests and
 //! socket activation can hand it any listener. Where things live:
-//! - the client limit is `clients: Arc<Semaphore>` in [`accept_loop`]: a permit
-//!   per connection, taken with `try_acquire` so a full server answers "server
-//!   full" at once instead of making the client wait;
+//! - the client limit is `clients: Arc<Semaphore>` in
+//!   `Server::accept_until_shutdown`: a permit per connection, taken with
+//!   `try_acquire` so a full server answers "server full" at once instead of
+//!   making the client wait;
 //! - the per-address limit is [`AddressSlots`];
-//! - the bound on each client's send queue is in [`crate::outbox`], applied by
-//!   the hub; input waits on the bounded `hub` channel (`HUB_QUEUE`);
-//! - the shutdown order is spelled out in [`run`].
+//! - the bounds on each client's send queue are the hub's (`hub/backlog.rs`),
+//!   enforced by [`crate::outbox`]'s byte count; input waits on the bounded hub
+//!   channel ([`HUB_QUEUE`]);
+//! - the shutdown order is spelled out in [`run`], one method of the server
+//!   per step.
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::unix::net::UnixListener;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -24,14 +26,15 @@ use std::time::Duration;
 use async_channel::{Receiver, Sender};
 use async_lock::Semaphore;
 use smol::future;
-use smol::{Async, Timer};
+use smol::{Async, Task, Timer};
 
-use crate::config::{self, Config, LiveConfig};
+use crate::bans::Bans;
+use crate::config::{Config, LiveConfig, Source};
 use crate::control::{self, ReloadRequest, Reply};
 use crate::hub::{self, ClientId, Event, SharedCounters, Summary};
 use crate::outbox::Outbox;
 use crate::text::Texts;
-use crate::{connection, debug, error, info, warn};
+use crate::{connection, debug, error, info, motd, warn};
 
 /// Events that may wait between the readers and the hub. When it is full, readers
 /// wait (input pauses) rather than any queue growing: with `max_line_bytes` lines
@@ -54,7 +57,8 @@ const REJECT_LINGER: Duration = Duration::from_secs(2);
 /// accept would fail again at once, and spinning on it would burn a core.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
-/// What `main` tells a running server.
+/// What the daemon orders a running server to do (from signals, through
+/// [`Orders`]).
 #[derive(Debug)]
 pub enum Order {
     /// SIGTERM/SIGINT: the first begins a graceful shutdown, a second ends its grace.
@@ -64,24 +68,52 @@ pub enum Order {
     Reload(ReloadRequest),
 }
 
-/// What a reload reads: the file `--config` named (None: running on built-in
-/// defaults, nothing to reload) and `--port`, which keeps overriding it.
-#[derive(Debug, Clone, Default)]
-pub struct ReloadSource {
-    /// The config file.
-    pub path: Option<PathBuf>,
-    /// `--port`, if given.
-    pub port_override: Option<u16>,
+/// The sending side of a server's [`Order`]s, for whoever turns outside events
+/// into them (the signal thread). Blocking calls: the signal thread is a plain
+/// thread.
+#[derive(Debug, Clone)]
+pub struct Orders(Sender<Order>);
+
+/// A channel for [`Order`]s: the sending side for signals, the receiving side
+/// for [`run`].
+pub fn orders() -> (Orders, Receiver<Order>) {
+    let (sender, receiver) = async_channel::bounded(16);
+    (Orders(sender), receiver)
+}
+
+impl Orders {
+    /// Begins a graceful shutdown (or, the second time, ends its grace);
+    /// false once the server has finished.
+    pub fn shutdown(&self) -> bool {
+        self.0.send_blocking(Order::Shutdown).is_ok()
+    }
+
+    /// Asks for a reload and waits until it is applied or refused (the server
+    /// logs the outcome), so that reloads happen one at a time; false once the
+    /// server has finished.
+    pub fn reload_and_wait(&self) -> bool {
+        let (reply, answer) = async_channel::bounded(1);
+        if self
+            .0
+            .send_blocking(Order::Reload(ReloadRequest { reply }))
+            .is_err()
+        {
+            return false;
+        }
+        // An error means the server dropped the request unanswered as it ended.
+        let _ = answer.recv_blocking();
+        true
+    }
 }
 
 /// What `run` needs besides the listener and the config.
 pub struct Extras {
     /// The bans, loaded from `state_dir` (or kept in memory).
-    pub bans: crate::bans::Bans,
+    pub bans: Bans,
     /// The control socket, bound (`control_socket`), if configured.
     pub control_socket: Option<UnixListener>,
-    /// Where reloads read from.
-    pub reload: ReloadSource,
+    /// Where the settings came from; reloads read it again.
+    pub source: Source,
     /// The message of the day as read at start.
     pub motd: Option<String>,
 }
@@ -127,28 +159,48 @@ impl Drop for AddressSlot {
     }
 }
 
-/// What the accept loop shares with everything it starts.
-struct Shared {
+/// A running server: the hub it feeds and everything the shutdown steps need.
+/// [`run`] takes it through those steps in order, one method each.
+struct Server {
+    /// The hub's event channel (the bounded [`HUB_QUEUE`]).
     hub: Sender<Event>,
+    /// Sends the hub its once-a-second tick; dropped (cancelled) with the server.
+    _ticker: Task<()>,
+    /// Serves `chatd ctl` until the server is dropped, so operators can still
+    /// act during the grace period.
+    _control_task: Option<Task<()>>,
+    /// The settings in force, replaced by reloads.
     live: Arc<LiveConfig>,
-    reload: ReloadSource,
+    /// Where reloads read the settings from.
+    source: Source,
+    /// What main orders (signals).
+    orders: Receiver<Order>,
     /// Reloads asked for over the control socket.
     ctl_reloads: Receiver<ReloadRequest>,
+    /// Connections turned away before the hub saw them, for the health line.
     counters: Arc<SharedCounters>,
-    /// Held by every connection task; when the last clone is dropped, every
-    /// connection has finished writing (mini-redis's "all handlers done").
-    all_done: Sender<()>,
+    /// Cloned into every connection task; when the server's copy and every
+    /// clone are gone, every connection has finished writing (mini-redis's
+    /// "all handlers done"). None once the server has dropped its copy.
+    all_done: Option<Sender<()>>,
+    /// Closes when every `all_done` sender has been dropped.
+    all_done_rx: Receiver<()>,
 }
 
 /// Runs the server on `listener` until a shutdown completes.
 ///
-/// Shutdown order, on the first [`Order::Shutdown`]:
-/// 1. stop accepting at once: the listener is dropped, so new connects are refused;
-/// 2. the hub tells every client the server is shutting down and when;
+/// Shutdown order, on the first [`Order::Shutdown`], each step a method of
+/// the server:
+/// 1. stop accepting at once: the listener is dropped, so new connects are
+///    refused ([`Server::accept_until_shutdown`] returns);
+/// 2. the hub tells every client the server is shutting down and when
+///    ([`Server::announce_shutdown`]);
 /// 3. users keep chatting until they all leave or `shutdown_grace_secs` passes
-///    (a second `Shutdown` ends the grace now);
-/// 4. the hub sends the final notice and closes every outbox after its queue;
-/// 5. wait (at most [`FLUSH_TIMEOUT`]) for every writer to flush and close;
+///    (a second `Shutdown` ends the grace now) ([`Server::grace`]);
+/// 4. the hub sends the final notice and closes every outbox after its queue
+///    (the hub's task ends with the summary, in [`Server::grace`]);
+/// 5. wait (at most [`FLUSH_TIMEOUT`]) for every writer to flush and close
+///    ([`Server::wait_for_writers`]);
 /// 6. log the summary and return it.
 ///
 /// If the listening socket itself fails, the same order runs and `run` then
@@ -159,113 +211,13 @@ pub async fn run(
     orders: Receiver<Order>,
     extras: Extras,
 ) -> io::Result<Summary> {
-    let Extras {
-        bans,
-        control_socket,
-        reload,
-        motd,
-    } = extras;
     let listener = Async::new(listener)?;
-    let config = Arc::new(config);
-    let live = Arc::new(LiveConfig::new(Arc::clone(&config)));
-    let counters = Arc::new(SharedCounters::default());
-    let (hub_tx, hub_rx) = async_channel::bounded(HUB_QUEUE);
-    let hub_task = crate::exec::spawn(hub::dispatch(hub_rx, config, Arc::clone(&counters), bans));
-    // The ticker ends when the hub does (its send fails); dropping it at the end
-    // of `run` cancels it in any case.
-    let ticker = crate::exec::spawn(tick(hub_tx.clone()));
-    // Fails only if the hub has already closed, which it cannot have yet.
-    let _ = hub_tx.send(Event::Motd(motd.map(Arc::from))).await;
-    let (ctl_reload_tx, ctl_reloads) = async_channel::bounded(4);
-    // Serves `chatd ctl` until `run` returns (dropping the task stops it), so
-    // operators can still act during the grace period.
-    let _control_task = match control_socket {
-        Some(socket) => Some(crate::exec::spawn(control::serve(
-            Async::new(socket)?,
-            hub_tx.clone(),
-            ctl_reload_tx,
-        ))),
-        None => None,
-    };
-    let (done_tx, done_rx) = async_channel::bounded::<()>(1);
-    let shared = Shared {
-        hub: hub_tx.clone(),
-        live: Arc::clone(&live),
-        reload,
-        ctl_reloads,
-        counters,
-        all_done: done_tx,
-    };
-
-    let fatal = accept_loop(listener, &shared, &orders).await;
-    let Shared {
-        hub,
-        all_done,
-        reload,
-        ctl_reloads,
-        ..
-    } = shared;
-    drop(all_done);
-
+    let (mut server, hub_task) = Server::start(config, orders, extras).await?;
+    let fatal = server.accept_until_shutdown(listener).await;
     info!("shutdown begun: no longer accepting connections");
-    // The hub has not closed yet, so this cannot fail; if it had, there would be
-    // nobody left to tell.
-    let _ = hub.send(Event::BeginShutdown).await;
-    let grace = Duration::from_secs(live.get().1.shutdown_grace_secs);
-    let summary = {
-        let hub_done = async { Some(hub_task.await) };
-        // Sends of EndGrace below fail only once the hub has closed, when the
-        // grace is over anyway.
-        let second_signal = async {
-            loop {
-                match next_order(&orders, &ctl_reloads).await {
-                    Some(Order::Shutdown) => {
-                        let _ = hub.send(Event::EndGrace).await;
-                    }
-                    // A reload during the grace is applied without telling
-                    // systemd: once STOPPING=1 is sent, READY=1 would say the opposite.
-                    Some(Order::Reload(request)) => {
-                        reload_now(&live, &hub, &reload, request, false).await;
-                    }
-                    // main is gone; let the grace run its course.
-                    None => future::pending::<()>().await,
-                }
-            }
-        };
-        let grace_over = async {
-            Timer::after(grace).await;
-            let _ = hub.send(Event::EndGrace).await;
-            future::pending::<()>().await
-        };
-        future::or(hub_done, async {
-            future::or(second_signal, grace_over).await;
-            None
-        })
-        .await
-        .unwrap_or_default()
-    };
-    drop(hub);
-    drop(hub_tx);
-    drop(ticker);
-
-    let flushed = future::or(
-        async {
-            // Err means every connection task has dropped its sender: all done.
-            let _ = done_rx.recv().await;
-            true
-        },
-        async {
-            Timer::after(FLUSH_TIMEOUT).await;
-            false
-        },
-    )
-    .await;
-    if !flushed {
-        warn!(
-            "shutdown: some clients did not take their last lines within {}s; closing anyway",
-            FLUSH_TIMEOUT.as_secs()
-        );
-    }
+    server.announce_shutdown().await;
+    let summary = server.grace(hub_task).await;
+    server.wait_for_writers().await;
     info!(
         "shutdown finished: {} clients notified, {} lines in, {} deliveries, {} slow drops",
         summary.clients_at_close, summary.lines_in, summary.deliveries, summary.slow_drops
@@ -276,185 +228,291 @@ pub async fn run(
     }
 }
 
+impl Server {
+    /// Starts the hub, its ticker and the control socket's task; returns the
+    /// server and the hub's task, which ends with the summary once the grace
+    /// is over.
+    async fn start(
+        config: Config,
+        orders: Receiver<Order>,
+        extras: Extras,
+    ) -> io::Result<(Server, Task<Summary>)> {
+        let Extras {
+            bans,
+            control_socket,
+            source,
+            motd,
+        } = extras;
+        let config = Arc::new(config);
+        let live = Arc::new(LiveConfig::new(Arc::clone(&config)));
+        let counters = Arc::new(SharedCounters::default());
+        let (hub, hub_rx) = async_channel::bounded(HUB_QUEUE);
+        let hub_task =
+            crate::exec::spawn(hub::dispatch(hub_rx, config, Arc::clone(&counters), bans));
+        // The ticker ends when the hub does (its send fails); dropping it with
+        // the server cancels it in any case.
+        let ticker = crate::exec::spawn(tick(hub.clone()));
+        // Fails only if the hub has already closed, which it cannot have yet.
+        let _ = hub.send(Event::Motd(motd.map(Arc::from))).await;
+        let (ctl_reload_tx, ctl_reloads) = async_channel::bounded(4);
+        let control_task = match control_socket {
+            Some(socket) => Some(crate::exec::spawn(control::serve(
+                Async::new(socket)?,
+                hub.clone(),
+                ctl_reload_tx,
+            ))),
+            None => None,
+        };
+        let (all_done, all_done_rx) = async_channel::bounded::<()>(1);
+        let server = Server {
+            hub,
+            _ticker: ticker,
+            _control_task: control_task,
+            live,
+            source,
+            orders,
+            ctl_reloads,
+            counters,
+            all_done: Some(all_done),
+            all_done_rx,
+        };
+        Ok((server, hub_task))
+    }
+
+    /// The next order from main (signals) or from the control socket
+    /// (`reload`); None once main has hung up.
+    async fn next_order(&self) -> Option<Order> {
+        future::or(async { self.orders.recv().await.ok() }, async {
+            match self.ctl_reloads.recv().await {
+                Ok(request) => Some(Order::Reload(request)),
+                // No control socket: only main speaks.
+                Err(_) => future::pending().await,
+            }
+        })
+        .await
+    }
+
+    /// Step 2: the hub tells everyone; the server's own `all_done` goes, so
+    /// that only the connections' copies keep the channel open.
+    async fn announce_shutdown(&mut self) {
+        self.all_done = None;
+        // The hub has not closed yet, so this cannot fail; if it had, there
+        // would be nobody left to tell.
+        let _ = self.hub.send(Event::BeginShutdown).await;
+    }
+
+    /// Steps 3 and 4: the grace, ended by its timer, a second shutdown order or
+    /// the last user leaving; reloads are still applied meanwhile. Returns the
+    /// hub's summary once it has sent the final notice and closed every outbox.
+    async fn grace(&self, hub_task: Task<Summary>) -> Summary {
+        let grace = Duration::from_secs(self.live.get().1.shutdown_grace_secs);
+        let hub_done = async { Some(hub_task.await) };
+        // Sends of EndGrace below fail only once the hub has closed, when the
+        // grace is over anyway.
+        let second_signal = async {
+            loop {
+                match self.next_order().await {
+                    Some(Order::Shutdown) => {
+                        let _ = self.hub.send(Event::EndGrace).await;
+                    }
+                    // A reload during the grace is applied without telling
+                    // systemd: once STOPPING=1 is sent, READY=1 would say the opposite.
+                    Some(Order::Reload(request)) => self.reload(request, false).await,
+                    // main is gone; let the grace run its course.
+                    None => future::pending::<()>().await,
+                }
+            }
+        };
+        let grace_over = async {
+            Timer::after(grace).await;
+            let _ = self.hub.send(Event::EndGrace).await;
+            future::pending::<()>().await
+        };
+        future::or(hub_done, async {
+            future::or(second_signal, grace_over).await;
+            None
+        })
+        .await
+        .unwrap_or_default()
+    }
+
+    /// Step 5: waits (at most [`FLUSH_TIMEOUT`]) for every connection's writer
+    /// to have written its last lines and closed.
+    async fn wait_for_writers(&self) {
+        let flushed = future::or(
+            async {
+                // Err means every connection task has dropped its sender: all done.
+                let _ = self.all_done_rx.recv().await;
+                true
+            },
+            async {
+                Timer::after(FLUSH_TIMEOUT).await;
+                false
+            },
+        )
+        .await;
+        if !flushed {
+            warn!(
+                "shutdown: some clients did not take their last lines within {}s; closing anyway",
+                FLUSH_TIMEOUT.as_secs()
+            );
+        }
+    }
+
+    /// Carries out a reload (SIGHUP or `chatd ctl reload`): re-reads the file
+    /// and the MOTD off the executor, applies them, and only then answers, so
+    /// that whoever asked knows the new settings are in force. `tell_systemd`:
+    /// wrap it in `RELOADING=1` … `READY=1`.
+    async fn reload(&self, request: ReloadRequest, tell_systemd: bool) {
+        if self.source.path().is_none() {
+            info!("reload: no config file (running on built-in defaults), nothing to reload");
+            let why = "no config file (running on built-in defaults), nothing to reload\n";
+            // The asker may have given up; then nobody waits for the answer.
+            let _ = request.reply.try_send(Reply::Refused(why.to_owned()));
+            return;
+        }
+        if tell_systemd {
+            crate::systemd::notify_or_warn("RELOADING=1");
+        }
+        let source = self.source.clone();
+        let current = self.live.get().1;
+        let read = smol::unblock(move || {
+            let new = source.reload(&current)?;
+            let motd = motd::read(&new)?;
+            Ok::<_, String>((new, motd))
+        })
+        .await;
+        let reply = match read {
+            Ok((new, motd)) => {
+                // Logged before the new level applies, so that a reload to "warn" still says so.
+                info!("config reloaded");
+                crate::log::set_level(new.log_level);
+                let new = Arc::new(new);
+                self.live.replace(Arc::clone(&new));
+                // The hub takes these before any event sent after them (a new
+                // connection's, say). They fail only once the hub has closed, when
+                // there is nothing left to configure.
+                let _ = self.hub.send(Event::Reload(new)).await;
+                let _ = self.hub.send(Event::Motd(motd.map(Arc::from))).await;
+                Reply::Done("config reloaded\n".to_owned())
+            }
+            Err(err) => {
+                for line in err.to_string().lines() {
+                    warn!("config reload refused, keeping the old settings: {line}");
+                }
+                Reply::Refused(format!("{err}\n"))
+            }
+        };
+        if tell_systemd {
+            crate::systemd::notify_or_warn("READY=1");
+        }
+        let _ = request.reply.try_send(reply);
+    }
+
+    /// Step 1: accepts connections until the first shutdown order, applying
+    /// reloads meanwhile; the listener is dropped when this returns, so new
+    /// connects are refused from then on. Returns the error if the listening
+    /// socket itself failed; the server then shuts down gracefully as if
+    /// signalled, and `run` reports the error.
+    async fn accept_until_shutdown(&self, listener: Async<TcpListener>) -> Option<io::Error> {
+        let (_, config) = self.live.get();
+        // The client limit: one permit per connection. Changing `max_clients` needs a
+        // restart, because a semaphore cannot take permits back.
+        let clients = Arc::new(Semaphore::new(config.max_clients));
+        let addresses = Arc::new(AddressSlots::default());
+        let rejects_in_flight = Arc::new(AtomicUsize::new(0));
+        let mut next_id: ClientId = 0;
+
+        enum Woke {
+            Accepted(io::Result<(Async<TcpStream>, SocketAddr)>),
+            Order(Option<Order>),
+        }
+        loop {
+            let woke = future::or(async { Woke::Accepted(listener.accept().await) }, async {
+                Woke::Order(self.next_order().await)
+            })
+            .await;
+            let (stream, peer) = match woke {
+                Woke::Accepted(Ok(accepted)) => accepted,
+                Woke::Accepted(Err(err)) => {
+                    if listener_broken(&err) {
+                        error!("accept failed: {err}; the listening socket is unusable");
+                        return Some(err);
+                    }
+                    accept_failed(&err).await;
+                    continue;
+                }
+                Woke::Order(Some(Order::Reload(request))) => {
+                    self.reload(request, true).await;
+                    continue;
+                }
+                // A shutdown, or main hung up: stop accepting either way.
+                Woke::Order(Some(Order::Shutdown) | None) => return None,
+            };
+            let (_, config) = self.live.get();
+            let texts = Texts::of(&config);
+            let Some(permit) = clients.try_acquire_arc() else {
+                info!(
+                    "rejected {peer}: server full ({} clients)",
+                    config.max_clients
+                );
+                self.reject(stream, texts.server_full(), &rejects_in_flight);
+                continue;
+            };
+            let Some(slot) = addresses.try_take(peer.ip(), config.max_clients_per_ip) else {
+                info!(
+                    "rejected {peer}: too many connections from {} (max {})",
+                    peer.ip(),
+                    config.max_clients_per_ip
+                );
+                self.reject(stream, texts.too_many_from_address(), &rejects_in_flight);
+                continue;
+            };
+            // Lines are batched by the writer already; Nagle would only add latency.
+            // Failing to set it costs latency, not correctness.
+            let _ = stream.get_ref().set_nodelay(true);
+            next_id += 1;
+            let id = next_id;
+            info!("connect {peer} (client {id})");
+            let stream = Arc::new(stream);
+            let outbox = Arc::new(Outbox::new());
+            let connected = Event::Connected {
+                id,
+                peer,
+                outbox: Arc::clone(&outbox),
+            };
+            if self.hub.send(connected).await.is_err() {
+                return None;
+            }
+            let hub = self.hub.clone();
+            let live = Arc::clone(&self.live);
+            let done = self.all_done.clone();
+            // Detached, but not forgotten: `run` waits for every connection's `done`
+            // sender to drop before it returns.
+            crate::exec::spawn(async move {
+                let _permit = permit;
+                let _slot = slot;
+                let _done = done;
+                connection::serve(id, stream, outbox, hub, live).await;
+                debug!("closed {peer} (client {id})");
+            })
+            .detach();
+        }
+    }
+
+    /// Tells a turned-away client why in one line, then closes.
+    fn reject(&self, stream: Async<TcpStream>, why: String, in_flight: &Arc<AtomicUsize>) {
+        self.counters.rejections.fetch_add(1, Ordering::Relaxed);
+        reject(stream, why, in_flight);
+    }
+}
+
 async fn tick(hub: Sender<Event>) {
     loop {
         Timer::after(Duration::from_secs(1)).await;
         if hub.send(Event::Tick).await.is_err() {
             return;
         }
-    }
-}
-
-/// The next request from main (signals) or from the control socket (`reload`);
-/// None once main has hung up.
-async fn next_order(
-    orders: &Receiver<Order>,
-    ctl_reloads: &Receiver<ReloadRequest>,
-) -> Option<Order> {
-    future::or(async { orders.recv().await.ok() }, async {
-        match ctl_reloads.recv().await {
-            Ok(request) => Some(Order::Reload(request)),
-            // No control socket: only main speaks.
-            Err(_) => future::pending().await,
-        }
-    })
-    .await
-}
-
-/// Carries out a reload (SIGHUP or `chatd ctl reload`): re-reads the file and
-/// the MOTD off the executor, applies them, and only then answers, so that
-/// whoever asked knows the new settings are in force. `tell_systemd`: wrap it
-/// in `RELOADING=1` … `READY=1`.
-async fn reload_now(
-    live: &LiveConfig,
-    hub: &Sender<Event>,
-    source: &ReloadSource,
-    request: ReloadRequest,
-    tell_systemd: bool,
-) {
-    let Some(path) = source.path.clone() else {
-        info!("reload: no config file (running on built-in defaults), nothing to reload");
-        let why = "no config file (running on built-in defaults), nothing to reload\n";
-        // The asker may have given up; then nobody waits for the answer.
-        let _ = request.reply.try_send(Reply::Refused(why.to_owned()));
-        return;
-    };
-    if tell_systemd {
-        crate::systemd::notify_or_warn("RELOADING=1");
-    }
-    let port = source.port_override;
-    let current = live.get().1;
-    let read = smol::unblock(move || {
-        let new = config::reloaded(&path, port, &current)?;
-        let motd = config::read_motd(&new)?;
-        Ok::<_, String>((new, motd))
-    })
-    .await;
-    let reply = match read {
-        Ok((new, motd)) => {
-            // Logged before the new level applies, so that a reload to "warn" still says so.
-            info!("config reloaded");
-            crate::log::set_level(new.log_level);
-            let new = Arc::new(new);
-            live.replace(Arc::clone(&new));
-            // The hub takes these before any event sent after them (a new
-            // connection's, say). They fail only once the hub has closed, when
-            // there is nothing left to configure.
-            let _ = hub.send(Event::Reload(new)).await;
-            let _ = hub.send(Event::Motd(motd.map(Arc::from))).await;
-            Reply::Done("config reloaded\n".to_owned())
-        }
-        Err(err) => {
-            for line in err.to_string().lines() {
-                warn!("config reload refused, keeping the old settings: {line}");
-            }
-            Reply::Refused(format!("{err}\n"))
-        }
-    };
-    if tell_systemd {
-        crate::systemd::notify_or_warn("READY=1");
-    }
-    let _ = request.reply.try_send(reply);
-}
-
-/// Accepts connections until the first shutdown request, applying reloads meanwhile.
-/// Returns the error if the listening socket itself failed; the server then shuts
-/// down gracefully as if signalled, and `run` reports the error.
-async fn accept_loop(
-    listener: Async<TcpListener>,
-    shared: &Shared,
-    orders: &Receiver<Order>,
-) -> Option<io::Error> {
-    let (_, config) = shared.live.get();
-    // The client limit: one permit per connection. Changing `max_clients` needs a
-    // restart, because a semaphore cannot take permits back.
-    let clients = Arc::new(Semaphore::new(config.max_clients));
-    let addresses = Arc::new(AddressSlots::default());
-    let rejects_in_flight = Arc::new(AtomicUsize::new(0));
-    let mut next_id: ClientId = 0;
-
-    enum Woke {
-        Accepted(io::Result<(Async<TcpStream>, SocketAddr)>),
-        Order(Option<Order>),
-    }
-    loop {
-        let woke = future::or(async { Woke::Accepted(listener.accept().await) }, async {
-            Woke::Order(next_order(orders, &shared.ctl_reloads).await)
-        })
-        .await;
-        let (stream, peer) = match woke {
-            Woke::Accepted(Ok(accepted)) => accepted,
-            Woke::Accepted(Err(err)) => {
-                if listener_broken(&err) {
-                    error!("accept failed: {err}; the listening socket is unusable");
-                    return Some(err);
-                }
-                accept_failed(&err).await;
-                continue;
-            }
-            Woke::Order(Some(Order::Reload(request))) => {
-                reload_now(&shared.live, &shared.hub, &shared.reload, request, true).await;
-                continue;
-            }
-            // A shutdown, or main hung up: stop accepting either way.
-            Woke::Order(Some(Order::Shutdown) | None) => return None,
-        };
-        let (_, config) = shared.live.get();
-        let texts = Texts {
-            language: config.language,
-            colors: config.colors,
-        };
-        let Some(permit) = clients.try_acquire_arc() else {
-            info!(
-                "rejected {peer}: server full ({} clients)",
-                config.max_clients
-            );
-            reject(stream, texts.server_full(), shared, &rejects_in_flight);
-            continue;
-        };
-        let Some(slot) = addresses.try_take(peer.ip(), config.max_clients_per_ip) else {
-            info!(
-                "rejected {peer}: too many connections from {} (max {})",
-                peer.ip(),
-                config.max_clients_per_ip
-            );
-            reject(
-                stream,
-                texts.too_many_from_address(),
-                shared,
-                &rejects_in_flight,
-            );
-            continue;
-        };
-        // Lines are batched by the writer already; Nagle would only add latency.
-        // Failing to set it costs latency, not correctness.
-        let _ = stream.get_ref().set_nodelay(true);
-        next_id += 1;
-        let id = next_id;
-        info!("connect {peer} (client {id})");
-        let stream = Arc::new(stream);
-        let outbox = Arc::new(Outbox::new());
-        let connected = Event::Connected {
-            id,
-            peer,
-            outbox: Arc::clone(&outbox),
-        };
-        if shared.hub.send(connected).await.is_err() {
-            return None;
-        }
-        let hub = shared.hub.clone();
-        let live = Arc::clone(&shared.live);
-        let done = shared.all_done.clone();
-        // Detached, but not forgotten: `run` waits for every connection's `done`
-        // sender to drop before it returns.
-        crate::exec::spawn(async move {
-            let _permit = permit;
-            let _slot = slot;
-            let _done = done;
-            connection::serve(id, stream, outbox, hub, live).await;
-            debug!("closed {peer} (client {id})");
-        })
-        .detach();
     }
 }
 
@@ -482,9 +540,10 @@ async fn accept_failed(err: &io::Error) {
     }
 }
 
-/// Tells a turned-away client why in one line, then closes.
-fn reject(stream: Async<TcpStream>, why: String, shared: &Shared, in_flight: &Arc<AtomicUsize>) {
-    shared.counters.rejections.fetch_add(1, Ordering::Relaxed);
+/// Writes a turned-away client its one line, then closes: at once when
+/// [`MAX_REJECTS_IN_FLIGHT`] rejects are waiting already, else once the client
+/// has read it (or [`REJECT_LINGER`] passed).
+fn reject(stream: Async<TcpStream>, why: String, in_flight: &Arc<AtomicUsize>) {
     // A fresh socket's send buffer is empty, so this write does not block, and
     // every rejected client gets its line, flood or not.
     let _ = stream.get_ref().write_all(why.as_bytes());

@@ -1,18 +1,27 @@
 //! Signals into the daemon: SIGTERM/SIGINT become a graceful shutdown (a second
-//! one ends the grace), SIGHUP a reload that the server answers once applied.
+//! one ends the grace), SIGHUP a reload. The signal thread knows nothing of
+//! the server: it calls what it is given.
 
-use async_channel::Sender;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
-use crate::control::ReloadRequest;
 use crate::info;
-use crate::server::Order;
 
-/// Turns SIGTERM/SIGINT into [`Order::Shutdown`] and SIGHUP into
-/// [`Order::Reload`], waiting for the server to have applied the reload (it
-/// tells systemd `RELOADING=1` … `READY=1` around it). A plain thread: the
-/// signal iterator blocks.
-pub fn start(control: Sender<Order>, grace_secs: u64) -> Result<(), String> {
+/// What the signal thread does for each signal. Each returns false once
+/// there is nobody left to act (the server has finished); the thread then ends.
+pub struct Handlers {
+    /// SIGTERM/SIGINT: begin a graceful shutdown, or end its grace.
+    pub shutdown: Box<dyn Fn() -> bool + Send>,
+    /// SIGHUP: reload, returning once the reload is applied or refused, so
+    /// that reloads happen one at a time (systemd's `RELOADING=1` … `READY=1`
+    /// wraps it).
+    pub reload: Box<dyn Fn() -> bool + Send>,
+}
+
+/// Starts the signal thread: SIGTERM/SIGINT call `handlers.shutdown` (the
+/// first logged as a graceful shutdown with `grace_secs` and told to systemd
+/// as `STOPPING=1`, the next as skipping the rest of the grace), SIGHUP calls
+/// `handlers.reload`. A plain thread: the signal iterator blocks.
+pub fn start(handlers: Handlers, grace_secs: u64) -> Result<(), String> {
     let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])
         .map_err(|e| format!("cannot install signal handlers: {e}"))?;
     std::thread::Builder::new()
@@ -21,16 +30,9 @@ pub fn start(control: Sender<Order>, grace_secs: u64) -> Result<(), String> {
             let mut shutdowns = 0;
             for signal in signals.forever() {
                 if signal == SIGHUP {
-                    let (reply, answer) = async_channel::bounded(1);
-                    if control
-                        .send_blocking(Order::Reload(ReloadRequest { reply }))
-                        .is_err()
-                    {
-                        return; // The server has finished.
+                    if !(handlers.reload)() {
+                        return;
                     }
-                    // The answer is logged by the server; waiting for it keeps
-                    // one reload at a time.
-                    let _ = answer.recv_blocking();
                     continue;
                 }
                 shutdowns += 1;
@@ -45,8 +47,8 @@ pub fn start(control: Sender<Order>, grace_secs: u64) -> Result<(), String> {
                 } else {
                     info!("{name} again: skipping the rest of the grace period");
                 }
-                if control.send_blocking(Order::Shutdown).is_err() {
-                    return; // The server has finished.
+                if !(handlers.shutdown)() {
+                    return;
                 }
             }
         })

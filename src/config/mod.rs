@@ -13,8 +13,9 @@
 //!
 //! Its parts: [`keys`] (the table: each key's name, parser, how it is written back,
 //! and whether it needs a restart), `toml` (the TOML-subset lexer), [`error`]
-//! (what a bad file produces) and [`live`] (the settings readers consult at run
-//! time, and the reload policy).
+//! (what a bad file produces), [`Source`] (the file, then `--port`: what the
+//! start and every reload read, with the reload policy) and [`live`] (the
+//! settings readers consult at run time).
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -22,6 +23,7 @@ use std::path::Path;
 pub mod error;
 pub mod keys;
 pub mod live;
+mod source;
 mod toml;
 
 #[cfg(test)]
@@ -30,7 +32,8 @@ mod render_tests;
 mod tests;
 
 pub use error::ConfigError;
-pub use live::{LiveConfig, read_motd, reloaded};
+pub use live::LiveConfig;
+pub use source::Source;
 
 use keys::KEYS;
 use keys::suggest;

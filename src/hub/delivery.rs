@@ -10,7 +10,6 @@ use std::sync::Arc;
 
 use crate::outbox::Block;
 
-use super::backlog::QueueBounds;
 use super::members::Member;
 use super::round::{Round, Said, View, unix_now};
 use super::{ClientId, Hub, ROUND_BYTES, RoomId};
@@ -42,7 +41,7 @@ impl Hub {
                 view.show(&line, now, now, &mut shown);
                 Arc::from(shown)
             };
-            let bounds = QueueBounds::of(&self.config);
+            let bounds = self.bounds;
             self.fanout.push(id, member, line, 1, &bounds);
         }
     }
@@ -127,7 +126,7 @@ impl Hub {
         let start = round.partial.get(&id).copied().unwrap_or(0);
         let view = View::of(id, member, &self.config);
         if let Some((block, lines)) = round.block(Some(view), start) {
-            let bounds = QueueBounds::of(&self.config);
+            let bounds = self.bounds;
             self.fanout.push(id, member, block, lines, &bounds);
         }
         round.partial.insert(id, round.lines.len());
@@ -146,7 +145,7 @@ impl Hub {
             return;
         }
         let pending = std::mem::take(&mut self.rooms.pending);
-        let bounds = QueueBounds::of(&self.config);
+        let bounds = self.bounds;
         let mut covered = 0;
         for &room_id in &pending {
             if let Some(room) = self.rooms.get_mut(room_id) {

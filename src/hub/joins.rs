@@ -10,7 +10,8 @@ use crate::command::{Access, Command};
 use crate::info;
 use crate::nick::{self, nick_key};
 use crate::protocol::sanitize;
-use crate::text::{MAX_LISTED_NAMES, Place, RoomEntry, Texts, stamp};
+use crate::render::stamp;
+use crate::text::{MAX_LISTED_NAMES, Place, RoomEntry, Texts};
 
 use super::rooms::MAX_ROOM_NAME_CHARS;
 use super::{Block, ClientId, Hub, JOIN_LIST_MAX_ROOM, LOBBY, RoomId, block};

@@ -157,8 +157,13 @@ pub struct Summary {
 }
 
 struct Hub {
+    /// The settings in force; replaced on reload, together with what is
+    /// derived from them below (never recomputed per line).
     config: Arc<Config>,
+    /// The server's voice: `language` and `colors`.
     texts: Texts,
+    /// The send queue's bounds: `send_queue_bytes`, its hard bound and grace.
+    bounds: QueueBounds,
     members: Members,
     /// The lobby and the rooms made with `/join`, each with its members,
     /// history, topic and round.
@@ -213,13 +218,6 @@ pub async fn dispatch(
     room.summary
 }
 
-fn texts_for(config: &Config) -> Texts {
-    Texts {
-        language: config.language,
-        colors: config.colors,
-    }
-}
-
 /// A block holding the server's text `text` (one or more whole lines).
 fn block(text: String) -> Block {
     Arc::from(text.into_bytes().into_boxed_slice())
@@ -229,7 +227,8 @@ impl Hub {
     fn new(config: Arc<Config>, shared: Arc<SharedCounters>, bans: Bans) -> Hub {
         let now = Instant::now();
         Hub {
-            texts: texts_for(&config),
+            texts: Texts::of(&config),
+            bounds: QueueBounds::of(&config),
             config,
             members: Members::default(),
             rooms: Rooms::default(),
@@ -260,7 +259,8 @@ impl Hub {
             Event::BeginShutdown => self.begin_shutdown(),
             Event::EndGrace => return true,
             Event::Reload(config) => {
-                self.texts = texts_for(&config);
+                self.texts = Texts::of(&config);
+                self.bounds = QueueBounds::of(&config);
                 for (_, room_id) in self.rooms.iter_mut() {
                     while room_id.history.len() > config.history {
                         room_id.history.pop_front();
@@ -343,7 +343,7 @@ impl Hub {
     fn drop_too_slow(&mut self) {
         while let Some((id, overflow)) = self.fanout.too_slow.pop() {
             if let Some(member) = self.members.get(id) {
-                let bounds = QueueBounds::of(&self.config);
+                let bounds = self.bounds;
                 // The log names the bound, and the key that sets it.
                 let why = match overflow {
                     Overflow::Hard => format!(

@@ -25,7 +25,7 @@ use super::backlog::{Backlog, Overflow, QueueBounds};
 use super::members::Member;
 use super::members::{Comfort, IdMap};
 use crate::config::Config;
-use crate::text::{marked, stamp, strip_colors};
+use crate::render::{marked, stamp, strip_colors};
 
 /// Pushes blocks into outboxes and keeps count; who overflowed is collected in
 /// `too_slow` and dropped at the end of the round.

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::{debug, info};
 
-use super::backlog::{Overflow, QueueBounds, Verdict};
+use super::backlog::{Overflow, Verdict};
 use super::{Hub, block};
 
 impl Hub {
@@ -59,7 +59,7 @@ impl Hub {
     /// back under it, it is no longer watched; stalled for the grace time, it is
     /// marked too slow, and dropped at the end of this round.
     pub(super) fn check_backlogs(&mut self, now: Instant) {
-        let bounds = QueueBounds::of(&self.config);
+        let bounds = self.bounds;
         let members = &self.members;
         let too_slow = &mut self.fanout.too_slow;
         self.fanout.backlogs.retain(|&id, backlog| {

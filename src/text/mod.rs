@@ -1,7 +1,9 @@
 //! Everything the server says to users, in English or in the tutorial's Chinese.
 //!
-//! Each function returns complete protocol lines ending in `\r\n`. Nicknames and
-//! user text reaching here are already sanitized; the only escape codes in the
+//! The [`Texts`] functions that say something to users return complete protocol
+//! lines ending in `\r\n`; the few that return a fragment (a default away
+//! message, a [`LeaveReason`] for the log) say so. Nicknames and user text
+//! reaching here are already sanitized; the only escape codes in the
 //! output are the server's own colors, and only when `colors` is on.
 
 use crate::command::{Access, COMMANDS, Command, Words};
@@ -12,7 +14,6 @@ mod comfort;
 mod presence;
 mod rooms;
 
-pub use comfort::{marked, stamp, strip_colors};
 pub use rooms::{Place, RoomEntry};
 mod moderation;
 
@@ -151,6 +152,15 @@ pub struct Texts {
 }
 
 impl Texts {
+    /// The voice `config` sets (`language`, `colors`); derived again on every
+    /// reload, never per line.
+    pub fn of(config: &crate::config::Config) -> Texts {
+        Texts {
+            language: config.language,
+            colors: config.colors,
+        }
+    }
+
     pub(crate) fn zh(&self) -> bool {
         self.language == Language::Zh
     }
