@@ -58,12 +58,12 @@ pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long a client has to take the answer, and then to close, before the
 /// server closes anyway.
-const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// At most this many control connections are served at once; more wait in the
 /// socket's backlog. Only root and chatd's user can connect, so this guards
 /// against a runaway script, not an attacker.
-const MAX_CONNECTIONS: usize = 16;
+pub const MAX_CONNECTIONS: usize = 16;
 
 /// Wait before accepting again after accept failed for want of resources.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);

@@ -2,11 +2,18 @@
 //!
 //! Data flows one way through these modules:
 //! socket bytes → [`protocol`] (lines, telnet, UTF-8, sanitizing) →
-//! [`connection`] (reader task, flood control) → [`room`] (the one owner of who is
-//! here; what each line does, by [`command`]'s table and [`nick`]'s rules;
-//! fan-out) → [`outbox`] (bounded per-client queue) → [`connection`] (writer
-//! task) → socket. [`server`] accepts connections and runs the shutdown;
-//! [`config`], [`cli`], [`log`], [`text`] and [`systemd`] serve `main`.
+//! [`connection`] (reader task, flood control) → [`hub`] (the one owner of who
+//! is here and in which room; what each line does, by [`command`]'s table and
+//! [`nick`]'s rules; fan-out, shown to each reader by [`render`]) → [`outbox`]
+//! (bounded per-client queue) → [`connection`] (writer task) → socket.
+//!
+//! Around that path: [`server`] accepts connections and runs the shutdown, on
+//! the executor of [`exec`]; [`control`] serves the control socket, whose
+//! client is [`ctl`] (`chatd ctl`) and whose answers are [`reply`]s; [`bans`]
+//! holds ban state and its file; [`text`] is everything the server says, in
+//! English and Chinese. [`config`], [`cli`], [`listener`], [`signals`],
+//! [`motd`], [`log`] and [`systemd`] serve `main`. [`test_rng`] is the tests'
+//! random numbers.
 
 #![deny(unsafe_code)]
 #![warn(missing_docs, rust_2018_idioms)]

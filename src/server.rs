@@ -192,15 +192,15 @@ struct Server {
 /// Shutdown order, on the first [`Order::Shutdown`], each step a method of
 /// the server:
 /// 1. stop accepting at once: the listener is dropped, so new connects are
-///    refused ([`Server::accept_until_shutdown`] returns);
+///    refused (`Server::accept_until_shutdown` returns);
 /// 2. the hub tells every client the server is shutting down and when
-///    ([`Server::announce_shutdown`]);
+///    (`Server::announce_shutdown`);
 /// 3. users keep chatting until they all leave or `shutdown_grace_secs` passes
-///    (a second `Shutdown` ends the grace now) ([`Server::grace`]);
+///    (a second `Shutdown` ends the grace now) (`Server::grace`);
 /// 4. the hub sends the final notice and closes every outbox after its queue
-///    (the hub's task ends with the summary, in [`Server::grace`]);
+///    (the hub's task ends with the summary, in `Server::grace`);
 /// 5. wait (at most [`FLUSH_TIMEOUT`]) for every writer to flush and close
-///    ([`Server::wait_for_writers`]);
+///    (`Server::wait_for_writers`);
 /// 6. log the summary and return it.
 ///
 /// If the listening socket itself fails, the same order runs and `run` then

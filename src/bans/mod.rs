@@ -52,7 +52,7 @@ use crate::log::{format_utc_seconds, parse_utc_seconds};
 pub use duration::{MAX_DURATION, format_duration, parse_duration};
 pub use kept::Bans;
 pub use net::IpNet;
-pub use store::{Saver, save_atomic};
+pub use store::{SAVE_RETRY, Saver, save_atomic};
 
 /// At most this many bans are kept: the list is checked on every connect and
 /// written out whole on every change. Past it, a new ban is refused.

@@ -50,7 +50,7 @@ pub fn save_atomic(path: &Path, text: &str) -> io::Result<()> {
 
 /// How long the [`Saver`] waits before trying a failed save again, when no newer
 /// snapshot came meanwhile.
-const SAVE_RETRY: Duration = Duration::from_secs(10);
+pub const SAVE_RETRY: Duration = Duration::from_secs(10);
 
 /// Writes ban-list snapshots to the file on its own thread, so that the hub never
 /// waits for the disk. It holds at most one snapshot waiting: a newer one replaces
@@ -98,7 +98,7 @@ impl Saver {
         })
     }
 
-    /// Hands over a rendered list ([`BanList::render`]) to be written soon; never
+    /// Hands over a rendered list ([`BanList::render`](super::BanList::render)) to be written soon; never
     /// waits for the disk (the lock it takes is only ever held for a moment).
     pub fn try_save(&self, snapshot: String) {
         self.mailbox.lock().snapshot = Some(snapshot);

@@ -116,7 +116,9 @@ pub enum Event {
         /// EOF, or the error that ended it.
         reason: LeaveReason,
     },
-    /// Once a second: login timeouts, the health line, systemd status.
+    /// Once a second, from the server's ticker: login timeouts, clients
+    /// stalled over the soft bound, expired bans, presence summaries, the
+    /// health line, and systemd's status and watchdog (see `timers.rs`).
     Tick,
     /// A shutdown signal: tell everyone, start the grace period.
     BeginShutdown,

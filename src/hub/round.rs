@@ -5,9 +5,9 @@
 //! round of 100 joins in a room of 10,000 is 10,000 pushes, not a million. Each
 //! recipient still gets exactly the lines it would have got one by one, in the
 //! same order relative to what is sent to it alone: a line for one client
-//! first catches that client up with the round ([`Hub::send`]).
+//! first catches that client up with the round ([`Hub::send`](super::Hub::send)).
 //!
-//! Every push is a `try_push` into a bounded [`Outbox`], bounded by
+//! Every push is a `try_push` into a bounded [`Outbox`](crate::outbox::Outbox), bounded by
 //! `send_queue_hard_bytes`: a full one marks its client too slow (dropped after
 //! the round), never makes the hub wait. A push that leaves a queue over the
 //! soft bound puts its client on the watch list that the tick checks (see
