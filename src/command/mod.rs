@@ -264,6 +264,25 @@ mod tests {
         }
     }
 
+    /// What the hub's dispatch relies on: it runs only the session group
+    /// without a nickname, ignores the server group in chat, and lets the
+    /// control socket run every moderation and server command.
+    #[test]
+    fn each_group_has_the_access_its_handler_relies_on() {
+        for c in COMMANDS {
+            let session = matches!(c.id, Id::Session(_));
+            assert_eq!(c.access == Access::Everyone, session, "{}", c.name);
+            let server = matches!(c.id, Id::Server(_));
+            assert_eq!(c.access == Access::ControlSocket, server, "{}", c.name);
+            if let Id::Moderation(_) = c.id {
+                assert_eq!(c.access, Access::Operator, "{}", c.name);
+            }
+            if let Id::Moderation(_) | Id::Server(_) = c.id {
+                assert!(c.ctl, "{}", c.name);
+            }
+        }
+    }
+
     #[test]
     fn parse_chat() {
         assert_eq!(parse("hello"), Input::Chat("hello"));
