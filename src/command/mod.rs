@@ -1,11 +1,18 @@
 //! The command table: every command a user can type, declared once.
 //!
 //! Each [`Command`] carries its name and aliases, the shape of its arguments
-//! ([`Params`]), who may use it ([`Access`]), and its usage and help text in
-//! English and Chinese. The parser ([`parse`]), `/help`, usage errors and the
-//! permission check all read this one declaration, so adding a command is one
-//! entry in [`COMMANDS`], one [`Id`], and its handler in the room.
-//! The types and the parser are here; the table itself is in `table.rs`.
+//! ([`Params`]), who may use it ([`Access`]), whether `chatd ctl` may send it,
+//! whether a mute silences it, and its usage and help text in English and
+//! Chinese. The parser ([`parse`]), `/help`, usage errors, the permission
+//! check and the mute check all read this one declaration.
+//!
+//! Adding a command takes its variant in its group's enum (`id.rs`: the group
+//! is who handles it, see [`Id`]), its entry in [`COMMANDS`] (`table.rs`), its
+//! arm in that group's handler in the hub, and the texts it answers with. The
+//! compiler refuses a variant without its handler's arm, and the table test a
+//! variant without its entry; nothing else lists the ids.
+//! The types and the parser are here; the ids are in `id.rs`, the table in
+//! `table.rs`.
 //!
 //! Parsing is pure and works on the raw line as framed (not sanitized): command
 //! names and nicknames are taken as typed, so that nickname rules can refuse
@@ -16,74 +23,13 @@
 
 use crate::protocol::sanitize::is_stripped;
 
+mod id;
 mod table;
 
+pub use id::{
+    ComfortCommand, Id, ModerationCommand, RoomCommand, ServerCommand, SessionCommand, TalkCommand,
+};
 pub use table::COMMANDS;
-
-/// Which command a parsed line is; the room's handlers match on it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Id {
-    /// `/help`: the commands this user may use.
-    Help,
-    /// `/who [*]`: who is in your room, or everyone online.
-    Who,
-    /// `/join NAME`: go to room NAME, made if new.
-    Join,
-    /// `/part`: back to the lobby.
-    Part,
-    /// `/rooms`: the rooms, with members and topics.
-    Rooms,
-    /// `/nick NEW`: change nickname (at the prompt: sign in as NEW).
-    Nick,
-    /// `/me ACTION`: an action in the third person.
-    Me,
-    /// `/msg NICK TEXT`: a private message.
-    Msg,
-    /// `/reply TEXT` (`/r`): a private message to whoever sent you the last one.
-    Reply,
-    /// `/away [MESSAGE]`: say you are away; `/who` and private messages show it.
-    Away,
-    /// `/back`: no longer away.
-    Back,
-    /// `/ignore [NICK]`: hear nothing more from NICK (this session); alone, the list.
-    Ignore,
-    /// `/unignore NICK`.
-    Unignore,
-    /// `/bell on|off`: a BEL before lines that name you and private messages.
-    Bell,
-    /// `/colors on|off`: colors for yourself.
-    Colors,
-    /// `/timestamps on|off`: the time before every line.
-    Timestamps,
-    /// `/quit [REASON]`: leave.
-    Quit,
-    /// `/topic [TEXT]`: show the topic, or (operators) set it.
-    Topic,
-    /// `/kick NICK [REASON]`: disconnect a user.
-    Kick,
-    /// `/ban TARGET [DURATION] [REASON]`: ban a user's address, an address or a range.
-    Ban,
-    /// `/unban TARGET`: lift a ban.
-    Unban,
-    /// `/mute NICK [DURATION]`: nobody hears the user.
-    Mute,
-    /// `/unmute NICK`.
-    Unmute,
-    /// `/purge NICK`: the user's lines leave the history.
-    Purge,
-    /// `op NICK` (control socket): make a user an operator while connected.
-    Op,
-    /// `deop NICK` (control socket).
-    Deop,
-    /// `say TEXT` (control socket): a server notice to everyone.
-    Say,
-    /// `bans` (control socket): the ban list.
-    Bans,
-    /// `stats` (control socket): the health counters now.
-    Stats,
-    /// `reload` (control socket): answered by the server, not the room.
-    Reload,
-}
 
 /// Who may use a command. Ordered: each level may use what the ones before it may.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -139,6 +85,9 @@ pub struct Command {
     pub access: Access,
     /// Whether `chatd ctl` may send it over the control socket.
     pub ctl: bool,
+    /// Whether a mute silences it: what it carries reaches others, so a muted
+    /// user is told instead (`/me`, `/msg`, `/away`).
+    pub speaks: bool,
     /// The arguments as `/help` and usage errors show them (`NICK TEXT`).
     pub usage: Words,
     /// One line for `/help`.
@@ -150,12 +99,6 @@ impl Command {
     fn is_named(&self, name: &str) -> bool {
         self.name.eq_ignore_ascii_case(name)
             || self.aliases.iter().any(|a| a.eq_ignore_ascii_case(name))
-    }
-
-    /// The command's declaration by id.
-    pub fn get(id: Id) -> &'static Command {
-        // Every Id has an entry: the table test checks it.
-        COMMANDS.iter().find(|c| c.id == id).unwrap_or(&COMMANDS[0])
     }
 }
 
@@ -272,6 +215,15 @@ fn split_word(s: &str) -> (&str, &str) {
 mod tests {
     use super::*;
 
+    const HELP: Id = Id::Session(SessionCommand::Help);
+    const NICK: Id = Id::Session(SessionCommand::Nick);
+    const QUIT: Id = Id::Session(SessionCommand::Quit);
+    const WHO: Id = Id::Room(RoomCommand::Who);
+    const ME: Id = Id::Talk(TalkCommand::Me);
+    const MSG: Id = Id::Talk(TalkCommand::Msg);
+    const KICK: Id = Id::Moderation(ModerationCommand::Kick);
+    const BAN: Id = Id::Moderation(ModerationCommand::Ban);
+
     fn command(line: &str) -> (Id, Args<'_>) {
         match parse(line) {
             Input::Command(command, args) => (command.id, args),
@@ -292,43 +244,10 @@ mod tests {
 
     #[test]
     fn every_id_has_one_entry_and_names_are_unique() {
-        let ids = [
-            Id::Help,
-            Id::Who,
-            Id::Join,
-            Id::Part,
-            Id::Rooms,
-            Id::Nick,
-            Id::Me,
-            Id::Msg,
-            Id::Reply,
-            Id::Away,
-            Id::Back,
-            Id::Ignore,
-            Id::Unignore,
-            Id::Bell,
-            Id::Colors,
-            Id::Timestamps,
-            Id::Quit,
-            Id::Topic,
-            Id::Kick,
-            Id::Ban,
-            Id::Unban,
-            Id::Mute,
-            Id::Unmute,
-            Id::Purge,
-            Id::Op,
-            Id::Deop,
-            Id::Say,
-            Id::Bans,
-            Id::Stats,
-            Id::Reload,
-        ];
-        for id in ids {
+        for id in Id::all() {
             assert_eq!(COMMANDS.iter().filter(|c| c.id == id).count(), 1, "{id:?}");
-            assert_eq!(Command::get(id).id, id);
         }
-        assert_eq!(COMMANDS.len(), ids.len());
+        assert_eq!(COMMANDS.len(), Id::all().count());
         let mut names: Vec<&str> = COMMANDS
             .iter()
             .flat_map(|c| std::iter::once(c.name).chain(c.aliases.iter().copied()))
@@ -342,6 +261,25 @@ mod tests {
             let takes_args = c.params != Params::None;
             assert_eq!(takes_args, !c.usage.en.is_empty(), "{}", c.name);
             assert_eq!(takes_args, !c.usage.zh.is_empty(), "{}", c.name);
+        }
+    }
+
+    /// What the hub's dispatch relies on: it runs only the session group
+    /// without a nickname, ignores the server group in chat, and lets the
+    /// control socket run every moderation and server command.
+    #[test]
+    fn each_group_has_the_access_its_handler_relies_on() {
+        for c in COMMANDS {
+            let session = matches!(c.id, Id::Session(_));
+            assert_eq!(c.access == Access::Everyone, session, "{}", c.name);
+            let server = matches!(c.id, Id::Server(_));
+            assert_eq!(c.access == Access::ControlSocket, server, "{}", c.name);
+            if let Id::Moderation(_) = c.id {
+                assert_eq!(c.access, Access::Operator, "{}", c.name);
+            }
+            if let Id::Moderation(_) | Id::Server(_) = c.id {
+                assert!(c.ctl, "{}", c.name);
+            }
         }
     }
 
@@ -361,60 +299,60 @@ mod tests {
 
     #[test]
     fn parse_help_and_who_ignore_extra() {
-        assert_eq!(command("/help"), (Id::Help, Args::default()));
-        assert_eq!(command("/help me please"), (Id::Help, Args::default()));
-        assert_eq!(command("/who"), (Id::Who, Args::default()));
+        assert_eq!(command("/help"), (HELP, Args::default()));
+        assert_eq!(command("/help me please"), (HELP, Args::default()));
+        assert_eq!(command("/who"), (WHO, Args::default()));
         // `/who *` is everyone; the room's handler ignores any other word.
         assert_eq!(command("/who *").1.rest, "*");
-        assert_eq!(command("/who is here").0, Id::Who);
+        assert_eq!(command("/who is here").0, WHO);
     }
 
     #[test]
     fn parse_command_names_are_case_insensitive() {
-        assert_eq!(command("/WHO").0, Id::Who);
-        assert_eq!(command("/HeLp").0, Id::Help);
-        assert_eq!(command("/NICK bob"), (Id::Nick, rest("bob")));
-        assert_eq!(command("/Quit"), (Id::Quit, rest("")));
+        assert_eq!(command("/WHO").0, WHO);
+        assert_eq!(command("/HeLp").0, HELP);
+        assert_eq!(command("/NICK bob"), (NICK, rest("bob")));
+        assert_eq!(command("/Quit"), (QUIT, rest("")));
     }
 
     #[test]
     fn parse_nick() {
-        assert_eq!(command("/nick bob"), (Id::Nick, rest("bob")));
-        assert_eq!(command("/nick    bob   "), (Id::Nick, rest("bob")));
-        assert_eq!(command("/nick a b"), (Id::Nick, rest("a b")));
-        assert_eq!(command("/nick\tbob"), (Id::Nick, rest("bob")));
-        assert_eq!(usage("/nick"), Id::Nick);
-        assert_eq!(usage("/nick    "), Id::Nick);
+        assert_eq!(command("/nick bob"), (NICK, rest("bob")));
+        assert_eq!(command("/nick    bob   "), (NICK, rest("bob")));
+        assert_eq!(command("/nick a b"), (NICK, rest("a b")));
+        assert_eq!(command("/nick\tbob"), (NICK, rest("bob")));
+        assert_eq!(usage("/nick"), NICK);
+        assert_eq!(usage("/nick    "), NICK);
         // Nothing visible: a usage error, not a nickname of controls.
-        assert_eq!(usage("/nick \x1b\u{202e}"), Id::Nick);
+        assert_eq!(usage("/nick \x1b\u{202e}"), NICK);
     }
 
     #[test]
     fn parse_me() {
-        assert_eq!(command("/me waves"), (Id::Me, rest("waves")));
-        assert_eq!(command("/me   waves  hi"), (Id::Me, rest("waves  hi")));
-        assert_eq!(usage("/me"), Id::Me);
-        assert_eq!(usage("/me   "), Id::Me);
-        assert_eq!(usage("/me \x1b\x07 "), Id::Me);
+        assert_eq!(command("/me waves"), (ME, rest("waves")));
+        assert_eq!(command("/me   waves  hi"), (ME, rest("waves  hi")));
+        assert_eq!(usage("/me"), ME);
+        assert_eq!(usage("/me   "), ME);
+        assert_eq!(usage("/me \x1b\x07 "), ME);
     }
 
     #[test]
     fn parse_msg() {
-        let msg = |word, rest| (Id::Msg, Args { word, rest });
+        let msg = |word, rest| (MSG, Args { word, rest });
         assert_eq!(command("/msg bob hi there"), msg("bob", "hi there"));
         assert_eq!(command("/MSG  bob   hi"), msg("bob", "hi"));
         assert_eq!(command("/msg\tbob\thi"), msg("bob", "hi"));
-        assert_eq!(usage("/msg bob"), Id::Msg);
-        assert_eq!(usage("/msg bob   "), Id::Msg);
-        assert_eq!(usage("/msg"), Id::Msg);
-        assert_eq!(usage("/msg bob \x1b"), Id::Msg);
+        assert_eq!(usage("/msg bob"), MSG);
+        assert_eq!(usage("/msg bob   "), MSG);
+        assert_eq!(usage("/msg"), MSG);
+        assert_eq!(usage("/msg bob \x1b"), MSG);
     }
 
     #[test]
     fn parse_quit() {
-        assert_eq!(command("/quit"), (Id::Quit, rest("")));
-        assert_eq!(command("/quit   "), (Id::Quit, rest("")));
-        assert_eq!(command("/quit  bye now "), (Id::Quit, rest("bye now")));
+        assert_eq!(command("/quit"), (QUIT, rest("")));
+        assert_eq!(command("/quit   "), (QUIT, rest("")));
+        assert_eq!(command("/quit  bye now "), (QUIT, rest("bye now")));
     }
 
     #[test]
@@ -434,11 +372,11 @@ mod tests {
 
     #[test]
     fn parse_word_and_optional_rest() {
-        let kick = |word, rest| (Id::Kick, Args { word, rest });
+        let kick = |word, rest| (KICK, Args { word, rest });
         assert_eq!(command("/kick troll"), kick("troll", ""));
         assert_eq!(command("/kick  troll  spam  "), kick("troll", "spam"));
-        assert_eq!(usage("/kick"), Id::Kick);
-        assert_eq!(usage("/kick   "), Id::Kick);
+        assert_eq!(usage("/kick"), KICK);
+        assert_eq!(usage("/kick   "), KICK);
     }
 
     #[test]
@@ -446,7 +384,7 @@ mod tests {
         let Input::Command(command, args) = parse_control("  ban 10.0.0.0/8 7d spam ") else {
             panic!("not a command");
         };
-        assert_eq!(command.id, Id::Ban);
+        assert_eq!(command.id, BAN);
         assert_eq!(
             args,
             Args {
@@ -456,6 +394,6 @@ mod tests {
         );
         assert_eq!(parse_control("frobnicate"), Input::Unknown("frobnicate"));
         assert_eq!(parse_control(""), Input::Unknown(""));
-        assert!(matches!(parse_control("kick"), Input::Usage(c) if c.id == Id::Kick));
+        assert!(matches!(parse_control("kick"), Input::Usage(c) if c.id == KICK));
     }
 }

@@ -1,16 +1,20 @@
 //! The [`COMMANDS`] table itself: one [`Command`] entry per command, in `/help` order.
 
-use super::{Access, Command, Id, Params, Words};
+use super::{
+    Access, ComfortCommand, Command, Id, ModerationCommand, Params, RoomCommand, ServerCommand,
+    SessionCommand, TalkCommand, Words,
+};
 
 /// Every command, in the order `/help` lists them.
 pub const COMMANDS: &[Command] = &[
     Command {
-        id: Id::Help,
+        id: Id::Session(SessionCommand::Help),
         name: "help",
         aliases: &[],
         params: Params::None,
         access: Access::Everyone,
         ctl: true,
+        speaks: false,
         usage: Words { en: "", zh: "" },
         help: Words {
             en: "this help",
@@ -18,12 +22,13 @@ pub const COMMANDS: &[Command] = &[
         },
     },
     Command {
-        id: Id::Who,
+        id: Id::Room(RoomCommand::Who),
         name: "who",
         aliases: &[],
         params: Params::OptValue,
         access: Access::Registered,
         ctl: true,
+        speaks: false,
         usage: Words {
             en: "[*]",
             zh: "[*]",
@@ -34,12 +39,13 @@ pub const COMMANDS: &[Command] = &[
         },
     },
     Command {
-        id: Id::Join,
+        id: Id::Room(RoomCommand::Join),
         name: "join",
         aliases: &[],
         params: Params::Value,
         access: Access::Registered,
         ctl: false,
+        speaks: false,
         usage: Words {
             en: "NAME",
             zh: "房间名",
@@ -50,12 +56,13 @@ pub const COMMANDS: &[Command] = &[
         },
     },
     Command {
-        id: Id::Part,
+        id: Id::Room(RoomCommand::Part),
         name: "part",
         aliases: &[],
         params: Params::None,
         access: Access::Registered,
         ctl: false,
+        speaks: false,
         usage: Words { en: "", zh: "" },
         help: Words {
             en: "back to the lobby",
@@ -63,12 +70,13 @@ pub const COMMANDS: &[Command] = &[
         },
     },
     Command {
-        id: Id::Rooms,
+        id: Id::Room(RoomCommand::Rooms),
         name: "rooms",
         aliases: &[],
         params: Params::None,
         access: Access::Registered,
         ctl: true,
+        speaks: false,
         usage: Words { en: "", zh: "" },
         help: Words {
             en: "the rooms, with members and topics",
@@ -76,12 +84,13 @@ pub const COMMANDS: &[Command] = &[
         },
     },
     Command {
-        id: Id::Nick,
+        id: Id::Session(SessionCommand::Nick),
         name: "nick",
         aliases: &[],
         params: Params::Value,
         access: Access::Everyone,
         ctl: false,
+        speaks: false,
         usage: Words {
             en: "NEW",
             zh: "新昵称",
@@ -92,12 +101,13 @@ pub const COMMANDS: &[Command] = &[
         },
     },
     Command {
-        id: Id::Me,
+        id: Id::Talk(TalkCommand::Me),
         name: "me",
         aliases: &[],
         params: Params::Rest,
         access: Access::Registered,
         ctl: false,
+        speaks: true,
         usage: Words {
             en: "ACTION",
             zh: "动作",
@@ -108,12 +118,13 @@ pub const COMMANDS: &[Command] = &[
         },
     },
     Command {
-        id: Id::Msg,
+        id: Id::Talk(TalkCommand::Msg),
         name: "msg",
         aliases: &[],
         params: Params::WordRest,
         access: Access::Registered,
         ctl: false,
+        speaks: true,
         usage: Words {
             en: "NICK TEXT",
             zh: "昵称 内容",
@@ -124,12 +135,13 @@ pub const COMMANDS: &[Command] = &[
         },
     },
     Command {
-        id: Id::Reply,
+        id: Id::Comfort(ComfortCommand::Reply),
         name: "reply",
         aliases: &["r"],
         params: Params::Rest,
         access: Access::Registered,
         ctl: false,
+        speaks: false,
         usage: Words {
             en: "TEXT",
             zh: "内容",
@@ -140,12 +152,13 @@ pub const COMMANDS: &[Command] = &[
         },
     },
     Command {
-        id: Id::Away,
+        id: Id::Comfort(ComfortCommand::Away),
         name: "away",
         aliases: &[],
         params: Params::OptValue,
         access: Access::Registered,
         ctl: false,
+        speaks: true,
         usage: Words {
             en: "[MESSAGE]",
             zh: "[留言]",
@@ -156,12 +169,13 @@ pub const COMMANDS: &[Command] = &[
         },
     },
     Command {
-        id: Id::Back,
+        id: Id::Comfort(ComfortCommand::Back),
         name: "back",
         aliases: &[],
         params: Params::None,
         access: Access::Registered,
         ctl: false,
+        speaks: false,
         usage: Words { en: "", zh: "" },
         help: Words {
             en: "you are back",
@@ -169,12 +183,13 @@ pub const COMMANDS: &[Command] = &[
         },
     },
     Command {
-        id: Id::Ignore,
+        id: Id::Comfort(ComfortCommand::Ignore),
         name: "ignore",
         aliases: &[],
         params: Params::OptValue,
         access: Access::Registered,
         ctl: false,
+        speaks: false,
         usage: Words {
             en: "[NICK]",
             zh: "[昵称]",
@@ -185,12 +200,13 @@ pub const COMMANDS: &[Command] = &[
         },
     },
     Command {
-        id: Id::Unignore,
+        id: Id::Comfort(ComfortCommand::Unignore),
         name: "unignore",
         aliases: &[],
         params: Params::Value,
         access: Access::Registered,
         ctl: false,
+        speaks: false,
         usage: Words {
             en: "NICK",
             zh: "昵称",
@@ -201,12 +217,13 @@ pub const COMMANDS: &[Command] = &[
         },
     },
     Command {
-        id: Id::Bell,
+        id: Id::Comfort(ComfortCommand::Bell),
         name: "bell",
         aliases: &[],
         params: Params::Value,
         access: Access::Registered,
         ctl: false,
+        speaks: false,
         usage: Words {
             en: "on|off",
             zh: "on|off",
@@ -217,12 +234,13 @@ pub const COMMANDS: &[Command] = &[
         },
     },
     Command {
-        id: Id::Colors,
+        id: Id::Comfort(ComfortCommand::Colors),
         name: "colors",
         aliases: &[],
         params: Params::Value,
         access: Access::Registered,
         ctl: false,
+        speaks: false,
         usage: Words {
             en: "on|off",
             zh: "on|off",
@@ -233,12 +251,13 @@ pub const COMMANDS: &[Command] = &[
         },
     },
     Command {
-        id: Id::Timestamps,
+        id: Id::Comfort(ComfortCommand::Timestamps),
         name: "timestamps",
         aliases: &[],
         params: Params::Value,
         access: Access::Registered,
         ctl: false,
+        speaks: false,
         usage: Words {
             en: "on|off",
             zh: "on|off",
@@ -249,12 +268,13 @@ pub const COMMANDS: &[Command] = &[
         },
     },
     Command {
-        id: Id::Quit,
+        id: Id::Session(SessionCommand::Quit),
         name: "quit",
         aliases: &[],
         params: Params::OptValue,
         access: Access::Everyone,
         ctl: false,
+        speaks: false,
         usage: Words {
             en: "[REASON]",
             zh: "[原因]",
@@ -265,12 +285,13 @@ pub const COMMANDS: &[Command] = &[
         },
     },
     Command {
-        id: Id::Topic,
+        id: Id::Room(RoomCommand::Topic),
         name: "topic",
         aliases: &[],
         params: Params::OptValue,
         access: Access::Registered,
         ctl: false,
+        speaks: false,
         usage: Words {
             en: "[TEXT]",
             zh: "[内容]",
@@ -281,12 +302,13 @@ pub const COMMANDS: &[Command] = &[
         },
     },
     Command {
-        id: Id::Kick,
+        id: Id::Moderation(ModerationCommand::Kick),
         name: "kick",
         aliases: &[],
         params: Params::WordOptRest,
         access: Access::Operator,
         ctl: true,
+        speaks: false,
         usage: Words {
             en: "NICK [REASON]",
             zh: "昵称 [原因]",
@@ -297,12 +319,13 @@ pub const COMMANDS: &[Command] = &[
         },
     },
     Command {
-        id: Id::Ban,
+        id: Id::Moderation(ModerationCommand::Ban),
         name: "ban",
         aliases: &[],
         params: Params::WordOptRest,
         access: Access::Operator,
         ctl: true,
+        speaks: false,
         usage: Words {
             en: "TARGET [DURATION] [REASON]",
             zh: "目标 [时长] [原因]",
@@ -313,12 +336,13 @@ pub const COMMANDS: &[Command] = &[
         },
     },
     Command {
-        id: Id::Unban,
+        id: Id::Moderation(ModerationCommand::Unban),
         name: "unban",
         aliases: &[],
         params: Params::Value,
         access: Access::Operator,
         ctl: true,
+        speaks: false,
         usage: Words {
             en: "TARGET",
             zh: "目标",
@@ -329,12 +353,13 @@ pub const COMMANDS: &[Command] = &[
         },
     },
     Command {
-        id: Id::Mute,
+        id: Id::Moderation(ModerationCommand::Mute),
         name: "mute",
         aliases: &[],
         params: Params::WordOptRest,
         access: Access::Operator,
         ctl: true,
+        speaks: false,
         usage: Words {
             en: "NICK [DURATION]",
             zh: "昵称 [时长]",
@@ -345,12 +370,13 @@ pub const COMMANDS: &[Command] = &[
         },
     },
     Command {
-        id: Id::Unmute,
+        id: Id::Moderation(ModerationCommand::Unmute),
         name: "unmute",
         aliases: &[],
         params: Params::Value,
         access: Access::Operator,
         ctl: true,
+        speaks: false,
         usage: Words {
             en: "NICK",
             zh: "昵称",
@@ -361,12 +387,13 @@ pub const COMMANDS: &[Command] = &[
         },
     },
     Command {
-        id: Id::Purge,
+        id: Id::Moderation(ModerationCommand::Purge),
         name: "purge",
         aliases: &[],
         params: Params::Value,
         access: Access::Operator,
         ctl: true,
+        speaks: false,
         usage: Words {
             en: "NICK",
             zh: "昵称",
@@ -377,12 +404,13 @@ pub const COMMANDS: &[Command] = &[
         },
     },
     Command {
-        id: Id::Op,
+        id: Id::Server(ServerCommand::Op),
         name: "op",
         aliases: &[],
         params: Params::Value,
         access: Access::ControlSocket,
         ctl: true,
+        speaks: false,
         usage: Words {
             en: "NICK",
             zh: "昵称",
@@ -393,12 +421,13 @@ pub const COMMANDS: &[Command] = &[
         },
     },
     Command {
-        id: Id::Deop,
+        id: Id::Server(ServerCommand::Deop),
         name: "deop",
         aliases: &[],
         params: Params::Value,
         access: Access::ControlSocket,
         ctl: true,
+        speaks: false,
         usage: Words {
             en: "NICK",
             zh: "昵称",
@@ -409,12 +438,13 @@ pub const COMMANDS: &[Command] = &[
         },
     },
     Command {
-        id: Id::Say,
+        id: Id::Server(ServerCommand::Say),
         name: "say",
         aliases: &[],
         params: Params::Rest,
         access: Access::ControlSocket,
         ctl: true,
+        speaks: false,
         usage: Words {
             en: "TEXT",
             zh: "内容",
@@ -425,12 +455,13 @@ pub const COMMANDS: &[Command] = &[
         },
     },
     Command {
-        id: Id::Bans,
+        id: Id::Server(ServerCommand::Bans),
         name: "bans",
         aliases: &[],
         params: Params::None,
         access: Access::ControlSocket,
         ctl: true,
+        speaks: false,
         usage: Words { en: "", zh: "" },
         help: Words {
             en: "list the bans",
@@ -438,12 +469,13 @@ pub const COMMANDS: &[Command] = &[
         },
     },
     Command {
-        id: Id::Stats,
+        id: Id::Server(ServerCommand::Stats),
         name: "stats",
         aliases: &[],
         params: Params::None,
         access: Access::ControlSocket,
         ctl: true,
+        speaks: false,
         usage: Words { en: "", zh: "" },
         help: Words {
             en: "the health counters now",
@@ -451,12 +483,13 @@ pub const COMMANDS: &[Command] = &[
         },
     },
     Command {
-        id: Id::Reload,
+        id: Id::Server(ServerCommand::Reload),
         name: "reload",
         aliases: &[],
         params: Params::None,
         access: Access::ControlSocket,
         ctl: true,
+        speaks: false,
         usage: Words { en: "", zh: "" },
         help: Words {
             en: "re-read the config file",

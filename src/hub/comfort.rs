@@ -1,25 +1,27 @@
 //! The comfort commands' handlers: `/away` and `/back`, `/reply`, `/ignore`
 //! and `/unignore`, `/bell`, `/colors`, `/timestamps`. What they change is the
-//! member's [`Comfort`](super::members::Comfort); delivery (`round`) reads it.
+//! member's [`Comfort`]; delivery (`round`) reads it.
 
 use std::sync::Arc;
 
-use crate::command::{Args, Command, Id};
+use crate::command::{Args, ComfortCommand, Command};
 use crate::protocol::sanitize;
 
+use super::members::Comfort;
 use super::{ClientId, Hub, block};
 
 impl Hub {
     /// Runs one of the comfort commands for the signed-in `id`.
-    pub(super) fn comfort(
+    pub(super) fn run_comfort(
         &mut self,
         id: ClientId,
         nick: &Arc<str>,
+        which: ComfortCommand,
         command: &Command,
         args: Args<'_>,
     ) {
-        match command.id {
-            Id::Away => {
+        match which {
+            ComfortCommand::Away => {
                 let message = sanitize(args.rest).trim().to_owned();
                 let message = if message.is_empty() {
                     self.texts.away_default().to_owned()
@@ -32,13 +34,13 @@ impl Hub {
                 }
                 self.broadcast(self.room_of(id), &msg, None);
             }
-            Id::Back => {
+            ComfortCommand::Back => {
                 let was_away = self.end_away(id, nick);
                 if !was_away {
                     self.send(id, block(self.texts.not_away()));
                 }
             }
-            Id::Reply => {
+            ComfortCommand::Reply => {
                 let to = self
                     .members
                     .get(id)
@@ -52,13 +54,13 @@ impl Hub {
                     None => self.send(id, block(self.texts.nobody_to_reply_to())),
                 }
             }
-            Id::Ignore if args.rest.is_empty() => {
+            ComfortCommand::Ignore if args.rest.is_empty() => {
                 let ignored = self.ignored_names(id);
                 let names: Vec<&str> = ignored.iter().map(String::as_str).collect();
                 let msg = self.texts.ignore_list(&names);
                 self.send(id, block(msg));
             }
-            Id::Ignore | Id::Unignore => {
+            ComfortCommand::Ignore | ComfortCommand::Unignore => {
                 let Some(target) = self.members.find(args.rest) else {
                     let msg = self.texts.no_such_user(&sanitize(args.rest));
                     self.send(id, block(msg));
@@ -67,7 +69,7 @@ impl Hub {
                 let name = self.members.nick_of(target).to_owned();
                 let msg = if target == id {
                     self.texts.ignore_yourself()
-                } else if command.id == Id::Ignore {
+                } else if which == ComfortCommand::Ignore {
                     self.set_ignored(id, target, true);
                     self.texts.ignoring(&name)
                 } else if self.set_ignored(id, target, false) {
@@ -77,34 +79,43 @@ impl Hub {
                 };
                 self.send(id, block(msg));
             }
-            Id::Bell | Id::Colors | Id::Timestamps => {
-                let on = match args.rest.to_ascii_lowercase().as_str() {
-                    "on" => true,
-                    "off" => false,
-                    _ => {
-                        let msg = self.texts.usage(command);
-                        self.send(id, block(msg));
-                        return;
-                    }
-                };
-                if command.id == Id::Colors && on && !self.config.colors {
-                    self.send(id, block(self.texts.colors_unavailable()));
-                    return;
-                }
-                // The line before the change reaches it as the old setting said.
-                self.catch_up(id);
-                if let Some(member) = self.members.get_mut(id) {
-                    let comfort = member.comfort_mut();
-                    match command.id {
-                        Id::Bell => comfort.no_bell = !on,
-                        Id::Colors => comfort.no_colors = !on,
-                        _ => comfort.timestamps = on,
-                    }
-                }
-                self.send(id, block(self.texts.setting(command.name, on)));
+            ComfortCommand::Bell => {
+                self.switch(id, command, args.rest, |c, on| c.no_bell = !on);
             }
-            _ => {}
+            // Where the server has no colors, turning them on is refused (a
+            // value other than on or off still gets the usage).
+            ComfortCommand::Colors if on_off(args.rest) == Some(true) && !self.config.colors => {
+                self.send(id, block(self.texts.colors_unavailable()));
+            }
+            ComfortCommand::Colors => {
+                self.switch(id, command, args.rest, |c, on| c.no_colors = !on);
+            }
+            ComfortCommand::Timestamps => {
+                self.switch(id, command, args.rest, |c, on| c.timestamps = on);
+            }
         }
+    }
+
+    /// `/bell`, `/colors` or `/timestamps`: `set` turns the setting on or off
+    /// as `value` says, and the user is told.
+    fn switch(
+        &mut self,
+        id: ClientId,
+        command: &Command,
+        value: &str,
+        set: fn(&mut Comfort, bool),
+    ) {
+        let Some(on) = on_off(value) else {
+            let msg = self.texts.usage(command);
+            self.send(id, block(msg));
+            return;
+        };
+        // The line before the change reaches it as the old setting said.
+        self.catch_up(id);
+        if let Some(member) = self.members.get_mut(id) {
+            set(member.comfort_mut(), on);
+        }
+        self.send(id, block(self.texts.setting(command.name, on)));
     }
 
     /// Starts (`on`) or stops ignoring `target` for `id`; whether that changed anything.
@@ -135,6 +146,15 @@ impl Hub {
             .collect();
         names.sort_by_key(|name| name.to_lowercase());
         names
+    }
+}
+
+/// `on` or `off` (any case), as the settings take it; None for anything else.
+fn on_off(value: &str) -> Option<bool> {
+    match value.to_ascii_lowercase().as_str() {
+        "on" => Some(true),
+        "off" => Some(false),
+        _ => None,
     }
 }
 

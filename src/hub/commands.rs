@@ -1,13 +1,19 @@
-//! What an input line does: before sign-in it is a nickname (or one of the few
-//! commands anyone may use); after it, chat or a command from the table in
-//! [`crate::command`]. Each command's handler is one arm of [`Hub::run`].
+//! What an input line does: before sign-in it is a nickname (or one of the
+//! session commands, which anyone may use); after it, chat or a command from
+//! the table in [`crate::command`].
+//!
+//! [`Hub::run`] hands a command to its group's handler, one arm per group, and
+//! each handler's `match` has one arm per command of its group: the session
+//! and talk groups here, the rooms group in `joins`, comfort in `comfort`,
+//! moderation in `moderation`. The server group is the control socket's
+//! (`Hub::control_request`, in `moderation`).
 //!
 //! Lines arrive raw. Nicknames are checked as typed; text others will see is
 //! sanitized here, where it is formatted.
 
 use std::sync::Arc;
 
-use crate::command::{self, Access, Args, Command, Id, Input};
+use crate::command::{self, Access, Args, Command, Id, Input, SessionCommand, TalkCommand};
 use crate::info;
 use crate::nick::{self, NickError};
 use crate::protocol::sanitize;
@@ -51,13 +57,22 @@ impl Hub {
             return;
         }
         match input {
-            Input::Command(command, _) | Input::Usage(command)
-                if command.access > Access::Everyone =>
-            {
+            // Without a nickname only the session group runs, and of it only
+            // what the table opens to everyone (its test checks that this is
+            // the whole group); any other command waits for sign-in.
+            Input::Command(command, args) => match (command.id, command.access) {
+                (Id::Session(which), Access::Everyone) => {
+                    self.run_session(id, None, which, args);
+                }
+                _ => {
+                    let msg = self.texts.sign_in_first(command);
+                    self.send(id, block(msg));
+                }
+            },
+            Input::Usage(command) if command.access > Access::Everyone => {
                 let msg = self.texts.sign_in_first(command);
                 self.send(id, block(msg));
             }
-            Input::Command(command, args) => self.run(id, None, command, args),
             Input::Usage(command) => {
                 let msg = self.texts.usage(command) + &self.texts.prompt();
                 self.send(id, block(msg));
@@ -107,7 +122,7 @@ impl Hub {
                     let msg = self.texts.not_allowed(command);
                     self.send(id, block(msg));
                 } else {
-                    self.run(id, Some(nick), command, args);
+                    self.run(id, nick, command, args);
                 }
             }
             Input::Usage(command) => {
@@ -123,30 +138,47 @@ impl Hub {
         }
     }
 
-    /// Runs a command `id` may use. `nick` is None before sign-in, which only
-    /// the commands open to everyone see.
-    fn run(&mut self, id: ClientId, nick: Option<&Arc<str>>, command: &Command, args: Args<'_>) {
-        // A muted user's /me, /msg and /away message reach nobody; they are
-        // told instead.
-        if matches!(command.id, Id::Me | Id::Msg | Id::Away) && nick.is_some() && self.silenced(id)
-        {
+    /// Runs a command the signed-in `id` may use: hands it to its group's
+    /// handler, whose `match` has an arm for each of the group's commands.
+    fn run(&mut self, id: ClientId, nick: &Arc<str>, command: &Command, args: Args<'_>) {
+        // What a muted user says reaches nobody; they are told instead.
+        if command.speaks && self.silenced(id) {
             return;
         }
-        match (command.id, nick) {
-            (Id::Help, _) => {
+        match command.id {
+            Id::Session(which) => self.run_session(id, Some(nick), which, args),
+            Id::Talk(which) => self.run_talk(id, nick, which, args),
+            Id::Room(which) => self.run_room(id, nick, which, command, args),
+            Id::Comfort(which) => self.run_comfort(id, nick, which, command, args),
+            Id::Moderation(which) => self.moderate_in_room(id, nick, which, args),
+            // No user has `Access::ControlSocket`: only `control_request` runs these.
+            Id::Server(_) => {}
+        }
+    }
+
+    /// Runs a session command; `nick` is None before sign-in.
+    fn run_session(
+        &mut self,
+        id: ClientId,
+        nick: Option<&Arc<str>>,
+        which: SessionCommand,
+        args: Args<'_>,
+    ) {
+        match (which, nick) {
+            (SessionCommand::Help, _) => {
                 let msg = self.texts.help(self.access(id));
                 self.send(id, block(msg));
             }
-            (Id::Nick, None) => {
+            (SessionCommand::Nick, None) => {
                 let new = nick::validate_nick(args.rest, self.config.max_nick_chars);
                 self.sign_in(id, new);
             }
-            (Id::Nick, Some(old)) => self.rename(id, old, args.rest),
-            (Id::Quit, None) => {
+            (SessionCommand::Nick, Some(old)) => self.rename(id, old, args.rest),
+            (SessionCommand::Quit, None) => {
                 self.send(id, block(self.texts.bye_unregistered()));
                 self.remove(id, LeaveReason::Quit(None));
             }
-            (Id::Quit, Some(nick)) => {
+            (SessionCommand::Quit, Some(nick)) => {
                 let reason = sanitize(args.rest).trim().to_owned();
                 self.send(id, block(self.texts.bye(nick)));
                 self.remove(
@@ -154,62 +186,20 @@ impl Hub {
                     LeaveReason::Quit((!reason.is_empty()).then_some(reason)),
                 );
             }
-            (Id::Who, _) => self.who(id, args.rest),
-            (Id::Join, Some(nick)) => self.join(id, nick, args.rest),
-            (Id::Part, Some(nick)) => self.part(id, nick),
-            (Id::Rooms, _) => {
-                let msg = self.rooms_list(self.texts);
-                self.send(id, block(msg));
-            }
-            (Id::Me, Some(nick)) => {
+        }
+    }
+
+    /// Runs `/me` or `/msg` for the signed-in `id`.
+    fn run_talk(&mut self, id: ClientId, nick: &Arc<str>, which: TalkCommand, args: Args<'_>) {
+        match which {
+            TalkCommand::Me => {
                 let text = sanitize(args.rest);
                 let msg = block(self.texts.action(nick, &text));
                 let room_id = self.remember(id, nick, &msg);
                 let named = self.named(id, room_id, &text);
                 self.broadcast_said(room_id, &msg, Some(id), Some(id), named);
             }
-            (Id::Msg, Some(nick)) => self.private(id, nick, args.word, &sanitize(args.rest)),
-            (
-                Id::Reply
-                | Id::Away
-                | Id::Back
-                | Id::Ignore
-                | Id::Unignore
-                | Id::Bell
-                | Id::Colors
-                | Id::Timestamps,
-                Some(nick),
-            ) => self.comfort(id, nick, command, args),
-            (Id::Topic, Some(nick)) => self.topic(id, nick, command, args.rest),
-            (Id::Kick | Id::Ban | Id::Unban | Id::Mute | Id::Unmute | Id::Purge, Some(nick)) => {
-                self.moderate_in_room(id, nick, command, args)
-            }
-            // The table opens only help, nick and quit to connections that have
-            // not signed in, and `input_before_sign_in` checks it.
-            (
-                Id::Me
-                | Id::Msg
-                | Id::Join
-                | Id::Part
-                | Id::Topic
-                | Id::Kick
-                | Id::Ban
-                | Id::Unban
-                | Id::Mute
-                | Id::Unmute
-                | Id::Purge
-                | Id::Reply
-                | Id::Away
-                | Id::Back
-                | Id::Ignore
-                | Id::Unignore
-                | Id::Bell
-                | Id::Colors
-                | Id::Timestamps,
-                None,
-            ) => {}
-            // Control-socket commands: no user has `Access::ControlSocket`.
-            (Id::Op | Id::Deop | Id::Say | Id::Bans | Id::Stats | Id::Reload, _) => {}
+            TalkCommand::Msg => self.private(id, nick, args.word, &sanitize(args.rest)),
         }
     }
 

@@ -6,7 +6,7 @@
 //! where they went), then comes into the new one (which hears them arrive)
 //! and gets its history and topic. A room left empty goes.
 
-use crate::command::{Access, Command};
+use crate::command::{Access, Args, Command, RoomCommand};
 use crate::info;
 use crate::nick::{self, nick_key};
 use crate::protocol::sanitize;
@@ -17,6 +17,27 @@ use super::rooms::MAX_ROOM_NAME_CHARS;
 use super::{Block, ClientId, Hub, JOIN_LIST_MAX_ROOM, LOBBY, RoomId, block};
 
 impl Hub {
+    /// Runs one of the rooms commands for the signed-in `id`.
+    pub(super) fn run_room(
+        &mut self,
+        id: ClientId,
+        nick: &str,
+        which: RoomCommand,
+        command: &Command,
+        args: Args<'_>,
+    ) {
+        match which {
+            RoomCommand::Who => self.who(id, args.rest),
+            RoomCommand::Join => self.join(id, nick, args.rest),
+            RoomCommand::Part => self.part(id, nick),
+            RoomCommand::Rooms => {
+                let msg = self.rooms_list(self.texts);
+                self.send(id, block(msg));
+            }
+            RoomCommand::Topic => self.topic(id, nick, command, args.rest),
+        }
+    }
+
     /// The room `id` is in (the lobby for a connection that is not signed in).
     pub(super) fn room_of(&self, id: ClientId) -> RoomId {
         self.members.get(id).map_or(LOBBY, |member| member.room)

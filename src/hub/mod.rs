@@ -15,8 +15,9 @@
 //!   sending them, per room, through `try_push` into bounded outboxes;
 //! - `backlog`: the send queue's soft and hard bounds, and when a client that
 //!   fell behind is dropped;
-//! - `commands`: what each input line does (sign-in, chat, and the handlers of
-//!   the session commands: `/help`, `/nick`, `/quit`, `/me`, `/msg`);
+//! - `commands`: what each input line does (sign-in, chat, each command handed
+//!   to its group's handler, and the session and talk groups' own: `/help`,
+//!   `/nick`, `/quit`, `/me`, `/msg`);
 //! - `comfort`: `/reply`, `/away`, `/back`, `/ignore`, `/bell`, `/colors`,
 //!   `/timestamps`;
 //! - `moderation`: kick, ban, mute, purge, op, and the control socket's
@@ -270,7 +271,7 @@ impl Hub {
                 }
                 self.config = config;
             }
-            Event::ControlRequest { line, reply } => self.control(&line, reply),
+            Event::ControlRequest { line, reply } => self.control_request(&line, reply),
             Event::Motd(motd) => self.motd = motd,
         }
         // During a shutdown the hub closes as soon as the last user has left:

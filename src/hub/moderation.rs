@@ -1,6 +1,9 @@
-//! Moderation: what operators (in the room) and the control socket (`chatd
-//! ctl`) can do — kick, ban, mute, purge, op — and the control socket's
-//! own commands (`who`, `stats`, `bans`, `say`).
+//! Moderation and the control socket: the moderation group (kick, ban, unban,
+//! mute, unmute, purge), which operators use in the room and `chatd ctl` over
+//! the control socket, and the control socket's requests
+//! ([`Hub::control_request`]): the moderation group, the server group (op,
+//! deop, say, bans, stats; reload is answered by the server), and its own
+//! answers to `who`, `rooms` and `help`.
 //!
 //! A command runs the same way for both callers ([`Caller`]) and answers with
 //! protocol lines: an operator in the room gets them as they are, in the
@@ -18,7 +21,10 @@ use std::time::{Duration, Instant, SystemTime};
 use async_channel::Sender;
 
 use crate::bans::{self, Ban, IpNet, MAX_BANS};
-use crate::command::{self, Args, COMMANDS, Command, Id, Input};
+use crate::command::{
+    self, Args, COMMANDS, Command, Id, Input, ModerationCommand, RoomCommand, ServerCommand,
+    SessionCommand,
+};
 use crate::config::Language;
 use crate::nick::nick_key;
 use crate::protocol::sanitize;
@@ -86,17 +92,36 @@ fn until_text(ban: &Ban) -> Option<String> {
     ban.until.map(bans::format_time)
 }
 
+/// The refusal of a command the table does not let `chatd ctl` send.
+fn not_for_ctl(command: &Command) -> String {
+    format!(
+        "! /{} is for users in the room, not for chatd ctl\r\n",
+        command.name
+    )
+}
+
+/// `ctl help`: the commands the control socket takes, in English.
+fn ctl_help() -> String {
+    COMMANDS
+        .iter()
+        .filter(|c| c.ctl)
+        .map(|c| {
+            format!(
+                "{:<32} {}\r\n",
+                format!("{} {}", c.name, c.usage.en),
+                c.help.en
+            )
+        })
+        .collect()
+}
+
 impl Hub {
-    /// Answers a control-socket request, exactly once.
-    pub(super) fn control(&mut self, line: &str, reply: Sender<Reply>) {
+    /// Answers a control-socket request ([`super::Event::ControlRequest`]),
+    /// exactly once.
+    pub(super) fn control_request(&mut self, line: &str, reply: Sender<Reply>) {
         let outcome = match command::parse_control(line) {
-            Input::Command(command, args) if command.ctl => {
-                self.moderate(Caller::ControlSocket, command, args)
-            }
-            Input::Command(command, _) => Err(format!(
-                "! /{} is for users in the room, not for chatd ctl\r\n",
-                command.name
-            )),
+            Input::Command(command, args) if command.ctl => self.run_ctl(command, args),
+            Input::Command(command, _) => Err(not_for_ctl(command)),
             Input::Usage(command) => Err(format!(
                 "! usage: {} {}\r\n",
                 command.name, command.usage.en
@@ -116,15 +141,33 @@ impl Hub {
         let _ = reply.try_send(reply_to);
     }
 
+    /// Runs a command the table lets `chatd ctl` send: the moderation and
+    /// server groups, and the three commands the control socket answers its
+    /// own way.
+    fn run_ctl(&mut self, command: &Command, args: Args<'_>) -> Outcome {
+        match command.id {
+            Id::Moderation(which) => self.moderate(Caller::ControlSocket, which, args),
+            Id::Server(which) => self.run_server(which, args),
+            Id::Session(SessionCommand::Help) => Ok(ctl_help()),
+            Id::Room(RoomCommand::Who) => Ok(self.who_table()),
+            Id::Room(RoomCommand::Rooms) => Ok(self.rooms_list(CTL_TEXTS)),
+            // The rest of these groups is for users in the room; a test
+            // checks that the table marks none of it `ctl`.
+            Id::Session(_) | Id::Talk(_) | Id::Room(_) | Id::Comfort(_) => {
+                Err(not_for_ctl(command))
+            }
+        }
+    }
+
     /// Runs a moderation command for an operator in the room.
     pub(super) fn moderate_in_room(
         &mut self,
         id: ClientId,
         nick: &str,
-        command: &Command,
+        which: ModerationCommand,
         args: Args<'_>,
     ) {
-        let text = match self.moderate(Caller::Op { id, nick }, command, args) {
+        let text = match self.moderate(Caller::Op { id, nick }, which, args) {
             Ok(text) | Err(text) => text,
         };
         if !text.is_empty() {
@@ -139,16 +182,20 @@ impl Hub {
         }
     }
 
-    /// Carries out a command of the table's moderation and control part.
-    fn moderate(&mut self, caller: Caller<'_>, command: &Command, args: Args<'_>) -> Outcome {
-        let texts = self.texts_of(caller);
-        match command.id {
-            Id::Kick => self.kick(caller, args.word, args.rest),
-            Id::Ban => self.ban(caller, args.word, args.rest),
-            Id::Unban => self.unban(caller, args.rest),
-            Id::Mute => self.mute(caller, args.word, args.rest),
-            Id::Unmute => self.unmute(caller, args.rest),
-            Id::Purge => {
+    /// Carries out a moderation command, for an operator or the control socket.
+    fn moderate(
+        &mut self,
+        caller: Caller<'_>,
+        which: ModerationCommand,
+        args: Args<'_>,
+    ) -> Outcome {
+        match which {
+            ModerationCommand::Kick => self.kick(caller, args.word, args.rest),
+            ModerationCommand::Ban => self.ban(caller, args.word, args.rest),
+            ModerationCommand::Unban => self.unban(caller, args.rest),
+            ModerationCommand::Mute => self.mute(caller, args.word, args.rest),
+            ModerationCommand::Unmute => self.unmute(caller, args.rest),
+            ModerationCommand::Purge => {
                 let key = nick_key(args.rest);
                 let mut count = 0;
                 for (_, room) in self.rooms.iter_mut() {
@@ -161,49 +208,29 @@ impl Hub {
                     args.rest,
                     caller.name()
                 );
-                Ok(texts.purged(&sanitize(args.rest), count))
+                Ok(self.texts_of(caller).purged(&sanitize(args.rest), count))
             }
-            Id::Op | Id::Deop => self.set_op(args.rest, command.id == Id::Op),
-            Id::Say => {
+        }
+    }
+
+    /// Carries out a server command (the control socket's own).
+    fn run_server(&mut self, which: ServerCommand, args: Args<'_>) -> Outcome {
+        match which {
+            ServerCommand::Op => self.set_op(args.rest, true),
+            ServerCommand::Deop => self.set_op(args.rest, false),
+            ServerCommand::Say => {
                 let text = sanitize(args.rest);
-                info!("server notice sent by {}", caller.name());
+                info!("server notice sent by {}", Caller::ControlSocket.name());
                 debug!("server notice: {text}");
                 let msg = block(self.texts.server_notice(&text));
                 self.broadcast_everywhere(&msg);
                 Ok(String::new())
             }
-            Id::Who => Ok(self.who_table()),
-            Id::Rooms => Ok(self.rooms_list(texts)),
-            Id::Stats => Ok(format!("{}\r\n", self.health())),
-            Id::Bans => Ok(self.ban_table()),
-            Id::Help => Ok(COMMANDS
-                .iter()
-                .filter(|c| c.ctl)
-                .map(|c| {
-                    format!(
-                        "{:<32} {}\r\n",
-                        format!("{} {}", c.name, c.usage.en),
-                        c.help.en
-                    )
-                })
-                .collect()),
-            Id::Reload => Err("! reload is answered by the server itself\r\n".to_owned()),
-            // Not control commands, and not for operators only: `run` handles them.
-            Id::Topic
-            | Id::Join
-            | Id::Part
-            | Id::Nick
-            | Id::Me
-            | Id::Msg
-            | Id::Quit
-            | Id::Reply
-            | Id::Away
-            | Id::Back
-            | Id::Ignore
-            | Id::Unignore
-            | Id::Bell
-            | Id::Colors
-            | Id::Timestamps => Err(String::new()),
+            ServerCommand::Bans => Ok(self.ban_table()),
+            ServerCommand::Stats => Ok(format!("{}\r\n", self.health())),
+            ServerCommand::Reload => {
+                Err("! reload is answered by the server itself\r\n".to_owned())
+            }
         }
     }
 

@@ -500,6 +500,32 @@ fn control_requests_answer_once() {
     assert_eq!(h.ctl("kick nobody"), refused("no such user \"nobody\"\n"));
 }
 
+/// The control socket runs what the table marks `ctl`, and refuses the rest
+/// as commands for users in the room.
+#[test]
+fn control_socket_runs_what_the_table_marks_ctl() {
+    use crate::command::{COMMANDS, Params};
+    let mut h = Harness::with_users(&["ann", "bob"]);
+    for command in COMMANDS {
+        let args = match command.params {
+            Params::None => "",
+            Params::WordRest => " nobody psst",
+            _ => " nobody",
+        };
+        let answer = h.ctl(&format!("{}{args}", command.name));
+        let for_users = refused(&format!(
+            "/{} is for users in the room, not for chatd ctl\n",
+            command.name
+        ));
+        assert_eq!(
+            answer == for_users,
+            !command.ctl,
+            "{}: {answer:?}",
+            command.name
+        );
+    }
+}
+
 /// Operators set the topic; everyone sees it, newcomers with the welcome.
 #[test]
 fn operators_set_the_topic() {
