@@ -17,13 +17,11 @@ use crate::command::{self, Access, Args, Command, Id, Input, SessionCommand, Tal
 use crate::info;
 use crate::nick::{self, NickError};
 use crate::protocol::sanitize;
+use crate::render::BEL;
 use crate::text::{LeaveReason, MAX_LISTED_NAMES};
 
 use super::rooms::HistoryEntry;
 use super::{ClientId, Hub, JOIN_LIST_MAX_ROOM, LOBBY, RoomId, block};
-
-/// The terminal bell, before a line that names its recipient.
-pub(super) const BEL: char = '\x07';
 
 impl Hub {
     /// Handles one input line from `id`.
@@ -222,7 +220,7 @@ impl Hub {
                 if !ignored {
                     let mut line = self.texts.private_from(nick, text);
                     if ring {
-                        line.insert(0, BEL);
+                        line.insert(0, char::from(BEL));
                     }
                     self.send(target, block(line));
                 }
