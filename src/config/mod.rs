@@ -25,6 +25,8 @@ pub mod live;
 mod toml;
 
 #[cfg(test)]
+mod docs_tests;
+#[cfg(test)]
 mod render_tests;
 #[cfg(test)]
 mod tests;
