@@ -27,6 +27,8 @@ mod source;
 mod toml;
 
 #[cfg(test)]
+mod docs_tests;
+#[cfg(test)]
 mod render_tests;
 #[cfg(test)]
 mod tests;

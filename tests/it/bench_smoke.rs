@@ -1,6 +1,6 @@
 //! The load generator runs end to end (scaled down) and reports every scenario,
 //! the soak run included.
-//! A smoke test: no speed is asserted here; the README's numbers come from full runs.
+//! A smoke test: no speed is asserted here; the numbers in docs/performance.md come from full runs.
 
 use std::process::Command;
 

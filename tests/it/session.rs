@@ -369,7 +369,7 @@ fn quit_with_reason() {
     bob.expect_line("* Bye, bob!");
     bob.expect_closed();
     alice.expect_line("* bob left (quit: gotta go; 1 online)");
-    // What bob typed is message text: logged at debug only (README, Security).
+    // What bob typed is message text: logged at debug only (docs/security.md).
     let logged = server.wait_log("left \"bob\" from 127.0.0.1:");
     assert!(logged.ends_with(": quit (1 online)"), "{logged}");
     assert!(
@@ -597,7 +597,7 @@ enum Ending {
 /// would, prints the last line when the server ends the conversation, and exits:
 /// by itself (`nc`, reset once it holds its side open), or at the next Enter
 /// (`ncat` closes its socket at the server's FIN but goes on reading its input
-/// until then; the README says so).
+/// until then; docs/protocol.md says so).
 fn exits_when_the_server_is_done(program: &str, ending: Ending, at_enter: bool) {
     let mut server = chatd().config("shutdown_grace_secs = 0").start();
     let port = server.addr.port().to_string();

@@ -158,7 +158,7 @@ fn service_exposure_level_is_ok() {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no number in {overall:?}"));
     eprintln!("systemd-analyze security: {overall}");
-    // The README quotes 1.1; "OK" in systemd's words is below 2.0 (the best a
+    // docs/operating.md (Hardening) quotes 1.1; "OK" in systemd's words is below 2.0 (the best a
     // service with network access can reach is about 1.0).
     assert!(level < 2.0, "exposure level {overall}:\n{report}");
 }

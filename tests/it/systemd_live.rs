@@ -1,6 +1,6 @@
 //! chatd under a real systemd (issue 13): boots systemd as PID 1 of a throw-away
 //! container (`systemd_live/container.rs`), installs chatd there by running the
-//! README's Install block line by line, and checks what an operator relies on:
+//! Install block of docs/operating.md line by line, and checks what an operator relies on:
 //! start, status, chat, watchdog, reload, the journal's priorities, graceful stop,
 //! config errors, restarts, socket activation and the hardening.
 //!
@@ -9,7 +9,7 @@
 //! `nsenter`, `unshare`, `socat` and `mount`: without them it is ignored (see
 //! build.rs), except under `CI=true`, where it runs and fails.
 //!
-//! Test-only changes to what the README installs, each to keep the test fast:
+//! Test-only changes to what docs/operating.md installs, each to keep the test fast:
 //! `shutdown_grace_secs = 1` in the staged config, a drop-in with
 //! `WatchdogSec=6s` (so a ping is seen within seconds), and no `/bin/kill` in
 //! the container (the host tree has procps; a minimal Debian does not).
@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use container::{Client, Container, SOURCE_DIR, TIMEOUT};
 
-const README: &str = include_str!("../../README.md");
+const GUIDE: &str = include_str!("../../docs/operating.md");
 const SHIPPED_CONFIG: &str = include_str!("../../config/chatd.conf");
 const SERVICE: &str = include_str!("../../systemd/chatd.service");
 const SOCKET: &str = include_str!("../../systemd/chatd.socket");
@@ -106,7 +106,7 @@ fn on_path(program: &str) -> bool {
 
 // --- What gets installed ----------------------------------------------------------
 
-/// A source tree as the README's Install block expects it: the binaries cargo
+/// A source tree as the Install block of docs/operating.md expects it: the binaries cargo
 /// built for this test where `cargo build --release` puts them, the config and
 /// the units. The container sees it read-only at `SOURCE_DIR`.
 struct Stage {
@@ -121,7 +121,7 @@ impl Stage {
             ("config/chatd.conf", config.as_bytes()),
             ("systemd/chatd.service", SERVICE.as_bytes()),
             ("systemd/chatd.socket", SOCKET.as_bytes()),
-            ("README.md", README.as_bytes()),
+            ("docs/operating.md", GUIDE.as_bytes()),
         ];
         for (path, contents) in files {
             let path = dir.join(path);
@@ -176,12 +176,13 @@ fn reloaded_config() -> String {
     staged_config().replace(from, "\nroom_name = \"live-reloaded\"\n")
 }
 
-/// The `sh` code blocks of the README section under `heading`, each as its lines.
-fn readme_blocks(heading: &str) -> Vec<Vec<&'static str>> {
+/// The `sh` code blocks of the docs/operating.md section under `heading`, each
+/// as its lines.
+fn guide_blocks(heading: &str) -> Vec<Vec<&'static str>> {
     let mut blocks = Vec::new();
     let mut in_section = false;
     let mut block: Option<Vec<&str>> = None;
-    for line in README.lines() {
+    for line in GUIDE.lines() {
         if let Some(lines) = block.as_mut() {
             if line.starts_with("```") {
                 blocks.push(block.take().unwrap_or_default());
@@ -200,7 +201,7 @@ fn readme_blocks(heading: &str) -> Vec<Vec<&'static str>> {
     blocks
 }
 
-/// The commands of a README block: its lines without blank and comment lines.
+/// The commands of a guide's block: its lines without blank and comment lines.
 fn commands<'a>(block: &[&'a str]) -> Vec<&'a str> {
     block
         .iter()
@@ -376,7 +377,7 @@ fn run_checks(live: &Live<'_>, checks: &mut Checks) {
         no_kill(live),
     );
     checks.record(
-        "install: the README's Install block runs, line by line",
+        "install: the Install block of docs/operating.md runs, line by line",
         install(live),
     );
     checks.record(
@@ -423,7 +424,7 @@ fn run_checks(live: &Live<'_>, checks: &mut Checks) {
         sigkill_restarts(live),
     );
     checks.record(
-        "socket: the README's lines; chatd starts on the first connection",
+        "socket: the lines of docs/operating.md; chatd starts on the first connection",
         socket_activation(live),
     );
     checks.record(
@@ -443,10 +444,10 @@ fn no_kill(live: &Live<'_>) -> Check {
 }
 
 fn install(live: &Live<'_>) -> Check {
-    let blocks = readme_blocks("#### Install");
+    let blocks = guide_blocks("### Install");
     let [build, install] = blocks.as_slice() else {
         return Err(format!(
-            "README's Install section should have two sh blocks (build, install), has {}",
+            "the Install section of docs/operating.md should have two sh blocks (build, install), has {}",
             blocks.len()
         ));
     };
@@ -727,10 +728,10 @@ fn sigkill_restarts(live: &Live<'_>) -> Check {
 }
 
 fn socket_activation(live: &Live<'_>) -> Check {
-    let blocks = readme_blocks("#### Socket activation");
+    let blocks = guide_blocks("### Socket activation");
     let block = blocks
         .first()
-        .ok_or("README's Socket activation section has no sh block")?;
+        .ok_or("the Socket activation section of docs/operating.md has no sh block")?;
     let mark = live.mark()?;
     for line in commands(block) {
         live.c.run(&format!("cd {SOURCE_DIR} && {line}"))?;
@@ -738,7 +739,9 @@ fn socket_activation(live: &Live<'_>) -> Check {
     let socket = live.show("chatd.socket", "ActiveState")?;
     let service = live.show("chatd", "ActiveState")?;
     ensure(socket == "active" && service == "inactive", || {
-        format!("after the README's lines: chatd.socket {socket}, chatd.service {service}")
+        format!(
+            "after the lines of docs/operating.md: chatd.socket {socket}, chatd.service {service}"
+        )
     })?;
     let _dave = live.join("dave")?;
     let service = live.show("chatd", "ActiveState")?;

@@ -1,5 +1,5 @@
-//! `chatd-bench`: a load generator for chatd, and the benchmark whose numbers the
-//! README quotes.
+//! `chatd-bench`: a load generator for chatd, and the benchmark whose numbers
+//! docs/performance.md quotes.
 //!
 //! It starts the `chatd` binary that sits beside it (optionally pinned to a CPU
 //! with `taskset`), connects N clients over loopback, registers them, lets S of

@@ -1,5 +1,5 @@
-//! How the results are shown: the table on stdout and the JSON the README's
-//! numbers are read from.
+//! How the results are shown: the table on stdout and the JSON the numbers in
+//! docs/performance.md are read from.
 
 use crate::Outcome;
 
