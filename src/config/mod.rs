@@ -70,7 +70,9 @@ pub enum LogLevel {
     Warn,
     /// Lifecycle, connections and health lines, written `"info"`.
     Info,
-    /// Everything, including message text, written `"debug"`.
+    /// Everything, including what people typed into quit, kick and ban reasons,
+    /// topics and server notices (never chat lines or private messages),
+    /// written `"debug"`.
     Debug,
 }
 
