@@ -97,50 +97,52 @@ fn the_guide_has_a_row_for_every_key_and_only_for_keys() {
     );
 }
 
-#[test]
-fn the_guide_states_each_default_as_render_writes_it() {
-    let defaults = rendered_defaults();
-    let mut problems = Vec::new();
-    for row in rows() {
-        let Some(default) = defaults.get(row.key) else {
-            continue; // Not a key: the test above says so.
-        };
-        let expected = match default {
-            Some(value) => format!("`{value}`"),
-            None => "not set".to_owned(),
-        };
-        if row.default != expected {
-            problems.push(format!(
-                "line {}: `{}` defaults to {expected}, the guide says {}",
-                row.line, row.key, row.default
-            ));
-        }
-    }
+/// Fails with every row `check` finds wrong (its message), under `what`.
+fn assert_each_row(what: &str, check: impl Fn(&Row<'_>) -> Option<String>) {
+    let problems: Vec<String> = rows().iter().filter_map(check).collect();
     assert!(
         problems.is_empty(),
-        "docs/configuration.md states defaults that `Config::default().render()` does not write:\n{}",
+        "docs/configuration.md {what}:\n{}",
         problems.join("\n")
     );
 }
 
 #[test]
+fn the_guide_states_each_default_as_render_writes_it() {
+    let defaults = rendered_defaults();
+    assert_each_row(
+        "states defaults that `Config::default().render()` does not write",
+        |row| {
+            // Not a key: the first test says so.
+            let default = defaults.get(row.key)?;
+            let expected = match default {
+                Some(value) => format!("`{value}`"),
+                None => "not set".to_owned(),
+            };
+            (row.default != expected).then(|| {
+                format!(
+                    "line {}: `{}` defaults to {expected}, the guide says {}",
+                    row.line, row.key, row.default
+                )
+            })
+        },
+    );
+}
+
+#[test]
 fn the_guide_marks_exactly_the_restart_only_keys() {
-    let mut problems = Vec::new();
-    for row in rows() {
-        let Some(key) = KEYS.iter().find(|key| key.name == row.key) else {
-            continue; // Not a key: the first test says so.
-        };
-        let expected = if key.restart.is_some() { "yes" } else { "no" };
-        if row.restart != expected {
-            problems.push(format!(
-                "line {}: `{}` needs restart: {expected} (keys::KEYS), the guide says {:?}",
-                row.line, row.key, row.restart
-            ));
-        }
-    }
-    assert!(
-        problems.is_empty(),
-        "docs/configuration.md marks restart-only keys differently from keys::KEYS:\n{}",
-        problems.join("\n")
+    assert_each_row(
+        "marks restart-only keys differently from keys::KEYS",
+        |row| {
+            // Not a key: the first test says so.
+            let key = KEYS.iter().find(|key| key.name == row.key)?;
+            let expected = if key.restart.is_some() { "yes" } else { "no" };
+            (row.restart != expected).then(|| {
+                format!(
+                    "line {}: `{}` needs restart: {expected} (keys::KEYS), the guide says {:?}",
+                    row.line, row.key, row.restart
+                )
+            })
+        },
     );
 }
