@@ -120,8 +120,8 @@ fn run(config: Config, mut extras: server::Extras) -> Result<(), String> {
     notify_or_warn("READY=1\nSTATUS=accepting connections");
     info!("{}", extras.bans.describe());
 
-    let workers = chatd::exec::start(config.threads);
-    info!("{workers} worker threads");
+    let threads = chatd::exec::start(config.threads);
+    info!("{threads} executor threads");
     let summary = chatd::exec::block_on(server::run(listener, config, orders_rx, extras))
         .map_err(|e| format!("server: {e}"))?;
     notify_or_warn(&format!(

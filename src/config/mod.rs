@@ -113,7 +113,7 @@ pub struct Config {
     pub max_line_bytes: usize,
     /// Most connections at once; more get a "server full" line.
     pub max_clients: usize,
-    /// Worker threads for readers and writers; 0: the cores available.
+    /// Threads that run tasks, the main one included; 0: the cores available.
     pub threads: usize,
     /// Most connections at once from one remote address.
     pub max_clients_per_ip: usize,

@@ -14,6 +14,7 @@
 //! how deliveries and latencies are counted, is in `client.rs`.
 
 mod client;
+mod peers;
 mod report;
 mod rooms;
 mod soak;
@@ -30,11 +31,15 @@ use smol::net::TcpStream;
 use smol::{LocalExecutor, Timer};
 
 use client::{Tally, receive, register, send};
+use peers::Protocol;
 
 const USAGE: &str = "\
-Usage: chatd-bench [--scenario NAME]... [--quick] [--clients N] [--rooms N] [--minutes N] [--server-cpu N] [--load-cpu N] [--json PATH]
+Usage: chatd-bench [--scenario NAME]... [--quick] [--clients N] [--rooms N] [--minutes N]
+                   [--server-cpu N] [--load-cpu N] [--threads N] [--json PATH]
+                   [--addr HOST:PORT --pid PID [--protocol NAME]]
 
-Starts ./chatd (the binary beside this one) on a free loopback port and measures it.
+Starts ./chatd (the binary beside this one) on a free loopback port and measures it,
+or measures a server already running (--addr).
 Scenarios (default: all, in this order):
   burst     50 clients, 5 send 100,000 lines each as fast as they can
   paced     200 clients, 10 send 100 lines/s each for 10 s
@@ -59,7 +64,17 @@ Options:
                    100; with --quick 10)
   --server-cpu N   pin chatd to CPU N (taskset)
   --load-cpu N     pin this load generator to CPU N
+  --threads N      start chatd with `threads = N` (default: its own default, 0:
+                   the cores it may use)
   --json PATH      also write the results as JSON to PATH
+  --addr HOST:PORT measure the server already listening there instead of
+                   starting chatd (one scenario per run is fairest: the server
+                   keeps what earlier scenarios left); --pid PID names its
+                   process, whose CPU and memory are measured
+  --protocol NAME  what the server at --addr speaks: chatd (default), tutorial
+                   (the Node.js tutorial chatd descends from), smol (smol's
+                   examples/chat-server.rs) or tokio (tokio's examples/chat.rs);
+                   the rooms scenarios need chatd
 ";
 
 #[derive(Debug, Clone)]
@@ -107,6 +122,10 @@ fn main() {
     let mut clients: Option<usize> = None;
     let mut minutes: Option<f64> = None;
     let mut room_count: Option<usize> = None;
+    let mut threads: Option<usize> = None;
+    let mut addr: Option<SocketAddr> = None;
+    let mut pid: Option<u32> = None;
+    let mut protocol = Protocol::Chatd;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -140,6 +159,37 @@ fn main() {
                 }
             }
             "--server-cpu" => server_cpu = args.next(),
+            "--threads" => {
+                threads = args.next().and_then(|n| n.parse().ok());
+                if threads.is_none() {
+                    eprintln!("chatd-bench: --threads needs a number");
+                    std::process::exit(2);
+                }
+            }
+            "--addr" => {
+                addr = args.next().and_then(|a| a.parse().ok());
+                if addr.is_none() {
+                    eprintln!("chatd-bench: --addr needs HOST:PORT, such as 127.0.0.1:8194");
+                    std::process::exit(2);
+                }
+            }
+            "--pid" => {
+                pid = args.next().and_then(|n| n.parse().ok());
+                if pid.is_none() {
+                    eprintln!("chatd-bench: --pid needs a process id");
+                    std::process::exit(2);
+                }
+            }
+            "--protocol" => {
+                let name = args.next().unwrap_or_default();
+                let Some(named) = Protocol::from_name(&name) else {
+                    eprintln!(
+                        "chatd-bench: unknown protocol {name:?}: chatd, tutorial, smol or tokio"
+                    );
+                    std::process::exit(2);
+                };
+                protocol = named;
+            }
             "--load-cpu" => load_cpu = args.next(),
             "--json" => json = args.next().map(PathBuf::from),
             "-h" | "--help" => {
@@ -166,6 +216,24 @@ fn main() {
             .expect("run taskset");
         std::process::exit(status.code().unwrap_or(1));
     }
+    let running = match (addr, pid) {
+        (Some(addr), Some(pid)) => Some((addr, pid)),
+        (None, None) => None,
+        _ => {
+            eprintln!("chatd-bench: --addr and --pid go together");
+            std::process::exit(2);
+        }
+    };
+    if running.is_none() && protocol != Protocol::Chatd {
+        eprintln!("chatd-bench: --protocol is for a server at --addr; this starts chatd");
+        std::process::exit(2);
+    }
+    let target = Target {
+        cpu: server_cpu,
+        threads,
+        running,
+        protocol,
+    };
     if scenarios.is_empty() {
         scenarios = [
             "burst",
@@ -184,8 +252,12 @@ fn main() {
     let mut burst_rate = None;
     for name in &scenarios {
         if name == "soak" {
+            if target.running.is_some() {
+                eprintln!("chatd-bench: the soak starts its own chatd; it takes no --addr");
+                std::process::exit(2);
+            }
             let minutes = minutes.unwrap_or(if quick { 0.2 } else { 30.0 });
-            outcomes.push(soak::run(minutes, quick, server_cpu.as_deref()));
+            outcomes.push(soak::run(minutes, quick, &target));
             continue;
         }
         let Some(mut scenario) = scenario(name, quick) else {
@@ -200,7 +272,14 @@ fn main() {
         {
             scenario.rooms = rooms;
         }
-        let outcome = run_scenario(&scenario, server_cpu.as_deref());
+        if scenario.rooms > 0 && !target.protocol.has_rooms() {
+            eprintln!(
+                "chatd-bench: {} needs rooms, which {:?} does not have",
+                scenario.name, target.protocol
+            );
+            std::process::exit(2);
+        }
+        let outcome = run_scenario(&scenario, &target);
         if scenario.name == "burst" {
             burst_rate = Some(outcome.deliveries_per_sec);
         }
@@ -334,13 +413,30 @@ impl Drop for Server {
     }
 }
 
+/// The server the scenarios measure.
+#[derive(Debug, Clone)]
+struct Target {
+    /// Pin the chatd this starts to this CPU (`--server-cpu`).
+    cpu: Option<String>,
+    /// `threads` for the chatd this starts (`--threads`).
+    threads: Option<usize>,
+    /// A server already running (`--addr`, `--pid`): nothing is started.
+    running: Option<(SocketAddr, u32)>,
+    /// What the server speaks.
+    protocol: Protocol,
+}
+
 /// The throughput scenarios' settings: no flood control, no history, so the
 /// figures measure delivery alone.
 const THROUGHPUT_TUNING: &str = "flood_burst = 0\nflood_lines_per_sec = 0\nhistory = 0\n";
 
 /// Starts chatd for `clients` clients, with `tuning` (config lines) after the
-/// settings every scenario shares.
-fn start_server(clients: usize, cpu: Option<&str>, tuning: &str) -> Server {
+/// settings every scenario shares, and the target's CPU and threads.
+fn start_server(clients: usize, target: &Target, tuning: &str) -> Server {
+    let threads = target
+        .threads
+        .map(|n| format!("threads = {n}\n"))
+        .unwrap_or_default();
     let dir = std::env::temp_dir().join(format!("chatd-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let config = dir.join("bench.conf");
@@ -349,7 +445,7 @@ fn start_server(clients: usize, cpu: Option<&str>, tuning: &str) -> Server {
         format!(
             "address = \"127.0.0.1\"\nport = 0\ncolors = false\nlog_level = \"warn\"\n\
              max_clients = {}\nmax_clients_per_ip = {}\n\
-             stats_interval_secs = 0\nshutdown_grace_secs = 0\n{tuning}",
+             stats_interval_secs = 0\nshutdown_grace_secs = 0\n{threads}{tuning}",
             clients + 100,
             clients + 100,
         ),
@@ -357,7 +453,7 @@ fn start_server(clients: usize, cpu: Option<&str>, tuning: &str) -> Server {
     .expect("write config");
     let exe = std::env::current_exe().expect("own path");
     let chatd = exe.with_file_name("chatd");
-    let mut command = match cpu {
+    let mut command = match &target.cpu {
         Some(cpu) => {
             let mut c = Command::new("taskset");
             c.arg("-c").arg(cpu).arg(&chatd);
@@ -427,7 +523,7 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-fn run_scenario(scenario: &Scenario, server_cpu: Option<&str>) -> Outcome {
+fn run_scenario(scenario: &Scenario, target: &Target) -> Outcome {
     eprintln!(
         "scenario {}: {} clients, {} senders{} x {} lines{}",
         scenario.name,
@@ -450,15 +546,27 @@ fn run_scenario(scenario: &Scenario, server_cpu: Option<&str>) -> Outcome {
         // The default (100) would refuse the 101st room of `--rooms 1000`.
         tuning += &format!("max_rooms = {}\n", scenario.rooms);
     }
-    let server = start_server(scenario.clients + 1, server_cpu, &tuning);
-    let pid = server.child.id();
+    let (server, addr, pid) = match target.running {
+        Some((addr, pid)) => (None, addr, pid),
+        None => {
+            let server = start_server(scenario.clients + 1, target, &tuning);
+            let (addr, pid) = (server.addr, server.child.id());
+            (Some(server), addr, pid)
+        }
+    };
     let ex = LocalExecutor::new();
-    let outcome = smol::block_on(ex.run(drive(&ex, scenario, server.addr, pid)));
+    let outcome = smol::block_on(ex.run(drive(&ex, scenario, addr, pid, target.protocol)));
     drop(server);
     outcome
 }
 
-async fn drive(ex: &LocalExecutor<'_>, scenario: &Scenario, addr: SocketAddr, pid: u32) -> Outcome {
+async fn drive(
+    ex: &LocalExecutor<'_>,
+    scenario: &Scenario,
+    addr: SocketAddr,
+    pid: u32,
+    protocol: Protocol,
+) -> Outcome {
     let tally = Rc::new(RefCell::new(Tally::default()));
     let rss_before = rss_kib(pid);
     let start = Instant::now();
@@ -482,7 +590,17 @@ async fn drive(ex: &LocalExecutor<'_>, scenario: &Scenario, addr: SocketAddr, pi
             .map(|&(i, g)| {
                 let nick = scenario.register.then(|| format!("c{i}"));
                 let room = groups[g].room.clone();
-                (g, ex.spawn(rooms::sign_in(addr, nick, room)))
+                let register = scenario.register;
+                (
+                    g,
+                    ex.spawn(async move {
+                        match protocol {
+                            Protocol::Chatd => rooms::sign_in(addr, nick, room).await,
+                            _ if !register => TcpStream::connect(addr).await,
+                            other => peers::sign_in(other, addr, i).await,
+                        }
+                    }),
+                )
             })
             .collect();
         for (g, task) in tasks {
@@ -491,12 +609,11 @@ async fn drive(ex: &LocalExecutor<'_>, scenario: &Scenario, addr: SocketAddr, pi
                     // Read from the start, as a real client does: otherwise the
                     // join storm piles up in the server's queues and the memory
                     // figures measure that instead of idle clients.
-                    readers.push(ex.spawn(receive(
-                        stream.clone(),
-                        Rc::clone(&tally),
-                        parse_all,
-                        start,
-                    )));
+                    let (stream_in, tally) = (stream.clone(), Rc::clone(&tally));
+                    readers.push(match protocol {
+                        Protocol::Chatd => ex.spawn(receive(stream_in, tally, parse_all, start)),
+                        _ => ex.spawn(peers::receive(stream_in, tally, parse_all, start)),
+                    });
                     members[g].push(stream);
                 }
                 Err(err) => {
@@ -519,9 +636,11 @@ async fn drive(ex: &LocalExecutor<'_>, scenario: &Scenario, addr: SocketAddr, pi
     );
     let slow = if scenario.slow_reader {
         Some(
-            register(addr, "slowpoke".to_owned())
-                .await
-                .expect("register slowpoke"),
+            match protocol {
+                Protocol::Chatd => register(addr, "slowpoke".to_owned()).await,
+                other => peers::sign_in(other, addr, signed_in).await,
+            }
+            .expect("register slowpoke"),
         )
     } else {
         None
@@ -544,7 +663,12 @@ async fn drive(ex: &LocalExecutor<'_>, scenario: &Scenario, addr: SocketAddr, pi
         };
     }
 
-    let expected = rooms::expected(&sizes, scenario.senders, scenario.lines_per_sender);
+    let expected = rooms::expected(
+        &sizes,
+        scenario.senders,
+        scenario.lines_per_sender,
+        protocol.echoes(),
+    );
     let base_lines = tally.borrow().chat_lines;
     let cpu_before = server_cpu_secs(pid);
     let send_start = Instant::now();

@@ -47,12 +47,16 @@ pub fn layout(clients: usize, rooms: usize) -> Vec<Group> {
 }
 
 /// Chat deliveries due when each group's first `senders` members send
-/// `lines` lines each: every line reaches the group's other members.
+/// `lines` lines each: every line reaches the group's other members (and the
+/// sender too, when the server `echoes`, as smol's example does).
 /// `members` holds how many of each group actually signed in.
-pub fn expected(members: &[usize], senders: usize, lines: usize) -> u64 {
+pub fn expected(members: &[usize], senders: usize, lines: usize, echoes: bool) -> u64 {
     members
         .iter()
-        .map(|&n| (senders.min(n) * lines) as u64 * n.saturating_sub(1) as u64)
+        .map(|&n| {
+            let hearers = if echoes { n } else { n.saturating_sub(1) };
+            (senders.min(n) * lines) as u64 * hearers as u64
+        })
         .sum()
 }
 
@@ -121,10 +125,12 @@ mod tests {
     #[test]
     fn each_line_is_due_to_the_others_in_its_room() {
         // Two rooms of 50 and one of 3: 2 senders each, 10 lines.
-        assert_eq!(expected(&[50, 50, 3], 2, 10), 2 * 20 * 49 + 20 * 2);
+        assert_eq!(expected(&[50, 50, 3], 2, 10, false), 2 * 20 * 49 + 20 * 2);
         // A room of one sender alone is due nothing.
-        assert_eq!(expected(&[1], 2, 10), 0);
+        assert_eq!(expected(&[1], 2, 10, false), 0);
         // The lobby: as the burst scenario always counted it.
-        assert_eq!(expected(&[50], 5, 100), 5 * 100 * 50 - 5 * 100);
+        assert_eq!(expected(&[50], 5, 100, false), 5 * 100 * 50 - 5 * 100);
+        // A server that echoes: the sender hears its own lines too.
+        assert_eq!(expected(&[50], 5, 100, true), 5 * 100 * 50);
     }
 }

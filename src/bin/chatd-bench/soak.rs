@@ -20,7 +20,7 @@ use smol::net::TcpStream;
 use smol::{LocalExecutor, Timer, future};
 
 use crate::client::register;
-use crate::{Outcome, rss_kib, start_server};
+use crate::{Outcome, Target, rss_kib, start_server};
 
 /// Readers, talkers and slow readers present all the time.
 const READERS: usize = 30;
@@ -57,7 +57,7 @@ struct Sample {
     connects: u64,
 }
 
-pub fn run(minutes: f64, quick: bool, server_cpu: Option<&str>) -> Outcome {
+pub fn run(minutes: f64, quick: bool, target: &Target) -> Outcome {
     let interval = if quick {
         Duration::from_secs(2)
     } else {
@@ -68,7 +68,7 @@ pub fn run(minutes: f64, quick: bool, server_cpu: Option<&str>) -> Outcome {
         "scenario soak: {minutes} minutes, a sample every {}s",
         interval.as_secs()
     );
-    let server = start_server(READERS + TALKERS + SLOW_READERS + 16, server_cpu, CONFIG);
+    let server = start_server(READERS + TALKERS + SLOW_READERS + 16, target, CONFIG);
     let pid = server.child.id();
     let ex = LocalExecutor::new();
     let outcome = smol::block_on(ex.run(drive(&ex, server.addr, pid, total, interval)));
