@@ -80,3 +80,50 @@ fn soak_run_samples_and_judges() {
     }
     assert!(stdout.contains("\"scenario\":\"soak\""), "{stdout}");
 }
+
+/// `--addr`/`--pid`: the load generator measures a server it did not start
+/// (how the tutorial and the other chat examples are measured), here a chatd
+/// the test started, with what the throughput scenarios turn off.
+#[test]
+fn load_generator_measures_a_running_server() {
+    let server = crate::common::chatd()
+        .config("flood_burst = 0\nflood_lines_per_sec = 0\nhistory = 0\nlog_level = \"warn\"")
+        .start();
+    let output = Command::new(env!("CARGO_BIN_EXE_chatd-bench"))
+        .args(["--quick", "--scenario", "paced", "--protocol", "chatd"])
+        .args(["--addr", &server.addr.to_string()])
+        .args(["--pid", &server.child.id().to_string()])
+        .output()
+        .expect("run chatd-bench");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "chatd-bench failed:\n{stderr}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let row = stdout
+        .lines()
+        .find(|l| l.starts_with("paced"))
+        .unwrap_or_else(|| panic!("no paced row:\n{stdout}"));
+    // 2 senders x 20 lines to the 19 others: every one arrived, with the
+    // server's memory read from the process it was pointed at.
+    assert!(row.contains(" 760 "), "{row}");
+    assert!(stdout.contains("\"errors\":0"), "{stdout}");
+    assert!(!stdout.contains("\"rss_before_kib\":0,"), "{stdout}");
+}
+
+#[test]
+fn load_generator_refuses_half_a_target() {
+    for args in [
+        &["--addr", "127.0.0.1:1"][..],
+        &["--pid", "1"],
+        &["--protocol", "smol"],
+        &["--protocol", "irc"],
+        &["--threads", "many"],
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_chatd-bench"))
+            .args(args)
+            .output()
+            .expect("run chatd-bench");
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.starts_with("chatd-bench: "), "{args:?}: {stderr}");
+    }
+}

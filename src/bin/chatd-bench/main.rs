@@ -35,7 +35,7 @@ use peers::Protocol;
 
 const USAGE: &str = "\
 Usage: chatd-bench [--scenario NAME]... [--quick] [--clients N] [--rooms N] [--minutes N]
-                   [--server-cpu N] [--load-cpu N] [--threads N] [--json PATH]
+                   [--lines N] [--server-cpu N] [--load-cpu N] [--threads N] [--json PATH]
                    [--addr HOST:PORT --pid PID [--protocol NAME]]
 
 Starts ./chatd (the binary beside this one) on a free loopback port and measures it,
@@ -60,6 +60,7 @@ Options:
                    rooms, the total: the number of rooms stays (100, or --rooms)
                    and each room grows or shrinks; fewer rooms only if there
                    are not 2 clients for each
+  --lines N        override how many lines each sender sends
   --rooms N        how many rooms the rooms scenario uses, 1 to 1000 (default
                    100; with --quick 10)
   --server-cpu N   pin chatd to CPU N (taskset)
@@ -123,6 +124,7 @@ fn main() {
     let mut minutes: Option<f64> = None;
     let mut room_count: Option<usize> = None;
     let mut threads: Option<usize> = None;
+    let mut lines: Option<usize> = None;
     let mut addr: Option<SocketAddr> = None;
     let mut pid: Option<u32> = None;
     let mut protocol = Protocol::Chatd;
@@ -159,6 +161,13 @@ fn main() {
                 }
             }
             "--server-cpu" => server_cpu = args.next(),
+            "--lines" => {
+                lines = args.next().and_then(|n| n.parse().ok());
+                if lines.is_none() {
+                    eprintln!("chatd-bench: --lines needs a number");
+                    std::process::exit(2);
+                }
+            }
             "--threads" => {
                 threads = args.next().and_then(|n| n.parse().ok());
                 if threads.is_none() {
@@ -266,6 +275,11 @@ fn main() {
         };
         if let Some(clients) = clients {
             scenario.clients = clients;
+        }
+        if let Some(lines) = lines
+            && scenario.senders > 0
+        {
+            scenario.lines_per_sender = lines;
         }
         if let Some(rooms) = room_count
             && scenario.rooms > 0

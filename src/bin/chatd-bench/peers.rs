@@ -163,7 +163,8 @@ mod tests {
 
     #[test]
     fn payloads_are_found_anywhere_and_a_cut_one_waits_for_its_end() {
-        let (found, done) = payloads(b"> a: t=12 the quick brown fox> b: t=34 the quick brown fox\n");
+        let (found, done) =
+            payloads(b"> a: t=12 the quick brown fox> b: t=34 the quick brown fox\n");
         assert_eq!(found, [12, 34]);
         assert!(done > 0);
         let bytes = b"x says: t=56 the quick brown fox\nx says: t=78 the qu";
