@@ -87,7 +87,7 @@ fn soak_run_samples_and_judges() {
 #[test]
 fn load_generator_measures_a_running_server() {
     let server = crate::common::chatd()
-        .config("flood_burst = 0\nflood_lines_per_sec = 0\nhistory = 0\nlog_level = \"warn\"")
+        .config("flood_burst = 0\nflood_lines_per_sec = 0\nhistory = 0")
         .start();
     let output = Command::new(env!("CARGO_BIN_EXE_chatd-bench"))
         .args(["--quick", "--scenario", "paced", "--protocol", "chatd"])
