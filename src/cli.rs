@@ -220,7 +220,9 @@ Commands:
                                DURATION like 30m, 12h, 7d (default: permanent)
   unban TARGET                 lift a ban
   bans                         list the bans
-  mute NICK [DURATION]         silence a user;  unmute NICK
+  mute TARGET [DURATION] [REASON]
+                               silence a nickname's address, an address or a range
+  unmute TARGET                lift a mute;  mutes: list them
   op NICK, deop NICK           make a user an operator, or no longer
   say TEXT                     a server notice to everyone
   purge NICK                   remove a user's lines from the history
@@ -518,8 +520,8 @@ mod tests {
             "ban TARGET",
             "unban TARGET",
             "bans",
-            "mute NICK",
-            "unmute NICK",
+            "mute TARGET",
+            "unmute TARGET",
             "op NICK",
             "deop NICK",
             "say TEXT",

@@ -189,6 +189,20 @@ fn parse_args(params: Params, args: &str) -> Option<Args<'_>> {
     }
 }
 
+/// The commands `chatd ctl` may send, in the table's order: each one's name
+/// with its usage (`ban TARGET [DURATION] [REASON]`), and its help line, in
+/// English. `chatd ctl help` and `chatd ctl --help` list them.
+pub fn ctl_commands() -> impl Iterator<Item = (String, &'static str)> {
+    COMMANDS.iter().filter(|c| c.ctl).map(|c| {
+        let usage = if c.usage.en.is_empty() {
+            c.name.to_owned()
+        } else {
+            format!("{} {}", c.name, c.usage.en)
+        };
+        (usage, c.help.en)
+    })
+}
+
 fn is_separator(c: char) -> bool {
     c == ' ' || c == '\t'
 }

@@ -13,12 +13,14 @@
 
 use std::sync::Arc;
 
-use crate::command::{self, Access, Args, Command, Id, Input, SessionCommand, TalkCommand};
+use crate::command::{
+    self, Access, Args, ComfortCommand, Command, Id, Input, SessionCommand, TalkCommand,
+};
 use crate::info;
 use crate::nick::{self, NickError};
 use crate::protocol::sanitize;
 use crate::render::BEL;
-use crate::text::{LeaveReason, MAX_LISTED_NAMES};
+use crate::text::{LeaveReason, MAX_LISTED_NAMES, MutedFrom};
 
 use super::rooms::HistoryEntry;
 use super::{ClientId, Hub, JOIN_LIST_MAX_ROOM, LOBBY, RoomId, block};
@@ -139,16 +141,24 @@ impl Hub {
     /// Runs a command the signed-in `id` may use: hands it to its group's
     /// handler, whose `match` has an arm for each of the group's commands.
     fn run(&mut self, id: ClientId, nick: &Arc<str>, command: &Command, args: Args<'_>) {
-        // What a muted user says reaches nobody; they are told instead.
-        if command.speaks && self.silenced(id) {
-            return;
+        // What a muted user says reaches nobody; they are told instead. The
+        // talk commands are refused as chat is; the others that would carry
+        // their words (`/nick`, `/away`) with a word of their own.
+        if command.speaks {
+            let refused = match command.id {
+                Id::Talk(_) | Id::Comfort(ComfortCommand::Reply) => self.silenced(id),
+                _ => self.muted_from(id, MutedFrom::Command(command.name)),
+            };
+            if refused {
+                return;
+            }
         }
         match command.id {
             Id::Session(which) => self.run_session(id, Some(nick), which, args),
             Id::Talk(which) => self.run_talk(id, nick, which, args),
             Id::Room(which) => self.run_room(id, nick, which, command, args),
             Id::Comfort(which) => self.run_comfort(id, nick, which, command, args),
-            Id::Moderation(which) => self.moderate_in_room(id, nick, which, args),
+            Id::Moderation(which) => self.moderate_in_room(id, nick, command, which, args),
             // No user has `Access::ControlSocket`: only `control_request` runs these.
             Id::Server(_) => {}
         }
@@ -177,7 +187,12 @@ impl Hub {
                 self.remove(id, LeaveReason::Quit(None));
             }
             (SessionCommand::Quit, Some(nick)) => {
-                let reason = sanitize(args.rest).trim().to_owned();
+                // A muted user's reason would be said to the room: it is not.
+                let reason = if self.is_muted(id) {
+                    String::new()
+                } else {
+                    sanitize(args.rest).trim().to_owned()
+                };
                 self.send(id, block(self.texts.bye(nick)));
                 self.remove(
                     id,
@@ -280,7 +295,10 @@ impl Hub {
         {
             member.comfort_mut().timestamps = true;
         }
-        self.announce_join(LOBBY, id, joined);
+        // A muted user's nickname is theirs to choose: the room is not told.
+        if !self.is_muted(id) {
+            self.announce_join(LOBBY, id, joined);
+        }
         true
     }
 

@@ -11,7 +11,7 @@ use crate::info;
 use crate::nick::{self, nick_key};
 use crate::protocol::sanitize;
 use crate::render::stamp;
-use crate::text::{MAX_LISTED_NAMES, Place, RoomEntry, Texts};
+use crate::text::{MAX_LISTED_NAMES, MutedFrom, Place, RoomEntry, Texts};
 
 use super::rooms::MAX_ROOM_NAME_CHARS;
 use super::{Block, ClientId, Hub, JOIN_LIST_MAX_ROOM, LOBBY, RoomId, block};
@@ -136,6 +136,8 @@ impl Hub {
                 return;
             }
             Some(to) => (to, false),
+            // A room's name is its maker's words.
+            None if self.muted_from(id, MutedFrom::NewRoom) => return,
             None if self.rooms.made() >= self.config.max_rooms => {
                 info!(
                     "refused to make room #{name} for {nick:?}: max_rooms is {}",
@@ -193,9 +195,13 @@ impl Hub {
         if let Some(gone) = self.rooms.take_out(from, &key) {
             self.room_gone(&gone);
         }
-        self.announce_leave(from, |texts, place, here| {
-            texts.moved(place, nick, to_place, here)
-        });
+        // A muted user moves unannounced, as they come and go.
+        let quiet = self.is_muted(id);
+        if !quiet {
+            self.announce_leave(from, |texts, place, here| {
+                texts.moved(place, nick, to_place, here)
+            });
+        }
 
         self.enter(id, to);
         let Some(room) = self.rooms.get(to) else {
@@ -223,7 +229,9 @@ impl Hub {
         if !topic.is_empty() {
             self.send(id, block(topic));
         }
-        self.announce_join(to, id, joined);
+        if !quiet {
+            self.announce_join(to, id, joined);
+        }
     }
 
     /// Tells `room_id` that `id` came in with `joined`; None: the room is
@@ -347,6 +355,10 @@ impl Hub {
                 Place::Lobby => self.texts.not_allowed(command),
             };
             self.send(id, block(msg));
+            return;
+        }
+        // A topic is its setter's words.
+        if self.muted_from(id, MutedFrom::Topic) {
             return;
         }
         let topic = sanitize(text).trim().to_owned();

@@ -56,9 +56,6 @@ pub(super) struct Member {
     pub(super) last_input: Instant,
     /// An operator (`op` over the control socket), for as long as it stays.
     pub(super) op: bool,
-    /// Muted: nobody receives its chat, `/me` or `/msg`. `Some(None)` until
-    /// unmuted, `Some(Some(t))` until `t`.
-    pub(super) muted: Option<Option<Instant>>,
     /// The member's own settings and state for comfort (`/away`, `/ignore`, …);
     /// None until it uses one, so that most members cost a pointer, not the
     /// whole struct (read it with [`comfort`](Self::comfort)).
@@ -110,15 +107,6 @@ impl Member {
     pub(super) fn own_away_taken(&mut self) -> Option<String> {
         self.own.as_mut()?.away.take()
     }
-
-    /// Whether the member is muted at `now` (a mute past its time is over).
-    pub(super) fn is_muted(&self, now: Instant) -> bool {
-        match self.muted {
-            Some(Some(until)) => until > now,
-            Some(None) => true,
-            None => false,
-        }
-    }
 }
 
 #[derive(Default)]
@@ -147,7 +135,6 @@ impl Members {
             since: now,
             last_input: now,
             op: false,
-            muted: None,
             own: None,
         };
         self.by_id.insert(id, member);

@@ -16,6 +16,7 @@ mod rooms;
 
 pub use rooms::{Place, RoomEntry};
 mod moderation;
+pub use moderation::MutedFrom;
 
 /// English and Chinese without colors, for the texts' tests.
 #[cfg(test)]
@@ -39,10 +40,10 @@ const DEFAULT_FG: &str = "\x1b[39m";
 /// The column where `/help` starts each command's description.
 const HELP_COLUMN: usize = 19;
 
-/// Columns `text` takes on a terminal, for aligning `/help`: wide (CJK and
-/// fullwidth) characters take two. Exact for the table's own texts, which is
-/// all it measures.
-fn display_width(text: &str) -> usize {
+/// Columns `text` takes on a terminal, for aligning `/help` and `ctl who`:
+/// wide (CJK and fullwidth) characters take two. Exact for the table's own
+/// texts and for CJK names; other wide characters (emoji) count as one.
+pub(crate) fn display_width(text: &str) -> usize {
     text.chars()
         .map(|c| match c {
             '\u{1100}'..='\u{115f}'

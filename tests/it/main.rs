@@ -16,6 +16,7 @@ mod control;
 mod lifecycle;
 mod limits;
 mod moderation;
+mod mutes;
 mod presence;
 mod properties;
 mod robustness;
