@@ -194,12 +194,22 @@ fn parse_args(params: Params, args: &str) -> Option<Args<'_>> {
 /// English. `chatd ctl help` and `chatd ctl --help` list them.
 pub fn ctl_commands() -> impl Iterator<Item = (String, &'static str)> {
     COMMANDS.iter().filter(|c| c.ctl).map(|c| {
-        let usage = if c.usage.en.is_empty() {
+        // The control socket answers these its own way (see the hub's
+        // `run_ctl`); the rest mean there what they mean in the room.
+        let (usage, help) = match c.id {
+            Id::Session(SessionCommand::Help) => ("", "the commands chatd ctl sends (this list)"),
+            Id::Room(RoomCommand::Who) => (
+                "",
+                "every client: nickname, address, room, times, queue, flags",
+            ),
+            _ => (c.usage.en, c.help.en),
+        };
+        let usage = if usage.is_empty() {
             c.name.to_owned()
         } else {
-            format!("{} {}", c.name, c.usage.en)
+            format!("{} {usage}", c.name)
         };
-        (usage, c.help.en)
+        (usage, help)
     })
 }
 

@@ -8,6 +8,7 @@
 mod common;
 
 mod abuse;
+mod answers;
 mod bench_smoke;
 mod client;
 mod comfort;
