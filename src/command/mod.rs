@@ -21,7 +21,7 @@
 //! is *visibly* non-blank: a `/me` followed only by spaces and control
 //! characters is a usage error, not an empty action.
 
-use crate::protocol::sanitize::is_stripped;
+use crate::protocol::sanitize;
 
 mod id;
 mod table;
@@ -221,9 +221,10 @@ fn trim(s: &str) -> &str {
     s.trim_matches(is_separator)
 }
 
-/// Whether nothing visible would be left of `text` once sanitized and trimmed.
+/// Whether nothing visible would be left of `text` once sanitized and trimmed
+/// (an escape sequence goes whole, so `\e[2J` alone is blank).
 pub fn is_blank(text: &str) -> bool {
-    text.chars().all(|c| c.is_whitespace() || is_stripped(c))
+    sanitize(text).chars().all(char::is_whitespace)
 }
 
 /// Splits off the first word; the remainder starts after the separators that
@@ -358,6 +359,8 @@ mod tests {
         assert_eq!(usage("/me"), ME);
         assert_eq!(usage("/me   "), ME);
         assert_eq!(usage("/me \x1b\x07 "), ME);
+        // An escape sequence goes whole: nothing would be left to show.
+        assert_eq!(usage("/me \x1b[2J\x1b]0;title\x07 "), ME);
     }
 
     #[test]

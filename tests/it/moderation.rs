@@ -205,7 +205,7 @@ fn the_motd_follows_the_welcome_and_is_read_again_on_reload() {
     alice.send("alice#\n");
     alice.expect_prefix("* Welcome, alice! Online (1)");
     alice.expect_line("Be kind.");
-    alice.expect_line("No [2Jescapes.");
+    alice.expect_line("No escapes.");
     std::fs::write(&motd, "New rules.\n").unwrap();
     assert_eq!(ctl_ok(&path, &["reload"]), "config reloaded\n");
     let mut bob = server.connect();
