@@ -328,7 +328,9 @@ impl Hub {
 
     /// The members of `room_id` (other than `author`) that `text` names: a word,
     /// stripped of the punctuation around it (`@bob:`), whose nickname key is
-    /// theirs, so `bob` names Bob and ＢＯＢ but not bobby.
+    /// theirs, so `bob` names Bob and ＢＯＢ but not bobby; in Chinese text
+    /// without spaces, CJK punctuation bounds words too (`王伟，你好`), see
+    /// [`nick::mention_candidates`].
     ///
     /// Every chat line goes through this, so the common case is kept cheap: a
     /// word longer than any nickname is skipped, and an ASCII word's key (its
@@ -338,12 +340,9 @@ impl Hub {
         let mut key = String::new();
         // A nickname's characters take at most 4 bytes each.
         let longest = self.config.max_nick_chars * 4;
-        for word in text.split_whitespace() {
-            if word.starts_with('#') {
-                continue; // `#rust` names a room, not the user rust.
-            }
-            let word = word.trim_matches(|c: char| c.is_ascii_punctuation() && c != '_');
-            if word.is_empty() || word.len() > longest {
+        // `#rust` names a room, not the user rust: candidates leave it out.
+        for word in text.split_whitespace().flat_map(nick::mention_candidates) {
+            if word.len() > longest {
                 continue;
             }
             let found = if word.is_ascii() {

@@ -40,6 +40,34 @@ fn mentions_match_whole_nicknames_by_their_key() {
     }
 }
 
+/// Chinese is written without spaces and with full-width punctuation: CJK
+/// punctuation bounds a name as spaces and ASCII punctuation do. A name inside
+/// a run of CJK characters is not looked for (a one-character nickname would
+/// ring for every line with that character).
+#[test]
+fn chinese_mentions_ring_at_cjk_punctuation() {
+    let (_server, [mut bob, mut wang]) = room(["bob", "王伟"]);
+    for text in [
+        "@王伟 你好",
+        "王伟, 你好",
+        "王伟!",
+        "王伟，你好",
+        "王伟！",
+        "王伟。",
+        "（王伟）",
+        "「王伟」来了",
+        "你好，王伟",
+        "李娜、王伟：开会了",
+    ] {
+        bob.send(&format!("{text}\n"));
+        wang.expect_line(&format!("{BEL}> bob: {text}"));
+    }
+    for text in ["王伟你好", "王伟们", "#王伟 是个房间"] {
+        bob.send(&format!("{text}\n"));
+        wang.expect_line(&format!("> bob: {text}"));
+    }
+}
+
 #[test]
 fn naming_yourself_does_not_ring_and_me_lines_ring_too() {
     let (_server, [mut alice, mut bob]) = room(["alice", "bob"]);
