@@ -220,11 +220,12 @@ impl Hub {
         match self.members.find(to) {
             Some(target) => {
                 let to_name = self.members.nick_of(target).to_owned();
+                let from = self.members.get(id).and_then(|m| m.nick.clone());
                 let (ignored, ring, away) = match self.members.get_mut(target) {
                     Some(member) => {
                         let ignored = member.comfort().ignored.contains(&id);
-                        if !ignored {
-                            member.comfort_mut().reply_to = Some(id);
+                        if !ignored && let Some(from) = from {
+                            member.comfort_mut().reply_to = Some((id, from));
                         }
                         let comfort = member.comfort();
                         (ignored, !comfort.no_bell, comfort.away.clone())

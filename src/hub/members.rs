@@ -67,8 +67,9 @@ pub(super) struct Member {
 pub(super) struct Comfort {
     /// `/away MESSAGE`, until `/back`.
     pub(super) away: Option<String>,
-    /// Who sent the last private message here, for `/reply`.
-    pub(super) reply_to: Option<ClientId>,
+    /// Who sent the last private message here, for `/reply`, with the name
+    /// they had then (to say who left, once they have).
+    pub(super) reply_to: Option<(ClientId, Arc<str>)>,
     /// Whose lines this member does not get (`/ignore`), by connection: a
     /// rename does not lift it.
     pub(super) ignored: HashSet<ClientId>,
