@@ -402,7 +402,7 @@ fn check_formatted(clean: &str) {
                 texts.private_sent(nick, clean),
                 texts.no_such_user(clean),
                 texts.unknown_command(clean),
-                texts.left(nick, &reason, 1),
+                texts.left(nick, &reason, 1, 2),
             ];
             for line in lines {
                 let body = line

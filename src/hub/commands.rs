@@ -276,9 +276,10 @@ impl Hub {
         let lobby = self.rooms.lobby();
         let here = lobby.len();
         let (names, total) = lobby.names(&self.members, MAX_LISTED_NAMES);
-        let mut welcome = self.texts.welcome(nick, &names, total);
+        let online = self.members.registered();
+        let mut welcome = self.texts.welcome(nick, &names, total, online);
         // Timestamps are not on yet: the replay carries its own.
-        welcome += &self.replay(LOBBY, id);
+        welcome += &self.replay(LOBBY, id, None);
         welcome += &self.topic_line(LOBBY);
         if let Some(motd) = &self.motd {
             welcome += motd;
@@ -288,7 +289,8 @@ impl Hub {
             welcome += &self.texts.rooms_hint(rooms);
         }
         let list = (here <= JOIN_LIST_MAX_ROOM).then_some(names.as_slice());
-        let joined = (!self.summarizes(here)).then(|| block(self.texts.joined(nick, here, list)));
+        let joined =
+            (!self.summarizes(here)).then(|| block(self.texts.joined(nick, here, online, list)));
         self.send(id, block(welcome));
         // From here on (the welcome's replay is stamped already).
         if self.config.timestamps
@@ -381,6 +383,7 @@ impl Hub {
                 author: id,
                 line: Arc::clone(msg),
                 at: super::round::unix_now(),
+                seq: 0,
             };
             room.remember(entry, self.config.history);
         }

@@ -56,6 +56,10 @@ pub(super) struct Member {
     pub(super) last_input: Instant,
     /// An operator (`op` over the control socket), for as long as it stays.
     pub(super) op: bool,
+    /// How many lines the lobby had remembered when this member last left it
+    /// for a room ([`Room::said`](super::rooms::Room::said)): coming back, it
+    /// is replayed only the lines said after.
+    pub(super) lobby_seen: u64,
     /// The member's own settings and state for comfort (`/away`, `/ignore`, …);
     /// None until it uses one, so that most members cost a pointer, not the
     /// whole struct (read it with [`comfort`](Self::comfort)).
@@ -136,6 +140,7 @@ impl Members {
             since: now,
             last_input: now,
             op: false,
+            lobby_seen: 0,
             own: None,
         };
         self.by_id.insert(id, member);

@@ -360,8 +360,8 @@ impl Hub {
             self.room_gone(&gone);
         }
         if !quiet {
-            self.announce_leave(room_id, |texts, place, here| {
-                texts.left_in(place, &nick, &reason, here)
+            self.announce_leave(room_id, |texts, place, here, online| {
+                texts.left_in(place, &nick, &reason, here, online)
             });
         }
     }

@@ -371,7 +371,8 @@ impl Hub {
         Ok(match caller {
             // An operator in the same room hears it with the room.
             Caller::Op { id: op, .. } if self.room_of(op) == room => String::new(),
-            Caller::Op { .. } => self.texts.left(&name, &reason, 0),
+            // A kick is told without counts.
+            Caller::Op { .. } => self.texts.left(&name, &reason, 0, 0),
             Caller::ControlSocket => format!("kicked {}\r\n", sanitize(nick)),
         })
     }

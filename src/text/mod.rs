@@ -245,20 +245,42 @@ impl Texts {
         list
     }
 
-    /// To a newly registered user: who is here. `names` holds at most
-    /// [`MAX_LISTED_NAMES`] of the `total`.
-    pub fn welcome(&self, nick: &str, names: &[&str], total: usize) -> String {
-        let list = self.name_list(names, total);
-        if self.zh() {
-            format!(
-                "* {} 你好！当前在线（{total}人）：【 {list} 】\r\n",
-                self.nick(nick)
-            )
+    /// How many are in the lobby, `here` of `online` signed in: "3 online"
+    /// while everyone online is in the lobby (as the tutorial said it), else
+    /// "3 here, 5 online", so that no count says "online" for the lobby alone.
+    pub(crate) fn lobby_count(&self, here: usize, online: usize) -> String {
+        match (self.zh(), here == online) {
+            (true, true) => format!("当前{here}人在线"),
+            (true, false) => format!("大厅{here}人，共{online}人在线"),
+            (false, true) => format!("{here} online"),
+            (false, false) => format!("{here} here, {online} online"),
+        }
+    }
+
+    /// The label of a list of the lobby's names in Chinese: 当前在线 while the
+    /// lobby holds everyone online, else 大厅.
+    fn zh_lobby_list(&self, here: usize, online: usize) -> &'static str {
+        if here == online {
+            "当前在线"
         } else {
-            format!(
-                "* Welcome, {}! Online ({total}): {list}\r\n",
-                self.nick(nick)
-            )
+            "大厅"
+        }
+    }
+
+    /// To a newly registered user: who is in the lobby. `names` holds at most
+    /// [`MAX_LISTED_NAMES`] of the `total` there; `online` are signed in in all.
+    pub fn welcome(&self, nick: &str, names: &[&str], total: usize, online: usize) -> String {
+        let list = self.name_list(names, total);
+        let nick = self.nick(nick);
+        match (self.zh(), total == online) {
+            (true, true) => format!("* {nick} 你好！当前在线（{total}人）：【 {list} 】\r\n"),
+            (true, false) => {
+                format!("* {nick} 你好！大厅（{total}人，共{online}人在线）：【 {list} 】\r\n")
+            }
+            (false, true) => format!("* Welcome, {nick}! Online ({total}): {list}\r\n"),
+            (false, false) => {
+                format!("* Welcome, {nick}! In the lobby ({total} of {online} online): {list}\r\n")
+            }
         }
     }
 
@@ -275,26 +297,40 @@ impl Texts {
         }
     }
 
-    /// To everyone else: `nick` joined; `names` is the whole list in small rooms.
-    pub fn joined(&self, nick: &str, online: usize, names: Option<&[&str]>) -> String {
-        let nick = self.nick(nick);
-        match (self.zh(), names) {
-            // Listed with ", " as the welcome and `/who` list them.
-            (true, Some(names)) => format!(
-                "* {nick} 上线了（当前{online}人在线）\r\n* 当前在线：【 {} 】\r\n",
-                names.join(", ")
-            ),
-            (true, None) => format!("* {nick} 上线了（当前{online}人在线）\r\n"),
-            (false, Some(names)) => format!(
-                "* {nick} joined ({online} online: {})\r\n",
-                names.join(", ")
-            ),
-            (false, None) => format!("* {nick} joined ({online} online)\r\n"),
+    /// Introduces the replay of what the lobby said while the user was in
+    /// another room, as they come back.
+    pub fn history_while_away_header(&self, count: usize) -> String {
+        if self.zh() {
+            format!("* 你离开期间的{count}条消息：\r\n")
+        } else if count == 1 {
+            "* 1 message while you were away:\r\n".to_owned()
+        } else {
+            format!("* {count} messages while you were away:\r\n")
         }
     }
 
-    /// To everyone else: `nick` left.
-    pub fn left(&self, nick: &str, reason: &LeaveReason, online: usize) -> String {
+    /// To everyone else in the lobby: `nick` signed in; `here` are in the
+    /// lobby now, `online` signed in in all; `names` is the whole list in a
+    /// small lobby.
+    pub fn joined(&self, nick: &str, here: usize, online: usize, names: Option<&[&str]>) -> String {
+        let nick = self.nick(nick);
+        let count = self.lobby_count(here, online);
+        match (self.zh(), names) {
+            // Listed with ", " as the welcome and `/who` list them.
+            (true, Some(names)) => format!(
+                "* {nick} 上线了（{count}）\r\n* {}：【 {} 】\r\n",
+                self.zh_lobby_list(here, online),
+                names.join(", ")
+            ),
+            (true, None) => format!("* {nick} 上线了（{count}）\r\n"),
+            (false, Some(names)) => format!("* {nick} joined ({count}: {})\r\n", names.join(", ")),
+            (false, None) => format!("* {nick} joined ({count})\r\n"),
+        }
+    }
+
+    /// To everyone else in the lobby: `nick` left; `here` are left in the
+    /// lobby, `online` signed in in all.
+    pub fn left(&self, nick: &str, reason: &LeaveReason, here: usize, online: usize) -> String {
         let banned = matches!(reason, LeaveReason::Banned { .. });
         if let LeaveReason::Kicked { by, reason } | LeaveReason::Banned { by, reason } = reason {
             return self.removed(nick, banned, by.as_deref(), reason.as_deref());
@@ -311,13 +347,19 @@ impl Texts {
                 // Told by `removed` above.
                 LeaveReason::Kicked { .. } | LeaveReason::Banned { .. } => String::new(),
             };
-            format!("* {nick} 下线了（{why}，当前{online}人在线）\r\n")
+            format!(
+                "* {nick} 下线了（{why}，{}）\r\n",
+                self.lobby_count(here, online)
+            )
         } else {
             let why = match reason {
                 LeaveReason::Error(_) => "connection error".to_owned(),
                 other => other.describe(),
             };
-            format!("* {nick} left ({why}; {online} online)\r\n")
+            format!(
+                "* {nick} left ({why}; {})\r\n",
+                self.lobby_count(here, online)
+            )
         }
     }
 
@@ -354,13 +396,14 @@ impl Texts {
         }
     }
 
-    /// Answer to `/who`.
-    pub fn who(&self, names: &[&str], total: usize) -> String {
+    /// Answer to `/who` in the lobby: `total` there, `online` in all.
+    pub fn who(&self, names: &[&str], total: usize, online: usize) -> String {
         let list = self.name_list(names, total);
-        if self.zh() {
-            format!("* 当前在线（{total}人）：【 {list} 】\r\n")
-        } else {
-            format!("* Online ({total}): {list}\r\n")
+        match (self.zh(), total == online) {
+            (true, true) => format!("* 当前在线（{total}人）：【 {list} 】\r\n"),
+            (true, false) => format!("* 大厅（{total}人，共{online}人在线）：【 {list} 】\r\n"),
+            (false, true) => format!("* Online ({total}): {list}\r\n"),
+            (false, false) => format!("* In the lobby ({total} of {online} online): {list}\r\n"),
         }
     }
 
@@ -566,8 +609,8 @@ mod tests {
     fn every_line_ends_in_crlf() {
         let samples = [
             EN.banner("room", 2),
-            EN.joined("bob", 2, Some(&["alice", "bob"])),
-            EN.left("bob", &LeaveReason::TooSlow, 1),
+            EN.joined("bob", 2, 2, Some(&["alice", "bob"])),
+            EN.left("bob", &LeaveReason::TooSlow, 1, 1),
             EN.help(Access::Operator),
         ];
         for s in samples {
@@ -579,7 +622,7 @@ mod tests {
     #[test]
     fn long_lists_are_cut() {
         assert_eq!(
-            EN.who(&["a", "b"], 52),
+            EN.who(&["a", "b"], 52, 52),
             "* Online (52): a, b … and 50 more\r\n"
         );
     }
@@ -681,10 +724,13 @@ mod tests {
         let zh = ZH;
         let names = ["alice", "小红"];
         assert!(
-            zh.joined("小红", 2, Some(&names))
+            zh.joined("小红", 2, 2, Some(&names))
                 .contains("【 alice, 小红 】")
         );
-        assert!(zh.welcome("小红", &names, 2).contains("【 alice, 小红 】"));
-        assert!(zh.who(&names, 2).contains("【 alice, 小红 】"));
+        assert!(
+            zh.welcome("小红", &names, 2, 2)
+                .contains("【 alice, 小红 】")
+        );
+        assert!(zh.who(&names, 2, 2).contains("【 alice, 小红 】"));
     }
 }

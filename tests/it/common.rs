@@ -335,7 +335,7 @@ impl Server {
         let mut client = self.connect_from(from);
         client.read_banner();
         client.send(&format!("{nick}#\n"));
-        client.expect_prefix(&format!("* Welcome, {nick}! Online ("));
+        client.expect_prefix(&format!("* Welcome, {nick}! "));
         client
     }
 
@@ -344,7 +344,7 @@ impl Server {
         let mut client = self.connect();
         client.read_banner();
         client.send(&format!("{nick}#\n"));
-        client.expect_prefix(&format!("* Welcome, {nick}! Online ("));
+        client.expect_prefix(&format!("* Welcome, {nick}! "));
         client
     }
 }

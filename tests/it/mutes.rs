@@ -134,7 +134,7 @@ fn nothing_a_muted_user_chooses_reaches_anyone() {
     alice.expect_line("* bob joined (2 online: alice, bob)");
     bob.send("/join den\n");
     bob.expect_prefix("* You are now in #den, a new room");
-    alice.expect_line("* bob left for #den (1 online)");
+    alice.expect_line("* bob left for #den (1 here, 2 online)");
     alice.send("/join den\n");
     alice.expect_line("* You are now in #den (2): alice, bob");
     bob.expect_line("* alice joined #den (2 here: alice, bob)");

@@ -99,7 +99,7 @@ fn a_kick_from_another_room_is_told_to_the_op_and_the_kicked_ones_room() {
     make_room(&mut troll, "a");
     all_read(
         &mut [&mut alice, &mut carol, &mut dave],
-        "* troll left for #a (3 online)",
+        "* troll left for #a (3 here, 4 online)",
     );
     says(
         &mut carol,
@@ -109,7 +109,7 @@ fn a_kick_from_another_room_is_told_to_the_op_and_the_kicked_ones_room() {
     troll.expect_line("* carol joined #a (2 here: carol, troll)");
     all_read(
         &mut [&mut alice, &mut dave],
-        "* carol left for #a (2 online)",
+        "* carol left for #a (2 here, 4 online)",
     );
     ctl_ok(&path, &["op", "alice"]);
     alice.expect_line("* you are now an operator: /help lists your commands");
@@ -130,7 +130,7 @@ fn a_kick_from_another_room_is_told_to_the_op_and_the_kicked_ones_room() {
         &["* You are now in #a (2): alice, carol"],
     );
     carol.expect_line("* alice joined #a (2 here: alice, carol)");
-    dave.expect_line("* alice left for #a (1 online)");
+    dave.expect_line("* alice left for #a (1 here, 3 online)");
     says(
         &mut alice,
         "/kick dave enough",
@@ -218,7 +218,7 @@ fn a_room_named_like_the_reloaded_lobby_stays_reachable() {
     let (server, path) = with_control("");
     let [mut alice, mut bob] = server.users(["alice", "bob"]);
     make_room(&mut bob, "hall");
-    alice.expect_line("* bob left for #hall (1 online)");
+    alice.expect_line("* bob left for #hall (1 here, 2 online)");
     server.rewrite_config(&format!(
         "control_socket = \"{}\"\nroom_name = \"Hall\"",
         path.display()
@@ -260,8 +260,8 @@ fn bob_in_a_carol_in_b(alice: &mut Client, bob: &mut Client, carol: &mut Client)
     make_room(bob, "a");
     all_read(
         &mut [&mut *alice, &mut *carol],
-        "* bob left for #a (2 online)",
+        "* bob left for #a (2 here, 3 online)",
     );
     make_room(carol, "b");
-    alice.expect_line("* carol left for #b (1 online)");
+    alice.expect_line("* carol left for #b (1 here, 3 online)");
 }
