@@ -113,6 +113,14 @@ pub enum Event {
         /// The sender.
         id: ClientId,
     },
+    /// Flood control began holding a client's lines back (once per burst):
+    /// the client is told how many wait, and why.
+    FloodHeld {
+        /// The sender.
+        id: ClientId,
+        /// Its lines read and not yet handed on, this one included.
+        waiting: usize,
+    },
     /// The client's connection ended (EOF or error).
     Disconnected {
         /// The connection that ended.
@@ -278,6 +286,13 @@ impl Hub {
             Event::Line { id, text } => self.input(id, &text),
             Event::TooLong { id } => {
                 let msg = self.texts.too_long(self.config.max_line_bytes);
+                self.send(id, block(msg));
+            }
+            Event::FloodHeld { id, waiting } => {
+                let config = &self.config;
+                let msg =
+                    self.texts
+                        .flood_held(waiting, config.flood_burst, config.flood_lines_per_sec);
                 self.send(id, block(msg));
             }
             Event::Disconnected { id, reason } => self.remove(id, reason),

@@ -534,6 +534,25 @@ impl Texts {
         }
     }
 
+    /// Flood control holds `waiting` of a sender's lines back: they follow, in
+    /// order, at `per_sec` a second after a burst of `burst`.
+    pub fn flood_held(&self, waiting: usize, burst: u32, per_sec: u32) -> String {
+        if self.zh() {
+            format!(
+                "! 发送太快：你有{waiting}条消息在排队，会按顺序发出（防刷屏：连发{burst}条后每秒{per_sec}条）\r\n"
+            )
+        } else {
+            let lines = if waiting == 1 {
+                "line of yours waits"
+            } else {
+                "lines of yours wait"
+            };
+            format!(
+                "! slow down: {waiting} {lines} and will follow in order (flood control: {per_sec} a second after {burst} in a row)\r\n"
+            )
+        }
+    }
+
     /// `max_clients` reached.
     pub fn server_full(&self) -> String {
         if self.zh() {
