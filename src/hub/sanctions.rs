@@ -333,22 +333,24 @@ impl Hub {
         }
     }
 
-    /// `bans` or `mutes`: every entry in force, or a line saying there are none.
+    /// `bans` or `mutes`: every entry in force, or a line saying there are
+    /// none; notices in the room (`* `), plain lines for `chatd ctl`.
     pub(super) fn entry_table(&self, kind: Kind) -> String {
         let now = SystemTime::now();
         let mut out = String::new();
         for entry in self.bans.list(kind).iter().filter(|e| e.is_active(now)) {
             let until = until_text(entry).unwrap_or_else(|| "never".to_owned());
             out.push_str(&format!(
-                "{} until={until} by={} since={} reason={}\r\n",
+                "* {} until={until} by={} since={} reason={}\r\n",
                 entry.net,
-                entry.by,
+                // A hand-edited file may hold anything: shown, it is sanitized.
+                sanitize(&entry.by),
                 bans::format_time(entry.since),
-                entry.reason
+                sanitize(&entry.reason)
             ));
         }
         if out.is_empty() {
-            out.push_str(&format!("no {}s\r\n", kind.noun()));
+            out.push_str(&format!("* no {}s\r\n", kind.noun()));
         }
         out
     }

@@ -173,3 +173,31 @@ fn nothing_a_muted_user_chooses_reaches_anyone() {
     let rooms = ctl_ok(&path, &["rooms"]);
     assert!(!rooms.contains("pills"), "{rooms}");
 }
+
+/// An operator in the room mutes by nickname, lists the mutes and lifts one,
+/// with the same words as `chatd ctl` (as notices).
+#[test]
+fn operators_mute_list_and_unmute_in_the_room() {
+    let (server, path) = with_control("");
+    let mut alice = server.join("alice");
+    let mut bob = server.join_from("127.0.0.2", "bob");
+    alice.expect_line("* bob joined (2 online: alice, bob)");
+    ctl_ok(&path, &["op", "alice"]);
+    alice.expect_prefix("* you are now an operator");
+    alice.send("/mute bob 1h spam\n");
+    alice.expect_line("* bob is muted for 1h (address 127.0.0.2, 1 connected)");
+    bob.expect_line("! you are muted for 1h: nobody sees what you say");
+    alice.send("/mutes\n");
+    let listed = alice.expect_prefix("* 127.0.0.2 until=");
+    assert!(
+        listed.contains(" by=alice since=") && listed.ends_with(" reason=spam"),
+        "{listed}"
+    );
+    alice.send("/unmute bob\n");
+    alice.expect_line("* lifted the mute on 127.0.0.2 (bob)");
+    bob.expect_line("* you are no longer muted");
+    alice.send("/mutes\n");
+    alice.expect_line("* no mutes");
+    bob.send("/mutes\n");
+    bob.expect_line("! only operators may use /mutes");
+}
