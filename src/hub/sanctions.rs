@@ -209,14 +209,19 @@ impl Hub {
         let net = target.net;
         let nick = target.nick.as_deref().map(|n| sanitize(n).into_owned());
         let Some(change) = self.bans.remove(kind, &net) else {
-            let now = SystemTime::now();
-            return Err(match (kind, &nick) {
-                (Kind::Ban, _) => texts.no_ban(&net.to_string()),
-                (Kind::Mute, Some(nick)) => match self.bans.list(kind).find(net.addr(), now) {
-                    Some(wider) => texts.muted_by_range(nick, &wider.net.to_string()),
-                    None => texts.not_muted(nick),
-                },
-                (Kind::Mute, None) => texts.not_muted(&net.to_string()),
+            // Not on exactly this; maybe covered by a wider range, which is
+            // what would have to be lifted.
+            let wider = net
+                .is_host()
+                .then(|| self.bans.list(kind).find(net.addr(), SystemTime::now()))
+                .flatten()
+                .map(|entry| entry.net.to_string());
+            let named = nick.clone().unwrap_or_else(|| net.to_string());
+            return Err(match (kind, wider) {
+                (Kind::Ban, Some(wider)) => texts.banned_by_range(&named, &wider),
+                (Kind::Ban, None) => texts.no_ban(&named),
+                (Kind::Mute, Some(wider)) => texts.muted_by_range(&named, &wider),
+                (Kind::Mute, None) => texts.not_muted(&named),
             });
         };
         info!("{} on {net} lifted by {}", kind.noun(), caller.name());

@@ -176,6 +176,20 @@ impl Texts {
         }
     }
 
+    /// There is no ban on exactly `net`, but the ban on the wider `range`
+    /// covers it: that is what must be lifted.
+    pub fn banned_by_range(&self, net: &str, range: &str) -> String {
+        if self.zh() {
+            format!(
+                "! 没有对 {net} 本身的封禁：它被针对 {range} 的封禁覆盖，请解除对 {range} 的封禁\r\n"
+            )
+        } else {
+            format!(
+                "! no ban on {net} itself: the ban on {range} covers it (unban {range} instead)\r\n"
+            )
+        }
+    }
+
     /// An operator named a user who connects from the operator's own
     /// address: a ban or mute on it would hit the operator too.
     pub fn shares_your_address(&self, nick: &str, ip: &str, banning: bool) -> String {

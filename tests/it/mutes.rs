@@ -120,6 +120,19 @@ fn a_mute_ends_on_time_and_a_range_is_lifted_as_a_whole() {
     mallory.expect_line("* you are no longer muted");
     let none = ctl(&path, &["unmute", "127.0.0.9"]);
     assert_eq!(none.stderr, "127.0.0.9 is not muted\n");
+    // An address covered by a range: the range is what to lift, for bans too.
+    ctl_ok(&path, &["mute", "10.0.0.0/8"]);
+    let covered = ctl(&path, &["unmute", "10.1.2.3"]);
+    assert_eq!(
+        covered.stderr,
+        "10.1.2.3 is muted by the mute on 10.0.0.0/8: unmute 10.0.0.0/8 instead\n"
+    );
+    ctl_ok(&path, &["ban", "10.0.0.0/8"]);
+    let covered = ctl(&path, &["unban", "10.1.2.3"]);
+    assert_eq!(
+        covered.stderr,
+        "no ban on 10.1.2.3 itself: the ban on 10.0.0.0/8 covers it (unban 10.0.0.0/8 instead)\n"
+    );
 }
 
 /// Every route a user's own words take to others is closed while muted:
