@@ -138,7 +138,8 @@ pub const CTL_DEFAULT_CONFIG: &str = "/etc/chatd/chatd.conf";
 /// What `chatd ctl` is asked to do.
 #[derive(Debug, PartialEq, Eq)]
 pub enum CtlCommand {
-    /// Print [`ctl_usage`] and exit.
+    /// Print [`ctl_usage`] and exit (`--help`, or the command `help`, which
+    /// needs no running chatd).
     Help,
     /// Send `line` to the control socket found through `socket`.
     Send {
@@ -189,6 +190,10 @@ pub fn parse_ctl_args<I: IntoIterator<Item = String>>(args: I) -> Result<CtlComm
     if words.is_empty() {
         return Err(CliError("no command given".to_string()));
     }
+    // The command table has the text: no need to ask a running chatd.
+    if words.len() == 1 && words[0].eq_ignore_ascii_case("help") {
+        return Ok(CtlCommand::Help);
+    }
     if words.iter().any(|word| word.contains(['\n', '\r', '\0'])) {
         return Err(CliError(
             "the command must be one line: no line breaks or NUL in its arguments".to_string(),
@@ -200,12 +205,16 @@ pub fn parse_ctl_args<I: IntoIterator<Item = String>>(args: I) -> Result<CtlComm
     })
 }
 
-/// The `chatd ctl --help` text.
-pub fn ctl_usage() -> &'static str {
-    "\
+/// The `chatd ctl --help` text (and `chatd ctl help`'s): the options, every
+/// command the control socket takes, from the command table
+/// ([`crate::command::ctl_commands`]), and the exit statuses.
+pub fn ctl_usage() -> String {
+    let mut text = String::from(
+        "\
 Usage: chatd ctl [--socket PATH | --config PATH] COMMAND [ARGS...]
 
 Sends one command to a running chatd over its control socket and prints the answer.
+`chatd ctl help` prints this, without a running chatd.
 
 Options:
   --socket PATH   the control socket
@@ -213,27 +222,32 @@ Options:
   -h, --help      print this help and exit
 
 Commands:
-  who                          every client: nickname, address, room, times, queue, flags
-  kick NICK [REASON]           disconnect a user
-  ban TARGET [DURATION] [REASON]
-                               ban a nickname's address, an address or a CIDR range;
-                               DURATION like 30m, 12h, 7d (default: permanent)
-  unban TARGET                 lift a ban
-  bans                         list the bans
-  mute NICK [DURATION]         silence a user;  unmute NICK
-  op NICK, deop NICK           make a user an operator, or no longer
-  say TEXT                     a server notice to everyone
-  purge NICK                   remove a user's lines from the history
-  stats                        the health counters now
-  reload                       re-read the config file; answers once the settings apply
+",
+    );
+    for (usage, help) in crate::command::ctl_commands() {
+        // A usage too long for its column goes on a line of its own.
+        if usage.chars().count() > CTL_USAGE_COLUMN {
+            text.push_str(&format!("  {usage}\n  {:CTL_USAGE_COLUMN$} {help}\n", ""));
+        } else {
+            text.push_str(&format!("  {usage:CTL_USAGE_COLUMN$} {help}\n"));
+        }
+    }
+    text.push_str(
+        "
+DURATION: like 30m, 12h, 7d, 2w or 1h30m; without one, a ban or mute is for good.
 
 Exit status:
   0   done
   1   chatd refused the command (the reason is on stderr)
   2   usage error (this command line)
   69  cannot reach chatd (not running, no control_socket, or no permission)
-"
+",
+    );
+    text
 }
+
+/// The width of the usage column in [`ctl_usage`].
+const CTL_USAGE_COLUMN: usize = 28;
 
 /// Rejects `--flag=value` for options that take no value.
 fn no_value(name: &str, inline: Option<&str>) -> Result<(), CliError> {
@@ -498,6 +512,8 @@ mod tests {
             "the command must be one line: no line breaks or NUL in its arguments"
         );
         assert_eq!(ctl(&["--help", "--bogus"]), Ok(CtlCommand::Help));
+        assert_eq!(ctl(&["--socket", "s", "help"]), Ok(CtlCommand::Help));
+        assert_eq!(ctl(&["HELP"]), Ok(CtlCommand::Help));
         assert_eq!(ctl(&["-h"]), Ok(CtlCommand::Help));
         // `--help` after the command is the command's argument.
         assert_eq!(
@@ -513,13 +529,16 @@ mod tests {
     fn ctl_usage_lists_every_command_and_exit_status() {
         let text = ctl_usage();
         for needle in [
-            "who",
+            "\n  help ",
+            "\n  who ",
+            "\n  rooms ",
             "kick NICK",
             "ban TARGET",
             "unban TARGET",
-            "bans",
-            "mute NICK",
-            "unmute NICK",
+            "\n  bans ",
+            "mute TARGET",
+            "unmute TARGET",
+            "\n  mutes ",
             "op NICK",
             "deop NICK",
             "say TEXT",

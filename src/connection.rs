@@ -147,6 +147,7 @@ async fn read_from_client(
         config,
         live,
         unframed: Vec::new(),
+        told_held: false,
     };
     let reason = loop {
         if let Err(err) = stream.readable().await {
@@ -196,6 +197,9 @@ struct Reader<'a> {
     /// reader up, the rest of a read waits here as bytes (at most READ_CHUNK), not
     /// as a list of framed lines, which for tiny lines would be many times larger.
     unframed: Vec<u8>,
+    /// The client was told that flood control holds its lines back; not again
+    /// until its bucket has filled up (the burst is over).
+    told_held: bool,
 }
 
 /// The hub's event channel has closed.
@@ -215,7 +219,8 @@ impl Reader<'_> {
     /// flood control and for room in the hub's queue). `eof`: the client has
     /// closed, so an unterminated last line counts too.
     async fn hand_on(&mut self, eof: bool) -> Result<(), RoomClosed> {
-        let mut frames = Vec::new();
+        // A queue, so that what is still waiting can be counted as it goes.
+        let mut frames = VecDeque::new();
         let mut pos = 0;
         loop {
             if pos < self.unframed.len() {
@@ -226,11 +231,11 @@ impl Reader<'_> {
                     .position(|&b| b == b'\n')
                     .map_or(rest.len(), |i| i + 1);
                 self.framer
-                    .push(&rest[..end], &mut |frame| frames.push(frame));
+                    .push(&rest[..end], &mut |frame| frames.push_back(frame));
                 pos += end;
             } else if eof {
                 // A last line without its newline still counts: nothing is lost.
-                self.framer.finish(&mut |frame| frames.push(frame));
+                self.framer.finish(&mut |frame| frames.push_back(frame));
             }
             if self.framer.take_timing_marks() > 0 {
                 // One answer is enough to resynchronise telnet. It goes straight
@@ -240,7 +245,7 @@ impl Reader<'_> {
                 let reply = Arc::from(&TIMING_MARK_REPLY[..]);
                 let _ = self.outbox.try_push(reply, self.config.send_queue_bytes);
             }
-            for frame in frames.drain(..) {
+            while let Some(frame) = frames.pop_front() {
                 // Once the hub has closed this client's outbox (kicked, banned,
                 // quit, too slow), nothing it sent after is heard: a spammer's
                 // pasted lines stop with it instead of trickling out through
@@ -254,7 +259,27 @@ impl Reader<'_> {
                     // Blank lines mean nothing to the hub; they need not cost a token.
                     Frame::Line(text) if text.trim().is_empty() => continue,
                     Frame::Line(text) => {
+                        if self.told_held && self.bucket.is_full(Instant::now()) {
+                            self.told_held = false;
+                        }
                         while let Some(wait) = self.bucket.take(Instant::now()) {
+                            if !self.told_held {
+                                // Once per burst, the sender learns why its
+                                // lines trickle out: this one, the framed ones
+                                // after it, and those read but not framed yet.
+                                self.told_held = true;
+                                let unframed = &self.unframed[pos..];
+                                let waiting = 1
+                                    + frames.len()
+                                    + unframed.iter().filter(|&&b| b == b'\n').count();
+                                let held = Event::FloodHeld {
+                                    id: self.id,
+                                    waiting,
+                                };
+                                if self.hub.send(held).await.is_err() {
+                                    return Err(RoomClosed);
+                                }
+                            }
                             smol::Timer::after(wait).await;
                         }
                         Event::Line { id: self.id, text }
@@ -409,6 +434,13 @@ impl FloodBucket {
         self.tokens = self.tokens.min(self.burst);
     }
 
+    /// Whether the bucket is full at `now`: the client has been quiet long
+    /// enough that a new burst may begin. Always true with flood control off.
+    pub fn is_full(&self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.tokens + elapsed * self.rate >= self.burst
+    }
+
     /// Takes a token for one line. `None`: go ahead. `Some(wait)`: no token yet;
     /// wait that long, then call again (the line is never dropped).
     pub fn take(&mut self, now: Instant) -> Option<Duration> {
@@ -437,6 +469,19 @@ mod tests {
             flood_lines_per_sec: rate,
             ..Config::default()
         }
+    }
+
+    #[test]
+    fn a_bucket_is_full_again_once_the_client_was_quiet_long_enough() {
+        let start = Instant::now();
+        let mut bucket = FloodBucket::new(&config(2, 4), start);
+        assert!(bucket.is_full(start));
+        assert_eq!(bucket.take(start), None);
+        assert!(!bucket.is_full(start));
+        // One token comes back in 250 ms.
+        assert!(!bucket.is_full(start + Duration::from_millis(200)));
+        assert!(bucket.is_full(start + Duration::from_millis(250)));
+        assert!(FloodBucket::new(&config(0, 0), start).is_full(start));
     }
 
     #[test]

@@ -10,9 +10,10 @@
 //! Around that path: [`server`] accepts connections and runs the shutdown, on
 //! the executor of [`exec`]; [`control`] serves the control socket, whose
 //! client is [`ctl`] (`chatd ctl`) and whose answers are [`reply`]s; [`bans`]
-//! holds ban state and its file; [`text`] is everything the server says, in
-//! English and Chinese. [`config`], [`cli`], [`listener`], [`signals`],
-//! [`motd`], [`log`] and [`systemd`] serve `main`. [`test_rng`] is the tests'
+//! holds ban and mute state and their files; [`text`] is everything the server
+//! says, in English and Chinese. [`config`], [`cli`], [`listener`],
+//! [`signals`], [`startup`] (what the config names, checked before the start
+//! and by `--check-config`), [`motd`], [`log`] and [`systemd`] serve `main`. [`test_rng`] is the tests'
 //! random numbers.
 
 #![deny(unsafe_code)]
@@ -37,6 +38,7 @@ pub mod render;
 pub mod reply;
 pub mod server;
 pub mod signals;
+pub mod startup;
 pub mod systemd;
 pub mod text;
 

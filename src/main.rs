@@ -4,11 +4,11 @@
 
 use std::process::ExitCode;
 
-use chatd::bans::Bans;
 use chatd::cli::{self, Command};
 use chatd::config::{Config, Source};
+use chatd::startup::{self, Finding};
 use chatd::systemd::notify_or_warn;
-use chatd::{error, info, listener, motd, server, signals};
+use chatd::{error, info, listener, server, signals};
 
 /// Exit status for configuration errors (sysexits' EX_CONFIG); systemd is told
 /// not to restart on it, since restarting cannot fix a bad file.
@@ -50,6 +50,22 @@ fn main() -> ExitCode {
         }
     };
     if check_only {
+        // Everything the start checks, so that a file the check passes starts.
+        let mut failed = false;
+        for finding in startup::check(&config) {
+            match finding {
+                Finding::Error(err) => {
+                    failed = true;
+                    chatd::log::error_line(&format!("chatd: {err}"));
+                }
+                Finding::Missing(warning) => {
+                    chatd::log::error_line(&format!("chatd: warning: {warning}"));
+                }
+            }
+        }
+        if failed {
+            return ExitCode::from(EXIT_CONFIG);
+        }
         print!("{}", config.render());
         return ExitCode::SUCCESS;
     }
@@ -61,7 +77,7 @@ fn main() -> ExitCode {
     );
     // What the config names must be usable before anything starts: a damaged
     // ban file would let banned users in, a missing MOTD is a config mistake.
-    let extras = match extras(source, &config) {
+    let extras = match startup::open(source, &config) {
         Ok(extras) => extras,
         Err(message) => {
             error!("{message}");
@@ -75,20 +91,6 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// The bans from `state_dir`, the MOTD, and where reloads read from.
-fn extras(source: Source, config: &Config) -> Result<server::Extras, String> {
-    let bans = match &config.state_dir {
-        Some(dir) => Bans::open(std::path::Path::new(dir))?,
-        None => Bans::in_memory(),
-    };
-    Ok(server::Extras {
-        bans,
-        control_socket: None,
-        source,
-        motd: motd::read(config)?,
-    })
 }
 
 fn run(config: Config, mut extras: server::Extras) -> Result<(), String> {

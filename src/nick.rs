@@ -192,6 +192,59 @@ fn fold_confusable(c: char) -> char {
     }
 }
 
+/// A word without the ASCII punctuation around it; None for a room's name
+/// (`#rust`, `＃聊天`) or a word of punctuation only.
+fn mention_trim(word: &str) -> Option<&str> {
+    if word.starts_with(['#', '\u{ff03}']) {
+        return None;
+    }
+    let word = word.trim_matches(|c: char| c.is_ascii_punctuation() && c != '_');
+    (!word.is_empty()).then_some(word)
+}
+
+/// Whether `c` is punctuation of Chinese (and Japanese) text: full-width
+/// commas, stops, brackets and quotes, the ideographic comma and full stop,
+/// dashes and the ellipsis. Such text has no spaces, so these are where its
+/// words end; a line that names someone is read with them as boundaries. Kept
+/// out: the marks that can be part of a name (々, 〆, 〇, the middle dots · and
+/// ・, the full-width underscore).
+pub fn is_cjk_punctuation(c: char) -> bool {
+    matches!(
+        c,
+        '\u{3001}'..='\u{3003}'
+            | '\u{3008}'..='\u{3011}'
+            | '\u{3014}'..='\u{301f}'
+            | '\u{3030}'
+            | '\u{303d}'
+            | '\u{2010}'..='\u{2027}'
+            | '\u{fe10}'..='\u{fe19}'
+            | '\u{fe30}'..='\u{fe4f}'
+            | '\u{ff01}'..='\u{ff0f}'
+            | '\u{ff1a}'..='\u{ff20}'
+            | '\u{ff3b}'..='\u{ff3e}'
+            | '\u{ff40}'
+            | '\u{ff5b}'..='\u{ff65}'
+    )
+}
+
+/// The words of one whitespace-separated `word` of a line that may be a
+/// nickname it names: the word without the ASCII punctuation around it
+/// (`@bob:` gives `bob`), and, when it holds CJK punctuation, each part between
+/// those marks, trimmed alike (`王伟，你好` also gives `王伟` and `你好`;
+/// `（王伟）` gives `王伟`). A nickname inside a run of CJK characters with no
+/// boundary (`王伟你好`) is not found: with one-character nicknames common in
+/// Chinese, looking inside words would ring for every line that uses the
+/// character. A word starting with `#` names a room, not a user, and gives
+/// nothing; so does such a part.
+pub fn mention_candidates(word: &str) -> impl Iterator<Item = &str> {
+    let whole = mention_trim(word);
+    let parts = (whole.is_some() && !word.is_ascii() && word.contains(is_cjk_punctuation))
+        .then(|| word.split(is_cjk_punctuation).filter_map(mention_trim))
+        .into_iter()
+        .flatten();
+    whole.into_iter().chain(parts)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -311,5 +364,33 @@ mod tests {
         assert_eq!(nick_key("B\u{41e}B"), "bob");
         assert_eq!(nick_key("b\u{3bf}b"), "bob");
         assert_eq!(nick_key("\u{440}\u{430}\u{443}"), "pay");
+    }
+
+    #[test]
+    fn cjk_punctuation_bounds_the_words_that_may_name_someone() {
+        let words = |word| mention_candidates(word).collect::<Vec<_>>();
+        assert_eq!(words("@bob:"), ["bob"]);
+        assert_eq!(words("bob_"), ["bob_"]);
+        assert_eq!(words("#rust"), Vec::<&str>::new());
+        assert_eq!(words("!!!"), Vec::<&str>::new());
+        assert_eq!(words("王伟"), ["王伟"]);
+        assert_eq!(words("@王伟"), ["王伟"]);
+        assert_eq!(words("王伟!"), ["王伟"]);
+        assert_eq!(words("王伟，你好"), ["王伟，你好", "王伟", "你好"]);
+        assert_eq!(words("王伟！"), ["王伟！", "王伟"]);
+        assert_eq!(words("王伟。"), ["王伟。", "王伟"]);
+        assert_eq!(words("（王伟）"), ["（王伟）", "王伟"]);
+        assert_eq!(words("「王伟」你好"), ["「王伟」你好", "王伟", "你好"]);
+        assert_eq!(words("“王伟”……"), ["“王伟”……", "王伟"]);
+        assert_eq!(words("王伟、李娜"), ["王伟、李娜", "王伟", "李娜"]);
+        assert_eq!(words("你好，#聊天"), ["你好，#聊天", "你好"]);
+        // No boundary, no name found inside: 伟 alone is not named here.
+        assert_eq!(words("王伟你好"), ["王伟你好"]);
+        // Marks that names use are not boundaries.
+        assert_eq!(words("佐々木"), ["佐々木"]);
+        assert_eq!(words("威廉·莎士比亚"), ["威廉·莎士比亚"]);
+        assert!(!is_cjk_punctuation('々') && !is_cjk_punctuation('・'));
+        assert!(!is_cjk_punctuation('Ａ') && !is_cjk_punctuation('＿'));
+        assert!(is_cjk_punctuation('，') && is_cjk_punctuation('。') && is_cjk_punctuation('】'));
     }
 }

@@ -377,13 +377,13 @@ impl Server {
         let source = self.source.clone();
         let current = self.live.get().1;
         let read = smol::unblock(move || {
-            let new = source.reload(&current)?;
+            let (new, kept) = source.reload(&current)?;
             let motd = motd::read(&new)?;
-            Ok::<_, String>((new, motd))
+            Ok::<_, String>((new, kept, motd))
         })
         .await;
         let reply = match read {
-            Ok((new, motd)) => {
+            Ok((new, kept, motd)) => {
                 // Logged before the new level applies, so that a reload to "warn" still says so.
                 info!("config reloaded");
                 crate::log::set_level(new.log_level);
@@ -394,7 +394,16 @@ impl Server {
                 // there is nothing left to configure.
                 let _ = self.hub.send(Event::Reload(new)).await;
                 let _ = self.hub.send(Event::Motd(motd.map(Arc::from))).await;
-                Reply::Done("config reloaded\n".to_owned())
+                // What the file changed but a reload cannot apply is said,
+                // not only logged: the answer must not claim it took effect.
+                Reply::Done(if kept.is_empty() {
+                    "config reloaded\n".to_owned()
+                } else {
+                    format!(
+                        "config reloaded, except what needs a restart (kept as it was): {}\n",
+                        kept.join(", ")
+                    )
+                })
             }
             Err(err) => {
                 for line in err.to_string().lines() {

@@ -30,6 +30,9 @@ pub fn start(handlers: Handlers, grace_secs: u64) -> Result<(), String> {
             let mut shutdowns = 0;
             for signal in signals.forever() {
                 if signal == SIGHUP {
+                    // Logged as `chatd ctl reload` is ("control socket: reload"),
+                    // so the log says what asked for each reload.
+                    info!("SIGHUP: reload");
                     if !(handlers.reload)() {
                         return;
                     }

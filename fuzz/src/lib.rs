@@ -278,13 +278,99 @@ pub fn check_sanitize(data: &[u8]) {
     check_sanitized(&text, &clean);
 }
 
+/// How an escape sequence starts (ECMA-48), for [`expected_clean`].
+enum Sequence {
+    /// `ESC [` or U+009B: parameters `0`–`?`, intermediates space–`/`, a final `@`–`~`.
+    Csi,
+    /// OSC, DCS, SOS, PM, APC: up to BEL or ST (`ESC \`, U+009C).
+    String,
+    /// Any other `ESC`: intermediates space–`/`, a final `0`–`~`.
+    Other,
+}
+
+/// What `sanitize` must leave of `raw`, written out from the protocol's rules
+/// (docs/protocol.md) rather than taken from the code under test: every escape
+/// sequence goes whole, then every character of [`must_strip`], and TAB
+/// becomes a space.
+fn expected_clean(raw: &str) -> String {
+    let chars: Vec<char> = raw.chars().collect();
+    let within =
+        |i: usize, low: char, high: char| chars.get(i).is_some_and(|c| (low..=high).contains(c));
+    let mut out = String::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        i += 1;
+        let sequence = match c {
+            '\u{1b}' => match chars.get(i) {
+                Some('[') => {
+                    i += 1;
+                    Sequence::Csi
+                }
+                Some(']' | 'P' | 'X' | '^' | '_') => {
+                    i += 1;
+                    Sequence::String
+                }
+                Some(' '..='~') => Sequence::Other,
+                _ => continue,
+            },
+            '\u{9b}' => Sequence::Csi,
+            '\u{90}' | '\u{98}' | '\u{9d}' | '\u{9e}' | '\u{9f}' => Sequence::String,
+            '\t' => {
+                out.push(' ');
+                continue;
+            }
+            c if must_strip(c) => continue,
+            c => {
+                out.push(c);
+                continue;
+            }
+        };
+        match sequence {
+            Sequence::Csi => {
+                while within(i, '0', '?') {
+                    i += 1;
+                }
+                while within(i, ' ', '/') {
+                    i += 1;
+                }
+                if within(i, '@', '~') {
+                    i += 1;
+                }
+            }
+            Sequence::Other => {
+                while within(i, ' ', '/') {
+                    i += 1;
+                }
+                if within(i, '0', '~') {
+                    i += 1;
+                }
+            }
+            Sequence::String => loop {
+                match chars.get(i) {
+                    None => break,
+                    Some('\u{7}' | '\u{9c}') => {
+                        i += 1;
+                        break;
+                    }
+                    // ST ends it; any other ESC ends it and starts anew.
+                    Some('\u{1b}') => {
+                        if chars.get(i + 1) == Some(&'\\') {
+                            i += 2;
+                        }
+                        break;
+                    }
+                    Some(_) => i += 1,
+                }
+            },
+        }
+    }
+    out
+}
+
 /// `clean` is `sanitize(raw)`.
 fn check_sanitized(raw: &str, clean: &str) {
-    let expected: String = raw
-        .chars()
-        .filter(|&c| !must_strip(c))
-        .map(|c| if c == '\t' { ' ' } else { c })
-        .collect();
+    let expected = expected_clean(raw);
     assert_eq!(clean, expected, "sanitize({raw:?})");
     assert!(
         clean.chars().all(|c| !c.is_control()),
@@ -316,7 +402,7 @@ fn check_formatted(clean: &str) {
                 texts.private_sent(nick, clean),
                 texts.no_such_user(clean),
                 texts.unknown_command(clean),
-                texts.left(nick, &reason, 1),
+                texts.left(nick, &reason, 1, 2),
             ];
             for line in lines {
                 let body = line
@@ -361,10 +447,11 @@ fn check_parsed(line: &str) {
     match input {
         Input::Chat(text) => panic!("command {line:?} parsed as chat {text:?}"),
         Input::Command(command, args) => {
+            let typed = rest.split(separator).next().unwrap_or("");
             assert!(
-                command
-                    .name
-                    .eq_ignore_ascii_case(rest.split(separator).next().unwrap_or("")),
+                std::iter::once(&command.name)
+                    .chain(command.aliases)
+                    .any(|name| name.eq_ignore_ascii_case(typed)),
                 "{line:?} parsed as /{}",
                 command.name
             );

@@ -53,6 +53,52 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(duration)
 }
 
+/// Splits what follows a `ban` or `mute` target, `[DURATION] [REASON]`: a
+/// first word that looks like a duration (it starts with a digit, or with a
+/// sign and a digit) is one, and must parse; anything else is the reason, and
+/// there is no duration (for good). So `-1h`, `0m`, `1hr` or `30M` is refused
+/// with a hint rather than taken as the reason of a permanent entry.
+pub fn split_duration(rest: &str) -> Result<(Option<Duration>, &str), String> {
+    let rest = rest.trim_start_matches([' ', '\t']);
+    let (word, after) = rest.split_once([' ', '\t']).unwrap_or((rest, ""));
+    let mut chars = word.chars();
+    let looks_like_one = match chars.next() {
+        Some(c) if c.is_ascii_digit() => true,
+        Some('+' | '-') => chars.next().is_some_and(|c| c.is_ascii_digit()),
+        _ => false,
+    };
+    if !looks_like_one {
+        return Ok((None, rest));
+    }
+    if let Some(unsigned) = word.strip_prefix(['+', '-']) {
+        return Err(format!(
+            "bad duration {word:?}: a duration has no sign (like {unsigned})"
+        ));
+    }
+    let duration = parse_duration(word).map_err(|err| match suggest(word) {
+        Some(meant) => format!("bad duration {word:?}: did you mean {meant}?"),
+        None => err,
+    })?;
+    Ok((Some(duration), after.trim_matches([' ', '\t'])))
+}
+
+/// What a duration written with a unit word or in capitals (`1hr`, `30M`,
+/// `2days`) probably means (`1h`, `30m`, `2d`); None when nothing fits.
+fn suggest(word: &str) -> Option<String> {
+    let digits = word.bytes().take_while(u8::is_ascii_digit).count();
+    let (number, unit) = word.split_at(digits);
+    let unit = match unit.to_ascii_lowercase().as_str() {
+        "s" | "sec" | "secs" | "second" | "seconds" => "s",
+        "m" | "min" | "mins" | "minute" | "minutes" => "m",
+        "h" | "hr" | "hrs" | "hour" | "hours" => "h",
+        "d" | "day" | "days" => "d",
+        "w" | "wk" | "wks" | "week" | "weeks" => "w",
+        _ => return None,
+    };
+    let meant = format!("{number}{unit}");
+    (meant != word && parse_duration(&meant).is_ok()).then_some(meant)
+}
+
 fn too_long(text: &str) -> String {
     format!(
         "bad duration {text:?}: at most {} (leave it out for no end)",
@@ -136,6 +182,50 @@ mod tests {
                 parse_duration(too_long).unwrap_err(),
                 format!("bad duration {too_long:?}: at most 521w3d (leave it out for no end)")
             );
+        }
+    }
+
+    #[test]
+    fn a_first_word_that_looks_like_a_duration_must_be_one() {
+        let split = |rest| split_duration(rest);
+        assert_eq!(split(""), Ok((None, "")));
+        assert_eq!(split("spam and eggs"), Ok((None, "spam and eggs")));
+        assert_eq!(
+            split("12h  spam and eggs "),
+            Ok((Some(Duration::from_secs(43_200)), "spam and eggs"))
+        );
+        assert_eq!(split("7d"), Ok((Some(Duration::from_secs(604_800)), "")));
+        // A sign not followed by a digit is a word like any other.
+        assert_eq!(split("-- spam"), Ok((None, "-- spam")));
+        assert_eq!(split("+ spam"), Ok((None, "+ spam")));
+        for (rest, error) in [
+            (
+                "-1h",
+                "bad duration \"-1h\": a duration has no sign (like 1h)",
+            ),
+            (
+                "+30m why",
+                "bad duration \"+30m\": a duration has no sign (like 30m)",
+            ),
+            ("0m", "bad duration \"0m\": must be more than zero"),
+            ("1hr spam", "bad duration \"1hr\": did you mean 1h?"),
+            ("30M", "bad duration \"30M\": did you mean 30m?"),
+            ("2days", "bad duration \"2days\": did you mean 2d?"),
+            ("10Minutes", "bad duration \"10Minutes\": did you mean 10m?"),
+            (
+                "3 strikes",
+                "bad duration \"3\": expected a number and a unit (s, m, h, d or w), like 30m or 12h",
+            ),
+            (
+                "12x",
+                "bad duration \"12x\": expected a number and a unit (s, m, h, d or w), like 30m or 12h",
+            ),
+            (
+                "0hr",
+                "bad duration \"0hr\": expected a number and a unit (s, m, h, d or w), like 30m or 12h",
+            ),
+        ] {
+            assert_eq!(split(rest), Err(error.to_owned()), "{rest:?}");
         }
     }
 

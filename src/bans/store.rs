@@ -1,5 +1,6 @@
-//! Writing the ban file so that a crash never tears it ([`save_atomic`]), and the
-//! thread that does it for the hub ([`Saver`]), which must never wait for a disk.
+//! Writing a ban or mute file so that a crash never tears it ([`save_atomic`]),
+//! and the thread that does it for the hub ([`Saver`]), which must never wait
+//! for a disk.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -8,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
+
+use async_channel::Sender;
 
 use crate::{error, info};
 
@@ -52,12 +55,19 @@ pub fn save_atomic(path: &Path, text: &str) -> io::Result<()> {
 /// snapshot came meanwhile.
 pub const SAVE_RETRY: Duration = Duration::from_secs(10);
 
-/// Writes ban-list snapshots to the file on its own thread, so that the hub never
+/// Writes list snapshots to the file on its own thread, so that the hub never
 /// waits for the disk. It holds at most one snapshot waiting: a newer one replaces
 /// it (a one-slot mailbox, the bounded channel that coalesces), because only the
 /// latest list matters. A failed save is logged and tried again after
 /// [`SAVE_RETRY`], unless a newer snapshot came first. Dropping the saver (or
 /// [`finish`](Self::finish)) writes the snapshot still waiting, then stops.
+///
+/// Each snapshot handed over gets a number, its generation, so that whoever
+/// changed the list can learn later whether that change reached the disk
+/// ([`outcome`](Self::outcome)): a snapshot written counts for every earlier
+/// one too, since it holds their changes. After every write (or failed try)
+/// the saver sends on its `wake` channel, if it has one, so that the one
+/// waiting need not poll; a full channel means a wake-up is pending already.
 #[derive(Debug)]
 pub struct Saver {
     mailbox: Arc<Mailbox>,
@@ -72,8 +82,15 @@ struct Mailbox {
 
 #[derive(Debug, Default)]
 struct MailboxState {
-    snapshot: Option<String>,
+    /// The snapshot waiting to be written, with its generation.
+    snapshot: Option<(u64, String)>,
     closed: bool,
+    /// The generation of the last snapshot handed over.
+    handed: u64,
+    /// The highest generation written.
+    saved: u64,
+    /// The highest generation whose write failed (after `saved`), and why.
+    failed: Option<(u64, String)>,
 }
 
 impl Mailbox {
@@ -85,24 +102,45 @@ impl Mailbox {
 }
 
 impl Saver {
-    /// Starts the saving thread for the file at `path`.
-    pub fn start(path: PathBuf) -> io::Result<Saver> {
+    /// Starts the saving thread for the file at `path`; it sends on `wake`
+    /// after each write or failed try.
+    pub fn start(path: PathBuf, wake: Option<Sender<()>>) -> io::Result<Saver> {
         let mailbox = Arc::new(Mailbox::default());
         let shared = Arc::clone(&mailbox);
         let thread = std::thread::Builder::new()
-            .name("ban-saver".to_owned())
-            .spawn(move || save_loop(&path, &shared))?;
+            .name("list-saver".to_owned())
+            .spawn(move || save_loop(&path, &shared, wake.as_ref()))?;
         Ok(Saver {
             mailbox,
             thread: Some(thread),
         })
     }
 
-    /// Hands over a rendered list ([`BanList::render`](super::BanList::render)) to be written soon; never
-    /// waits for the disk (the lock it takes is only ever held for a moment).
-    pub fn try_save(&self, snapshot: String) {
-        self.mailbox.lock().snapshot = Some(snapshot);
+    /// Hands over a rendered list ([`AddressList::render`](super::AddressList::render))
+    /// to be written soon, and returns its generation; never waits for the disk
+    /// (the lock it takes is only ever held for a moment).
+    pub fn try_save(&self, snapshot: String) -> u64 {
+        let mut state = self.mailbox.lock();
+        state.handed += 1;
+        let generation = state.handed;
+        state.snapshot = Some((generation, snapshot));
+        drop(state);
         self.mailbox.changed.notify_one();
+        generation
+    }
+
+    /// Whether the snapshot of `generation` (or a later one, which holds its
+    /// changes) is on disk: `None` while it is still being written, the error
+    /// of its last try when that failed.
+    pub fn outcome(&self, generation: u64) -> Option<Result<(), String>> {
+        let state = self.mailbox.lock();
+        if state.saved >= generation {
+            return Some(Ok(()));
+        }
+        match &state.failed {
+            Some((failed, why)) if *failed >= generation => Some(Err(why.clone())),
+            _ => None,
+        }
     }
 
     /// Writes the snapshot still waiting, if any, and stops the thread.
@@ -127,9 +165,9 @@ impl Drop for Saver {
     }
 }
 
-fn save_loop(path: &Path, mailbox: &Mailbox) {
+fn save_loop(path: &Path, mailbox: &Mailbox, wake: Option<&Sender<()>>) {
     // A snapshot whose save failed, to try again unless a newer one comes.
-    let mut failed: Option<String> = None;
+    let mut failed: Option<(u64, String)> = None;
     let mut last_failed = false;
     loop {
         let snapshot = {
@@ -168,26 +206,42 @@ fn save_loop(path: &Path, mailbox: &Mailbox) {
         // the lock to hand over snapshots.
         let Some(snapshot) = snapshot else {
             if failed.is_some() {
-                error!("bans not saved to {}: giving up at exit", path.display());
+                error!("{} not saved: giving up at exit", path.display());
             }
             return;
         };
         // A newer snapshot supersedes the one that failed.
         failed = None;
-        match save_atomic(path, &snapshot) {
+        let (generation, text) = snapshot;
+        let written = save_atomic(path, &text);
+        {
+            let mut state = mailbox.lock();
+            match &written {
+                Ok(()) => {
+                    state.saved = state.saved.max(generation);
+                    state.failed = None;
+                }
+                Err(err) => state.failed = Some((generation, err.to_string())),
+            }
+        }
+        if let Some(wake) = wake {
+            // Full: a wake-up is pending already. Closed: nobody waits any more.
+            let _ = wake.try_send(());
+        }
+        match written {
             Ok(()) if last_failed => {
                 last_failed = false;
-                info!("bans saved to {} again", path.display());
+                info!("{} saved again", path.display());
             }
             Ok(()) => {}
             Err(err) => {
                 last_failed = true;
                 error!(
-                    "cannot save bans to {}: {err}; trying again in {}s",
+                    "cannot save {}: {err}; trying again in {}s",
                     path.display(),
                     SAVE_RETRY.as_secs()
                 );
-                failed = Some(snapshot);
+                failed = Some((generation, text));
             }
         }
     }
@@ -196,7 +250,7 @@ fn save_loop(path: &Path, mailbox: &Mailbox) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bans::{Ban, BanList, FILE_NAME, IpNet, load};
+    use crate::bans::{AddressList, Entry, IpNet, Kind, load};
     use crate::test_rng::Rng;
     use std::io::{BufRead, BufReader};
     use std::net::{IpAddr, Ipv4Addr};
@@ -219,11 +273,11 @@ mod tests {
     fn save_atomic_writes_a_private_file_that_loads_back() {
         use std::os::unix::fs::PermissionsExt;
         let dir = temp_dir("save");
-        let path = dir.join(FILE_NAME);
+        let path = dir.join("bans");
         save_atomic(&path, "old").unwrap();
         let list = crate::bans::tests::sample();
         save_atomic(&path, &list.render()).unwrap();
-        assert_eq!(load(&path).unwrap(), list);
+        assert_eq!(load(&path, Kind::Ban).unwrap(), list);
         let mode = fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
         // Only the file itself is left: the temporary one was renamed over it.
@@ -231,8 +285,8 @@ mod tests {
             .unwrap()
             .map(|e| e.unwrap().file_name())
             .collect();
-        assert_eq!(names, [FILE_NAME]);
-        let missing = dir.join("no such dir").join(FILE_NAME);
+        assert_eq!(names, ["bans"]);
+        let missing = dir.join("no such dir").join("bans");
         assert_eq!(
             save_atomic(&missing, "x").unwrap_err().kind(),
             io::ErrorKind::NotFound
@@ -243,15 +297,15 @@ mod tests {
     #[test]
     fn saver_writes_the_latest_snapshot() {
         let dir = temp_dir("saver");
-        let path = dir.join(FILE_NAME);
-        let saver = Saver::start(path.clone()).unwrap();
+        let path = dir.join("bans");
+        let saver = Saver::start(path.clone(), None).unwrap();
         for i in 0..100 {
             saver.try_save(format!("snapshot {i}\n"));
         }
         saver.finish();
         assert_eq!(fs::read_to_string(&path).unwrap(), "snapshot 99\n");
         // Dropping also writes what is waiting.
-        let saver = Saver::start(path.clone()).unwrap();
+        let saver = Saver::start(path.clone(), None).unwrap();
         saver.try_save("last\n".to_owned());
         drop(saver);
         assert_eq!(fs::read_to_string(&path).unwrap(), "last\n");
@@ -259,9 +313,29 @@ mod tests {
     }
 
     #[test]
+    fn saver_tells_whether_a_snapshot_reached_the_disk() {
+        let dir = temp_dir("outcome");
+        let (wake, woken) = async_channel::bounded(1);
+        let saver = Saver::start(dir.join("bans"), Some(wake.clone())).unwrap();
+        let first = saver.try_save("one\n".to_owned());
+        woken.recv_blocking().unwrap();
+        assert_eq!(saver.outcome(first), Some(Ok(())));
+        // Not handed over yet: not known.
+        assert_eq!(saver.outcome(first + 1), None);
+        saver.finish();
+        let broken = Saver::start(dir.join("missing").join("bans"), Some(wake)).unwrap();
+        let generation = broken.try_save("two\n".to_owned());
+        woken.recv_blocking().unwrap();
+        let why = broken.outcome(generation).unwrap().unwrap_err();
+        assert!(why.contains("No such file"), "{why}");
+        broken.finish();
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn saver_that_cannot_write_still_stops() {
         let dir = temp_dir("saver-fails");
-        let saver = Saver::start(dir.join("missing").join(FILE_NAME)).unwrap();
+        let saver = Saver::start(dir.join("missing").join("bans"), None).unwrap();
         saver.try_save("x".to_owned());
         // It logs the failure, waits to retry, and gives up when told to stop.
         saver.finish();
@@ -275,9 +349,9 @@ mod tests {
     fn big_texts() -> (String, String) {
         let make = |seed: u64| {
             let mut rng = Rng(seed);
-            let mut list = BanList::new();
+            let mut list = AddressList::new(Kind::Ban);
             for i in 0..12_000u32 {
-                list.add(Ban {
+                list.add(Entry {
                     net: IpNet::host(IpAddr::V4(Ipv4Addr::from(i))),
                     until: Some(at(1_796_000_000 + rng.bits() % 1_000_000)),
                     reason: format!("reason {}", rng.bits()),
@@ -299,7 +373,7 @@ mod tests {
         let Some(dir) = std::env::var_os(CHILD_DIR) else {
             return;
         };
-        let path = Path::new(&dir).join(FILE_NAME);
+        let path = Path::new(&dir).join("bans");
         let (a, b) = big_texts();
         let mut stdout = io::stdout();
         for i in 0u64.. {
@@ -318,7 +392,7 @@ mod tests {
     #[test]
     fn save_is_never_torn_by_sigkill() {
         let dir = temp_dir("sigkill");
-        let path = dir.join(FILE_NAME);
+        let path = dir.join("bans");
         let (a, b) = big_texts();
         save_atomic(&path, &a).unwrap();
         let mut rng = Rng(0x4b111);

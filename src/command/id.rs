@@ -104,10 +104,15 @@ ids! {
         Ban,
         /// `/unban TARGET`: lift a ban.
         Unban,
-        /// `/mute NICK [DURATION]`: nobody hears the user.
+        /// `/mute TARGET [DURATION] [REASON]`: nobody hears a user's address,
+        /// an address or a range.
         Mute,
-        /// `/unmute NICK`.
+        /// `/unmute TARGET`: lift a mute.
         Unmute,
+        /// `/bans`: the ban list.
+        Bans,
+        /// `/mutes`: the mute list.
+        Mutes,
         /// `/purge NICK`: the user's lines leave the history.
         Purge,
     }
@@ -120,8 +125,6 @@ ids! {
         Deop,
         /// `say TEXT`: a server notice to everyone.
         Say,
-        /// `bans`: the ban list.
-        Bans,
         /// `stats`: the health counters now.
         Stats,
         /// `reload`: answered by the server, not the hub.

@@ -21,7 +21,7 @@
 //! is *visibly* non-blank: a `/me` followed only by spaces and control
 //! characters is a usage error, not an empty action.
 
-use crate::protocol::sanitize::is_stripped;
+use crate::protocol::sanitize;
 
 mod id;
 mod table;
@@ -189,6 +189,30 @@ fn parse_args(params: Params, args: &str) -> Option<Args<'_>> {
     }
 }
 
+/// The commands `chatd ctl` may send, in the table's order: each one's name
+/// with its usage (`ban TARGET [DURATION] [REASON]`), and its help line, in
+/// English. `chatd ctl help` and `chatd ctl --help` list them.
+pub fn ctl_commands() -> impl Iterator<Item = (String, &'static str)> {
+    COMMANDS.iter().filter(|c| c.ctl).map(|c| {
+        // The control socket answers these its own way (see the hub's
+        // `run_ctl`); the rest mean there what they mean in the room.
+        let (usage, help) = match c.id {
+            Id::Session(SessionCommand::Help) => ("", "the commands chatd ctl sends (this list)"),
+            Id::Room(RoomCommand::Who) => (
+                "",
+                "every client: nickname, address, room, times, queue, flags",
+            ),
+            _ => (c.usage.en, c.help.en),
+        };
+        let usage = if usage.is_empty() {
+            c.name.to_owned()
+        } else {
+            format!("{} {usage}", c.name)
+        };
+        (usage, help)
+    })
+}
+
 fn is_separator(c: char) -> bool {
     c == ' ' || c == '\t'
 }
@@ -197,9 +221,10 @@ fn trim(s: &str) -> &str {
     s.trim_matches(is_separator)
 }
 
-/// Whether nothing visible would be left of `text` once sanitized and trimmed.
+/// Whether nothing visible would be left of `text` once sanitized and trimmed
+/// (an escape sequence goes whole, so `\e[2J` alone is blank).
 pub fn is_blank(text: &str) -> bool {
-    text.chars().all(|c| c.is_whitespace() || is_stripped(c))
+    sanitize(text).chars().all(char::is_whitespace)
 }
 
 /// Splits off the first word; the remainder starts after the separators that
@@ -334,6 +359,8 @@ mod tests {
         assert_eq!(usage("/me"), ME);
         assert_eq!(usage("/me   "), ME);
         assert_eq!(usage("/me \x1b\x07 "), ME);
+        // An escape sequence goes whole: nothing would be left to show.
+        assert_eq!(usage("/me \x1b[2J\x1b]0;title\x07 "), ME);
     }
 
     #[test]

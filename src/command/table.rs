@@ -90,7 +90,7 @@ pub const COMMANDS: &[Command] = &[
         params: Params::Value,
         access: Access::Everyone,
         ctl: false,
-        speaks: false,
+        speaks: true,
         usage: Words {
             en: "NEW",
             zh: "新昵称",
@@ -141,7 +141,7 @@ pub const COMMANDS: &[Command] = &[
         params: Params::Rest,
         access: Access::Registered,
         ctl: false,
-        speaks: false,
+        speaks: true,
         usage: Words {
             en: "TEXT",
             zh: "内容",
@@ -220,13 +220,13 @@ pub const COMMANDS: &[Command] = &[
         id: Id::Comfort(ComfortCommand::Bell),
         name: "bell",
         aliases: &[],
-        params: Params::Value,
+        params: Params::OptValue,
         access: Access::Registered,
         ctl: false,
         speaks: false,
         usage: Words {
-            en: "on|off",
-            zh: "on|off",
+            en: "[on|off]",
+            zh: "[on|off]",
         },
         help: Words {
             en: "ring when a line names you or for a private message",
@@ -237,13 +237,13 @@ pub const COMMANDS: &[Command] = &[
         id: Id::Comfort(ComfortCommand::Colors),
         name: "colors",
         aliases: &[],
-        params: Params::Value,
+        params: Params::OptValue,
         access: Access::Registered,
         ctl: false,
         speaks: false,
         usage: Words {
-            en: "on|off",
-            zh: "on|off",
+            en: "[on|off]",
+            zh: "[on|off]",
         },
         help: Words {
             en: "colors for you",
@@ -254,13 +254,13 @@ pub const COMMANDS: &[Command] = &[
         id: Id::Comfort(ComfortCommand::Timestamps),
         name: "timestamps",
         aliases: &[],
-        params: Params::Value,
+        params: Params::OptValue,
         access: Access::Registered,
         ctl: false,
         speaks: false,
         usage: Words {
-            en: "on|off",
-            zh: "on|off",
+            en: "[on|off]",
+            zh: "[on|off]",
         },
         help: Words {
             en: "the time before every line",
@@ -361,12 +361,12 @@ pub const COMMANDS: &[Command] = &[
         ctl: true,
         speaks: false,
         usage: Words {
-            en: "NICK [DURATION]",
-            zh: "昵称 [时长]",
+            en: "TARGET [DURATION] [REASON]",
+            zh: "目标 [时长] [原因]",
         },
         help: Words {
-            en: "nobody hears the user",
-            zh: "禁言",
+            en: "nobody hears a nick's address, an address or range",
+            zh: "禁言用户、地址或网段",
         },
     },
     Command {
@@ -378,12 +378,40 @@ pub const COMMANDS: &[Command] = &[
         ctl: true,
         speaks: false,
         usage: Words {
-            en: "NICK",
-            zh: "昵称",
+            en: "TARGET",
+            zh: "目标",
         },
         help: Words {
             en: "lift a mute",
             zh: "解除禁言",
+        },
+    },
+    Command {
+        id: Id::Moderation(ModerationCommand::Bans),
+        name: "bans",
+        aliases: &[],
+        params: Params::None,
+        access: Access::Operator,
+        ctl: true,
+        speaks: false,
+        usage: Words { en: "", zh: "" },
+        help: Words {
+            en: "list the bans",
+            zh: "封禁列表",
+        },
+    },
+    Command {
+        id: Id::Moderation(ModerationCommand::Mutes),
+        name: "mutes",
+        aliases: &[],
+        params: Params::None,
+        access: Access::Operator,
+        ctl: true,
+        speaks: false,
+        usage: Words { en: "", zh: "" },
+        help: Words {
+            en: "list the mutes",
+            zh: "禁言列表",
         },
     },
     Command {
@@ -452,20 +480,6 @@ pub const COMMANDS: &[Command] = &[
         help: Words {
             en: "a server notice to everyone",
             zh: "向所有人发送服务器通知",
-        },
-    },
-    Command {
-        id: Id::Server(ServerCommand::Bans),
-        name: "bans",
-        aliases: &[],
-        params: Params::None,
-        access: Access::ControlSocket,
-        ctl: true,
-        speaks: false,
-        usage: Words { en: "", zh: "" },
-        help: Words {
-            en: "list the bans",
-            zh: "封禁列表",
         },
     },
     Command {

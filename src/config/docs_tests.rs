@@ -2,6 +2,9 @@
 //! drift from the code: every key of `KEYS` has exactly one row there, every row
 //! names a key of `KEYS`, each row's default is what `Config::default().render()`
 //! writes for it, and its restart column says what the key's `restart` says.
+//! The other places that name the restart-only keys are checked too: the
+//! shipped `config/chatd.conf` (its opening list, and "Restart to change" in
+//! each key's own comment) and the log table of `docs/operating.md`.
 //!
 //! A row is a table line whose first cell is a key in backticks:
 //! `` | `key` | default | range | needs restart | meaning | ``. The default cell is
@@ -145,4 +148,97 @@ fn the_guide_marks_exactly_the_restart_only_keys() {
             })
         },
     );
+}
+
+const SHIPPED: &str = include_str!("../../config/chatd.conf");
+const OPERATING: &str = include_str!("../../docs/operating.md");
+
+/// The restart-only keys of the key table, sorted.
+fn restart_only() -> Vec<&'static str> {
+    let mut keys: Vec<&str> = KEYS
+        .iter()
+        .filter(|key| key.restart.is_some())
+        .map(|key| key.name)
+        .collect();
+    keys.sort_unstable();
+    keys
+}
+
+/// The words in backticks in `text`, sorted.
+fn backticked(text: &str) -> Vec<&str> {
+    let mut words: Vec<&str> = text.split('`').skip(1).step_by(2).collect();
+    words.sort_unstable();
+    words
+}
+
+#[test]
+fn the_shipped_config_names_exactly_the_restart_only_keys() {
+    // Its opening paragraph: "Everything applies at once except `address`,
+    // …, which need a restart."
+    let comments: String = SHIPPED
+        .lines()
+        .take_while(|line| line.starts_with('#'))
+        .map(|line| line.trim_start_matches('#').trim())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let listed = comments
+        .split_once("Everything applies at once except")
+        .and_then(|(_, rest)| rest.split_once("which need a restart"))
+        .map(|(list, _)| list)
+        .expect(
+            "config/chatd.conf: no \"Everything applies at once except … which need a restart\"",
+        );
+    assert_eq!(
+        backticked(listed),
+        restart_only(),
+        "config/chatd.conf's opening list of the keys that need a restart"
+    );
+    // Each key's own comment says "Restart to change" exactly when it needs one.
+    let lines: Vec<&str> = SHIPPED.lines().collect();
+    let mut problems = Vec::new();
+    for key in &KEYS {
+        let at = lines.iter().position(|line| {
+            let line = line.trim_start_matches("# ");
+            line.starts_with(&format!("{} = ", key.name))
+        });
+        let Some(at) = at else {
+            problems.push(format!("`{}` is not in config/chatd.conf", key.name));
+            continue;
+        };
+        let comment: String = lines[..at]
+            .iter()
+            .rev()
+            .take_while(|line| line.starts_with('#'))
+            .map(|line| line.trim_start_matches('#').trim())
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_lowercase();
+        let says = comment.contains("restart to change");
+        if says != key.restart.is_some() {
+            problems.push(format!(
+                "line {}: `{}` needs restart: {} (keys::KEYS), its comment says {}",
+                at + 1,
+                key.name,
+                key.restart.is_some(),
+                if says { "it does" } else { "nothing of it" }
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn the_operating_guide_names_exactly_the_restart_only_keys() {
+    let row = OPERATING
+        .lines()
+        .find(|line| line.contains("which needs a restart; keeping the old value"))
+        .expect("docs/operating.md: the log table's row of a kept restart-only key");
+    let (_, meaning) = row
+        .rsplit_once("for every key that needs a restart (")
+        .expect("the row lists the keys");
+    let (list, _) = meaning.split_once(')').expect("a closing parenthesis");
+    assert_eq!(backticked(list), restart_only(), "{row}");
 }

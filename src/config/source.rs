@@ -47,16 +47,18 @@ impl Source {
 
     /// What a reload (SIGHUP, or `chatd ctl reload`) makes of the source: the
     /// settings [`load`](Self::load) reads, with every key that needs a restart
-    /// kept at its `current` value (each such change logged as a warning).
+    /// kept at its `current` value; and the names of the keys so kept (the
+    /// file changed them), each also logged as a warning.
     ///
     /// # Errors
     /// The file's errors, one `path:line: …` per line: nothing is applied then.
-    pub fn reload(&self, current: &Config) -> Result<Config, String> {
+    pub fn reload(&self, current: &Config) -> Result<(Config, Vec<&'static str>), String> {
         let mut new = self.load().map_err(|err| err.to_string())?;
-        for key in current.restart_only_changes(&new) {
+        let kept = current.restart_only_changes(&new);
+        for key in &kept {
             warn!("config reload: {key} changed, which needs a restart; keeping the old value");
         }
         new.keep_restart_only(current);
-        Ok(new)
+        Ok((new, kept))
     }
 }

@@ -44,13 +44,15 @@ impl Hub {
                 let to = self
                     .members
                     .get(id)
-                    .and_then(|member| member.comfort().reply_to)
-                    .filter(|&to| self.members.get(to).is_some_and(|m| m.nick.is_some()));
+                    .and_then(|member| member.comfort().reply_to.clone());
                 match to {
-                    Some(to) => {
+                    Some((to, _)) if self.members.get(to).is_some_and(|m| m.nick.is_some()) => {
                         let to = self.members.nick_of(to).to_owned();
                         self.private(id, nick, &to, &sanitize(args.rest));
                     }
+                    // Not sent: the one it was for is gone, and someone else
+                    // may have their name by now.
+                    Some((_, name)) => self.send(id, block(self.texts.reply_partner_left(&name))),
                     None => self.send(id, block(self.texts.nobody_to_reply_to())),
                 }
             }
@@ -80,7 +82,7 @@ impl Hub {
                 self.send(id, block(msg));
             }
             ComfortCommand::Bell => {
-                self.switch(id, command, args.rest, |c, on| c.no_bell = !on);
+                self.switch(id, command, args.rest, BELL);
             }
             // Where the server has no colors, turning them on is refused (a
             // value other than on or off still gets the usage).
@@ -88,23 +90,29 @@ impl Hub {
                 self.send(id, block(self.texts.colors_unavailable()));
             }
             ComfortCommand::Colors => {
-                self.switch(id, command, args.rest, |c, on| c.no_colors = !on);
+                // Off for everyone where the server has none.
+                let colors = if self.config.colors {
+                    COLORS
+                } else {
+                    NO_COLORS
+                };
+                self.switch(id, command, args.rest, colors);
             }
             ComfortCommand::Timestamps => {
-                self.switch(id, command, args.rest, |c, on| c.timestamps = on);
+                self.switch(id, command, args.rest, TIMESTAMPS);
             }
         }
     }
 
     /// `/bell`, `/colors` or `/timestamps`: `set` turns the setting on or off
-    /// as `value` says, and the user is told.
-    fn switch(
-        &mut self,
-        id: ClientId,
-        command: &Command,
-        value: &str,
-        set: fn(&mut Comfort, bool),
-    ) {
+    /// as `value` says, and the user is told; without a value, the user is
+    /// told how it is now (`get`).
+    fn switch(&mut self, id: ClientId, command: &Command, value: &str, (get, set): Setting) {
+        if value.is_empty() {
+            let on = self.members.get(id).is_some_and(|m| get(m.comfort()));
+            self.send(id, block(self.texts.setting_is(command.name, on)));
+            return;
+        }
         let Some(on) = on_off(value) else {
             let msg = self.texts.usage(command);
             self.send(id, block(msg));
@@ -148,6 +156,24 @@ impl Hub {
         names
     }
 }
+
+/// One of a member's own on/off settings: how to read it, how to set it.
+type Setting = (fn(&Comfort) -> bool, fn(&mut Comfort, bool));
+
+const BELL: Setting = (
+    |c: &Comfort| !c.no_bell,
+    |c: &mut Comfort, on: bool| c.no_bell = !on,
+);
+const COLORS: Setting = (
+    |c: &Comfort| !c.no_colors,
+    |c: &mut Comfort, on: bool| c.no_colors = !on,
+);
+/// `/colors` where the server has no colors: off, whatever was set.
+const NO_COLORS: Setting = (|_: &Comfort| false, COLORS.1);
+const TIMESTAMPS: Setting = (
+    |c: &Comfort| c.timestamps,
+    |c: &mut Comfort, on: bool| c.timestamps = on,
+);
 
 /// `on` or `off` (any case), as the settings take it; None for anything else.
 fn on_off(value: &str) -> Option<bool> {

@@ -13,12 +13,14 @@
 
 use std::sync::Arc;
 
-use crate::command::{self, Access, Args, Command, Id, Input, SessionCommand, TalkCommand};
+use crate::command::{
+    self, Access, Args, ComfortCommand, Command, Id, Input, SessionCommand, TalkCommand,
+};
 use crate::info;
 use crate::nick::{self, NickError};
 use crate::protocol::sanitize;
 use crate::render::BEL;
-use crate::text::{LeaveReason, MAX_LISTED_NAMES};
+use crate::text::{LeaveReason, MAX_LISTED_NAMES, MutedFrom};
 
 use super::rooms::HistoryEntry;
 use super::{ClientId, Hub, JOIN_LIST_MAX_ROOM, LOBBY, RoomId, block};
@@ -139,16 +141,24 @@ impl Hub {
     /// Runs a command the signed-in `id` may use: hands it to its group's
     /// handler, whose `match` has an arm for each of the group's commands.
     fn run(&mut self, id: ClientId, nick: &Arc<str>, command: &Command, args: Args<'_>) {
-        // What a muted user says reaches nobody; they are told instead.
-        if command.speaks && self.silenced(id) {
-            return;
+        // What a muted user says reaches nobody; they are told instead. The
+        // talk commands are refused as chat is; the others that would carry
+        // their words (`/nick`, `/away`) with a word of their own.
+        if command.speaks {
+            let refused = match command.id {
+                Id::Talk(_) | Id::Comfort(ComfortCommand::Reply) => self.silenced(id),
+                _ => self.muted_from(id, MutedFrom::Command(command.name)),
+            };
+            if refused {
+                return;
+            }
         }
         match command.id {
             Id::Session(which) => self.run_session(id, Some(nick), which, args),
             Id::Talk(which) => self.run_talk(id, nick, which, args),
             Id::Room(which) => self.run_room(id, nick, which, command, args),
             Id::Comfort(which) => self.run_comfort(id, nick, which, command, args),
-            Id::Moderation(which) => self.moderate_in_room(id, nick, which, args),
+            Id::Moderation(which) => self.moderate_in_room(id, nick, command, which, args),
             // No user has `Access::ControlSocket`: only `control_request` runs these.
             Id::Server(_) => {}
         }
@@ -177,7 +187,12 @@ impl Hub {
                 self.remove(id, LeaveReason::Quit(None));
             }
             (SessionCommand::Quit, Some(nick)) => {
-                let reason = sanitize(args.rest).trim().to_owned();
+                // A muted user's reason would be said to the room: it is not.
+                let reason = if self.is_muted(id) {
+                    String::new()
+                } else {
+                    sanitize(args.rest).trim().to_owned()
+                };
                 self.send(id, block(self.texts.bye(nick)));
                 self.remove(
                     id,
@@ -205,11 +220,12 @@ impl Hub {
         match self.members.find(to) {
             Some(target) => {
                 let to_name = self.members.nick_of(target).to_owned();
+                let from = self.members.get(id).and_then(|m| m.nick.clone());
                 let (ignored, ring, away) = match self.members.get_mut(target) {
                     Some(member) => {
                         let ignored = member.comfort().ignored.contains(&id);
-                        if !ignored {
-                            member.comfort_mut().reply_to = Some(id);
+                        if !ignored && let Some(from) = from {
+                            member.comfort_mut().reply_to = Some((id, from));
                         }
                         let comfort = member.comfort();
                         (ignored, !comfort.no_bell, comfort.away.clone())
@@ -260,9 +276,10 @@ impl Hub {
         let lobby = self.rooms.lobby();
         let here = lobby.len();
         let (names, total) = lobby.names(&self.members, MAX_LISTED_NAMES);
-        let mut welcome = self.texts.welcome(nick, &names, total);
+        let online = self.members.registered();
+        let mut welcome = self.texts.welcome(nick, &names, total, online);
         // Timestamps are not on yet: the replay carries its own.
-        welcome += &self.replay(LOBBY, id);
+        welcome += &self.replay(LOBBY, id, None);
         welcome += &self.topic_line(LOBBY);
         if let Some(motd) = &self.motd {
             welcome += motd;
@@ -272,7 +289,8 @@ impl Hub {
             welcome += &self.texts.rooms_hint(rooms);
         }
         let list = (here <= JOIN_LIST_MAX_ROOM).then_some(names.as_slice());
-        let joined = (!self.summarizes(here)).then(|| block(self.texts.joined(nick, here, list)));
+        let joined =
+            (!self.summarizes(here)).then(|| block(self.texts.joined(nick, here, online, list)));
         self.send(id, block(welcome));
         // From here on (the welcome's replay is stamped already).
         if self.config.timestamps
@@ -280,7 +298,10 @@ impl Hub {
         {
             member.comfort_mut().timestamps = true;
         }
-        self.announce_join(LOBBY, id, joined);
+        // A muted user's nickname is theirs to choose: the room is not told.
+        if !self.is_muted(id) {
+            self.announce_join(LOBBY, id, joined);
+        }
         true
     }
 
@@ -310,7 +331,9 @@ impl Hub {
 
     /// The members of `room_id` (other than `author`) that `text` names: a word,
     /// stripped of the punctuation around it (`@bob:`), whose nickname key is
-    /// theirs, so `bob` names Bob and ＢＯＢ but not bobby.
+    /// theirs, so `bob` names Bob and ＢＯＢ but not bobby; in Chinese text
+    /// without spaces, CJK punctuation bounds words too (`王伟，你好`), see
+    /// [`nick::mention_candidates`].
     ///
     /// Every chat line goes through this, so the common case is kept cheap: a
     /// word longer than any nickname is skipped, and an ASCII word's key (its
@@ -320,12 +343,9 @@ impl Hub {
         let mut key = String::new();
         // A nickname's characters take at most 4 bytes each.
         let longest = self.config.max_nick_chars * 4;
-        for word in text.split_whitespace() {
-            if word.starts_with('#') {
-                continue; // `#rust` names a room, not the user rust.
-            }
-            let word = word.trim_matches(|c: char| c.is_ascii_punctuation() && c != '_');
-            if word.is_empty() || word.len() > longest {
+        // `#rust` names a room, not the user rust: candidates leave it out.
+        for word in text.split_whitespace().flat_map(nick::mention_candidates) {
+            if word.len() > longest {
                 continue;
             }
             let found = if word.is_ascii() {
@@ -363,6 +383,7 @@ impl Hub {
                 author: id,
                 line: Arc::clone(msg),
                 at: super::round::unix_now(),
+                seq: 0,
             };
             room.remember(entry, self.config.history);
         }

@@ -11,7 +11,7 @@ use crate::info;
 use crate::nick::{self, nick_key};
 use crate::protocol::sanitize;
 use crate::render::stamp;
-use crate::text::{MAX_LISTED_NAMES, Place, RoomEntry, Texts};
+use crate::text::{MAX_LISTED_NAMES, MutedFrom, Place, RoomEntry, Texts};
 
 use super::rooms::MAX_ROOM_NAME_CHARS;
 use super::{Block, ClientId, Hub, JOIN_LIST_MAX_ROOM, LOBBY, RoomId, block};
@@ -75,8 +75,10 @@ impl Hub {
     }
 
     /// The history of `room_id` as `id`, coming in, is replayed it: each line
-    /// with the time it was said, without the lines of those `id` ignores.
-    pub(super) fn replay(&self, room_id: RoomId, id: ClientId) -> String {
+    /// with the time it was said, without the lines of those `id` ignores;
+    /// coming back (`since`: the room's [`said`](super::rooms::Room::said)
+    /// count when it left), only the lines said after it left.
+    pub(super) fn replay(&self, room_id: RoomId, id: ClientId, since: Option<u64>) -> String {
         let Some(room) = self.rooms.get(room_id) else {
             return String::new();
         };
@@ -84,12 +86,16 @@ impl Hub {
         let shown: Vec<_> = room
             .history
             .iter()
+            .filter(|entry| since.is_none_or(|since| entry.seq >= since))
             .filter(|entry| ignored.is_none_or(|ignored| !ignored.contains(&entry.author)))
             .collect();
         if shown.is_empty() {
             return String::new();
         }
-        let mut out = self.texts.history_header(shown.len());
+        let mut out = match since {
+            Some(_) => self.texts.history_while_away_header(shown.len()),
+            None => self.texts.history_header(shown.len()),
+        };
         let now = super::round::unix_now();
         for entry in shown {
             out += &stamp(entry.at, now, self.config.utc_offset_minutes);
@@ -136,6 +142,8 @@ impl Hub {
                 return;
             }
             Some(to) => (to, false),
+            // A room's name is its maker's words.
+            None if self.muted_from(id, MutedFrom::NewRoom) => return,
             None if self.rooms.made() >= self.config.max_rooms => {
                 info!(
                     "refused to make room #{name} for {nick:?}: max_rooms is {}",
@@ -180,6 +188,13 @@ impl Hub {
         let from = self.room_of(id);
         // What was said where they were, up to now, still reaches them.
         self.catch_up(id);
+        // Leaving the lobby: what it said so far was seen, not to be replayed.
+        if from == LOBBY {
+            let said = self.rooms.lobby().said();
+            if let Some(member) = self.members.get_mut(id) {
+                member.lobby_seen = said;
+            }
+        }
         let key = nick_key(nick);
         info!(
             "{nick:?} went from {} to {}",
@@ -193,9 +208,13 @@ impl Hub {
         if let Some(gone) = self.rooms.take_out(from, &key) {
             self.room_gone(&gone);
         }
-        self.announce_leave(from, |texts, place, here| {
-            texts.moved(place, nick, to_place, here)
-        });
+        // A muted user moves unannounced, as they come and go.
+        let quiet = self.is_muted(id);
+        if !quiet {
+            self.announce_leave(from, |texts, place, here, online| {
+                texts.moved(place, nick, to_place, here, online)
+            });
+        }
 
         self.enter(id, to);
         let Some(room) = self.rooms.get(to) else {
@@ -206,13 +225,18 @@ impl Hub {
         let (names, total) = room.names_marked(&self.members, MAX_LISTED_NAMES, mark);
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
         let msg = self.texts.now_in(to_place, created, &names, total);
-        let replay = self.replay(to, id);
+        // Back in the lobby: only what was said while away.
+        let since = (to == LOBBY)
+            .then(|| self.members.get(id).map(|m| m.lobby_seen))
+            .flatten();
+        let replay = self.replay(to, id, since);
         let topic = self.topic_line(to);
         let list = (here <= JOIN_LIST_MAX_ROOM).then_some(names.as_slice());
+        let online = self.members.registered();
         let joined = (!self.summarizes(here)).then(|| {
             block(match (to_place, &from_name) {
-                (Place::Lobby, Some(from)) => self.texts.came_back(from, nick, here, list),
-                _ => self.texts.joined_in(to_place, nick, here, list),
+                (Place::Lobby, Some(from)) => self.texts.came_back(from, nick, here, online, list),
+                _ => self.texts.joined_in(to_place, nick, here, online, list),
             })
         });
         self.send(id, block(msg));
@@ -223,7 +247,9 @@ impl Hub {
         if !topic.is_empty() {
             self.send(id, block(topic));
         }
-        self.announce_join(to, id, joined);
+        if !quiet {
+            self.announce_join(to, id, joined);
+        }
     }
 
     /// Tells `room_id` that `id` came in with `joined`; None: the room is
@@ -240,13 +266,15 @@ impl Hub {
     }
 
     /// Tells `room_id` (if it is still there) that someone left it, with the
-    /// line `line` makes from its place and how many are left; in a big room
-    /// the leave goes into its next summary instead.
+    /// line `line` makes from its place, how many are left there and how many
+    /// are online in all; in a big room the leave goes into its next summary
+    /// instead.
     pub(super) fn announce_leave(
         &mut self,
         room_id: RoomId,
-        line: impl FnOnce(&Texts, Place<'_>, usize) -> String,
+        line: impl FnOnce(&Texts, Place<'_>, usize, usize) -> String,
     ) {
+        let online = self.members.registered();
         let Some(here) = self.rooms.get(room_id).map(|room| room.len()) else {
             return; // It went with its last member.
         };
@@ -259,7 +287,7 @@ impl Hub {
             room.presence.count(false);
             return;
         }
-        let msg = block(line(&self.texts, room.place(), here));
+        let msg = block(line(&self.texts, room.place(), here, online));
         self.broadcast(room_id, &msg, None);
     }
 
@@ -299,7 +327,7 @@ impl Hub {
                 let mark = |nick: &str| texts.away_mark(nick);
                 let (names, total) = room.names_marked(&self.members, MAX_LISTED_NAMES, mark);
                 let names: Vec<&str> = names.iter().map(String::as_str).collect();
-                texts.who_in(room.place(), &names, total)
+                texts.who_in(room.place(), &names, total, self.members.registered())
             }
         };
         self.send(id, block(msg));
@@ -349,6 +377,10 @@ impl Hub {
             self.send(id, block(msg));
             return;
         }
+        // A topic is its setter's words.
+        if self.muted_from(id, MutedFrom::Topic) {
+            return;
+        }
         let topic = sanitize(text).trim().to_owned();
         info!("topic of {} set by {nick}", self.log_name(room_id));
         crate::debug!("topic: {topic}");
@@ -373,14 +405,19 @@ impl Hub {
             })
             .map(|(id, _)| id)
             .collect();
+        let online = self.members.registered();
         for room_id in due {
             let Some(room) = self.rooms.get_mut(room_id) else {
                 continue;
             };
             let presence = std::mem::take(&mut room.presence);
-            let msg =
-                self.texts
-                    .presence_in(room.place(), presence.joined, presence.left, room.len());
+            let msg = self.texts.presence_in(
+                room.place(),
+                presence.joined,
+                presence.left,
+                room.len(),
+                online,
+            );
             self.broadcast(room_id, &block(msg), None);
         }
     }

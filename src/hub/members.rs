@@ -56,9 +56,10 @@ pub(super) struct Member {
     pub(super) last_input: Instant,
     /// An operator (`op` over the control socket), for as long as it stays.
     pub(super) op: bool,
-    /// Muted: nobody receives its chat, `/me` or `/msg`. `Some(None)` until
-    /// unmuted, `Some(Some(t))` until `t`.
-    pub(super) muted: Option<Option<Instant>>,
+    /// How many lines the lobby had remembered when this member last left it
+    /// for a room ([`Room::said`](super::rooms::Room::said)): coming back, it
+    /// is replayed only the lines said after.
+    pub(super) lobby_seen: u64,
     /// The member's own settings and state for comfort (`/away`, `/ignore`, …);
     /// None until it uses one, so that most members cost a pointer, not the
     /// whole struct (read it with [`comfort`](Self::comfort)).
@@ -70,8 +71,9 @@ pub(super) struct Member {
 pub(super) struct Comfort {
     /// `/away MESSAGE`, until `/back`.
     pub(super) away: Option<String>,
-    /// Who sent the last private message here, for `/reply`.
-    pub(super) reply_to: Option<ClientId>,
+    /// Who sent the last private message here, for `/reply`, with the name
+    /// they had then (to say who left, once they have).
+    pub(super) reply_to: Option<(ClientId, Arc<str>)>,
     /// Whose lines this member does not get (`/ignore`), by connection: a
     /// rename does not lift it.
     pub(super) ignored: HashSet<ClientId>,
@@ -110,15 +112,6 @@ impl Member {
     pub(super) fn own_away_taken(&mut self) -> Option<String> {
         self.own.as_mut()?.away.take()
     }
-
-    /// Whether the member is muted at `now` (a mute past its time is over).
-    pub(super) fn is_muted(&self, now: Instant) -> bool {
-        match self.muted {
-            Some(Some(until)) => until > now,
-            Some(None) => true,
-            None => false,
-        }
-    }
 }
 
 #[derive(Default)]
@@ -147,7 +140,7 @@ impl Members {
             since: now,
             last_input: now,
             op: false,
-            muted: None,
+            lobby_seen: 0,
             own: None,
         };
         self.by_id.insert(id, member);

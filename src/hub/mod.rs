@@ -20,8 +20,10 @@
 //!   `/nick`, `/quit`, `/me`, `/msg`);
 //! - `comfort`: `/reply`, `/away`, `/back`, `/ignore`, `/bell`, `/colors`,
 //!   `/timestamps`;
-//! - `moderation`: kick, ban, mute, purge, op, and the control socket's
-//!   requests;
+//! - `moderation`: kick, purge, op, the control socket's requests, and
+//!   answers that wait for a change to reach the disk;
+//! - `sanctions`: bans and mutes, which bind to addresses, and what a mute
+//!   keeps from the room;
 //! - `timers`: the once-a-second tick (login timeouts, clients stalled over the
 //!   soft bound, presence summaries, the health line, the systemd heartbeat).
 //!
@@ -52,6 +54,7 @@ mod members;
 mod moderation;
 mod rooms;
 mod round;
+mod sanctions;
 mod timers;
 
 #[cfg(test)]
@@ -110,6 +113,14 @@ pub enum Event {
         /// The sender.
         id: ClientId,
     },
+    /// Flood control began holding a client's lines back (once per burst):
+    /// the client is told how many wait, and why.
+    FloodHeld {
+        /// The sender.
+        id: ClientId,
+        /// Its lines read and not yet handed on, this one included.
+        waiting: usize,
+    },
     /// The client's connection ended (EOF or error).
     Disconnected {
         /// The connection that ended.
@@ -137,6 +148,10 @@ pub enum Event {
         /// Where the one answer goes.
         reply: async_channel::Sender<crate::reply::Reply>,
     },
+    /// The ban or mute file was written, or a write failed: the answers
+    /// waiting for it go out. The hub makes this event itself, when
+    /// [`Bans::saved_signal`] wakes it.
+    Saved,
 }
 
 /// Counters shared with the accept loop, which rejects connections the hub never sees.
@@ -171,8 +186,12 @@ struct Hub {
     /// The lobby and the rooms made with `/join`, each with its members,
     /// history, topic and round.
     rooms: Rooms,
-    /// Who may not connect; kept on disk with `state_dir`.
+    /// Who may not connect, and who may not be heard; kept on disk with
+    /// `state_dir`.
     bans: Bans,
+    /// Answers about changes to the bans or mutes, waiting for their file to
+    /// be written.
+    pending: Vec<moderation::Pending>,
     /// Shown to each user after sign-in.
     motd: Option<Arc<str>>,
     /// Connections not signed in yet, in the order they must have signed in by.
@@ -195,13 +214,24 @@ pub async fn dispatch(
     shared: Arc<SharedCounters>,
     bans: Bans,
 ) -> Summary {
+    let saved = bans.saved_signal();
     let mut room = Hub::new(config, shared, bans);
     // No yielding between events: while events keep coming the hub works
     // through a round of them, queues the round's broadcasts as one block per
     // recipient, and each writer then finds a long run of lines to send in one
     // write. Under load that batching is what keeps a delivery cheap; the
-    // bounded hub queue makes the readers, not the outboxes, wait.
-    while let Ok(event) = events.recv().await {
+    // bounded hub queue makes the readers, not the outboxes, wait. Between
+    // rounds it also listens for the ban and mute savers (events first).
+    loop {
+        let next = smol::future::or(async { events.recv().await.ok() }, async {
+            // `Bans` keeps a sender, so this never fails; if it did, no
+            // answer would be waiting for a saver any more.
+            let _ = saved.recv().await;
+            Some(Event::Saved)
+        });
+        let Some(event) = next.await else {
+            break;
+        };
         let mut done = room.handle(event);
         let mut handled = 1;
         while !done && handled < ROUND_EVENTS {
@@ -236,6 +266,7 @@ impl Hub {
             members: Members::default(),
             rooms: Rooms::default(),
             bans,
+            pending: Vec::new(),
             motd: None,
             login_deadlines: VecDeque::new(),
             fanout: Fanout::default(),
@@ -257,6 +288,13 @@ impl Hub {
                 let msg = self.texts.too_long(self.config.max_line_bytes);
                 self.send(id, block(msg));
             }
+            Event::FloodHeld { id, waiting } => {
+                let config = &self.config;
+                let msg =
+                    self.texts
+                        .flood_held(waiting, config.flood_burst, config.flood_lines_per_sec);
+                self.send(id, block(msg));
+            }
             Event::Disconnected { id, reason } => self.remove(id, reason),
             Event::Tick => self.tick(),
             Event::BeginShutdown => self.begin_shutdown(),
@@ -272,6 +310,7 @@ impl Hub {
                 self.config = config;
             }
             Event::ControlRequest { line, reply } => self.control_request(&line, reply),
+            Event::Saved => self.saves_settled(),
             Event::Motd(motd) => self.motd = motd,
         }
         // During a shutdown the hub closes as soon as the last user has left:
@@ -298,6 +337,13 @@ impl Hub {
             // What was said before this client left is written before the close.
             self.catch_up(id);
         }
+        // A muted user comes and goes unannounced (their nickname is their
+        // own words); a kick or ban is the operator's, and is told.
+        let quiet = self.is_muted(id)
+            && !matches!(
+                reason,
+                LeaveReason::Kicked { .. } | LeaveReason::Banned { .. }
+            );
         let Some(member) = self.members.remove(id) else {
             return;
         };
@@ -328,9 +374,11 @@ impl Hub {
         if let Some(gone) = self.rooms.take_out(room_id, &nick_key(&nick)) {
             self.room_gone(&gone);
         }
-        self.announce_leave(room_id, |texts, place, here| {
-            texts.left_in(place, &nick, &reason, here)
-        });
+        if !quiet {
+            self.announce_leave(room_id, |texts, place, here, online| {
+                texts.left_in(place, &nick, &reason, here, online)
+            });
+        }
     }
 
     /// Whether a join or leave in a room of `members` goes into the summary

@@ -55,6 +55,9 @@ pub(super) struct HistoryEntry {
     pub(super) line: Block,
     /// When it was said (Unix seconds); a replay shows it.
     pub(super) at: u64,
+    /// Its place among every line remembered in the room: the room's
+    /// [`said`](Room::said) count when it came. Set by [`Room::remember`].
+    pub(super) seq: u64,
 }
 
 /// One room.
@@ -76,6 +79,9 @@ pub(super) struct Room {
     pub(super) presence: Presence,
     /// Lines said here this round, not queued yet.
     pub(super) round: Round,
+    /// How many lines were ever remembered here, so that someone coming back
+    /// is replayed only those said after they left.
+    said: u64,
 }
 
 impl Room {
@@ -133,14 +139,21 @@ impl Room {
     }
 
     /// Keeps a line for newcomers, at most `max` of them.
-    pub(super) fn remember(&mut self, entry: HistoryEntry, max: usize) {
+    pub(super) fn remember(&mut self, mut entry: HistoryEntry, max: usize) {
         if max == 0 {
             return;
         }
         while self.history.len() >= max {
             self.history.pop_front();
         }
+        entry.seq = self.said;
+        self.said += 1;
         self.history.push_back(entry);
+    }
+
+    /// How many lines were ever remembered here: the `seq` the next one gets.
+    pub(super) fn said(&self) -> u64 {
+        self.said
     }
 }
 

@@ -276,9 +276,10 @@ fn help_lists_only_what_the_user_may_use() {
 fn text_is_sanitized_names_are_not() {
     let mut harness = Harness::with_users(&["ann", "bob"]);
     harness.say(0, "/me \x1b[2Jwaves");
-    assert_eq!(harness.output()[1], "* ann [2Jwaves\r\n");
+    assert_eq!(harness.output()[1], "* ann waves\r\n");
     harness.say(0, "/msg b\x1bob hi");
-    assert_eq!(harness.output()[0], "! no such user \"bob\"\r\n");
+    // Shown as a terminal would show it: `ESC o` is one escape sequence.
+    assert_eq!(harness.output()[0], "! no such user \"bb\"\r\n");
     harness.say(0, "/me \x1b\x07");
     assert_eq!(harness.output()[0], "! usage: /me ACTION\r\n");
 }
@@ -410,34 +411,74 @@ fn ban_arguments_are_checked() {
     };
     assert!(why.starts_with("bad duration \"12x\""), "{why}");
     h.say(0, "/ban 192.0.2.0/24");
+    assert_eq!(
+        h.output()[0],
+        "! 192.0.2.0/24 covers your own address 192.0.2.1\r\n"
+    );
+    h.say(0, "/ban ann");
     assert_eq!(h.output()[0], "! you cannot do that to yourself\r\n");
     assert!(matches!(h.ctl("unban 10.0.0.1"), Reply::Refused(t) if t == "no ban on 10.0.0.1\n"));
 }
 
-/// A muted user is told, and nobody receives their chat, `/me` or `/msg`.
+/// A muted user is told, and nobody receives their chat, `/me`, `/msg` or
+/// `/reply`; `/nick` and `/away` are refused; the mute binds to the address,
+/// so a reconnect is muted too.
 #[test]
 fn muted_users_are_heard_by_nobody() {
     let mut h = Harness::with_users(&["ann", "bob"]);
-    assert_eq!(h.ctl("mute bob 10m"), done("bob is muted for 10m\n"));
+    h.say(0, "/msg bob hi");
+    h.output();
+    assert_eq!(
+        h.ctl("mute bob 10m"),
+        done("bob is muted for 10m (address 192.0.2.2, 1 connected)\n")
+    );
     assert_eq!(
         h.output()[1],
         "! you are muted for 10m: nobody sees what you say\r\n"
     );
-    for line in ["hello", "/me waves", "/msg ann psst"] {
+    for line in ["hello", "/me waves", "/msg ann psst", "/reply psst"] {
         h.say(1, line);
         let out = h.output();
         assert_eq!(out[0], "", "{line}");
         assert!(
-            out[1].starts_with("! you are muted for "),
+            out[1].starts_with("! you are muted for ")
+                && out[1].ends_with("nobody sees what you say\r\n"),
             "{line}: {:?}",
             out[1]
         );
     }
-    assert_eq!(h.ctl("unmute bob"), done("bob is no longer muted\n"));
+    for (line, command) in [("/nick bobby", "nick"), ("/away pills", "away")] {
+        h.say(1, line);
+        let out = h.output();
+        assert_eq!(out[0], "", "{line}");
+        assert!(
+            out[1].ends_with(&format!("you cannot use /{command} until then\r\n")),
+            "{line}: {:?}",
+            out[1]
+        );
+    }
+    // Gone and back from the same address: still muted, and unannounced.
+    h.say(1, "/quit my own words");
+    assert_eq!(h.output()[0], "");
+    h.reconnect(1);
+    h.output();
+    let text = "bob2#hello again".to_owned();
+    h.room.handle(Event::Line { id: 101, text });
+    h.room.end_round();
+    let out = h.output();
+    assert_eq!(out[0], "");
+    assert!(out[1].contains("! you are muted for "), "{:?}", out[1]);
+    assert_eq!(
+        h.ctl("unmute bob2"),
+        done("lifted the mute on 192.0.2.2 (bob2)\n")
+    );
     assert_eq!(h.output()[1], "* you are no longer muted\r\n");
-    h.say(1, "hello again");
-    assert_eq!(h.output()[0], "> bob: hello again\r\n");
-    assert_eq!(h.ctl("unmute bob"), refused("bob is not muted\n"));
+    let text = "hello again".to_owned();
+    h.room.handle(Event::Line { id: 101, text });
+    h.room.end_round();
+    assert_eq!(h.output()[0], "> bob2: hello again\r\n");
+    assert_eq!(h.ctl("unmute bob2"), refused("bob2 is not muted\n"));
+    assert_eq!(h.ctl("mutes"), done("no mutes\n"));
 }
 
 /// `purge` takes a user's lines out of what newcomers are replayed.

@@ -27,11 +27,31 @@ pub(crate) fn is_format_override(c: char) -> bool {
     )
 }
 
-/// Removes everything that could act on a terminal: C0 controls
-/// (U+0000–U+001F) except TAB, which becomes a space; DEL (U+007F); C1
-/// controls (U+0080–U+009F); and the Unicode bidi/format overrides U+200E,
-/// U+200F, U+202A–U+202E, U+2066–U+2069 (they reorder other users' text) and
-/// U+FEFF. Everything else (any script, emoji, U+FFFD) is kept.
+/// ESC, which starts an escape sequence.
+const ESC: char = '\u{1b}';
+/// BEL, which ends an operating system command (xterm's way).
+const BEL: char = '\u{7}';
+
+/// Removes everything that could act on a terminal: whole escape sequences
+/// (see below); C0 controls (U+0000–U+001F) except TAB, which becomes a space;
+/// DEL (U+007F); C1 controls (U+0080–U+009F); and the Unicode bidi/format
+/// overrides U+200E, U+200F, U+202A–U+202E, U+2066–U+2069 (they reorder other
+/// users' text) and U+FEFF. Everything else (any script, emoji, U+FFFD) is kept.
+///
+/// An escape sequence goes whole, as a terminal would take it (ECMA-48), not
+/// only its ESC, so `\e[2J\e[H` leaves nothing rather than `[2J[H`:
+/// - a CSI (`ESC [`, or U+009B): parameter bytes (`0`–`?`), intermediate bytes
+///   (space–`/`) and the final byte (`@`–`~`), as far as they go;
+/// - a control string: an OSC (`ESC ]`, U+009D), DCS (`ESC P`, U+0090), SOS
+///   (`ESC X`, U+0098), PM (`ESC ^`, U+009E) or APC (`ESC _`, U+009F), up to
+///   and including its end, BEL or ST (`ESC \`, U+009C), or to the end of the
+///   text when it has none (an ESC inside it ends it, and starts what follows);
+/// - any other escape: intermediate bytes (space–`/`) and one final byte
+///   (`0`–`~`), as in `ESC ( B`, `ESC 7`, `ESC c`.
+///
+/// What follows a sequence cut short (an ESC at the end, `ESC [ 1` then a
+/// letter of another script) is kept. Nothing the result holds can start a
+/// sequence, so sanitizing again changes nothing.
 ///
 /// Returns `Cow::Borrowed` when nothing changes (the common case: no
 /// allocation).
@@ -41,14 +61,68 @@ pub fn sanitize(text: &str) -> Cow<'_, str> {
     };
     let mut clean = String::with_capacity(text.len());
     clean.push_str(&text[..first]);
-    for c in text[first..].chars() {
-        if c == '\t' {
-            clean.push(' ');
-        } else if !is_stripped(c) {
-            clean.push(c);
+    let mut chars = text[first..].chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\t' => clean.push(' '),
+            ESC => skip_escape(&mut chars),
+            '\u{9b}' => skip_csi(&mut chars),
+            '\u{90}' | '\u{98}' | '\u{9d}' | '\u{9e}' | '\u{9f}' => skip_string(&mut chars),
+            c if is_stripped(c) => {}
+            c => clean.push(c),
         }
     }
     Cow::Owned(clean)
+}
+
+type Chars<'a> = std::iter::Peekable<std::str::Chars<'a>>;
+
+fn in_range(low: char, high: char) -> impl Fn(&char) -> bool {
+    move |c| (low..=high).contains(c)
+}
+
+/// The rest of an escape sequence whose ESC was just taken.
+fn skip_escape(chars: &mut Chars<'_>) {
+    match chars.peek() {
+        Some('[') => {
+            chars.next();
+            skip_csi(chars);
+        }
+        Some(']' | 'P' | 'X' | '^' | '_') => {
+            chars.next();
+            skip_string(chars);
+        }
+        Some(' '..='~') => {
+            while chars.next_if(in_range(' ', '/')).is_some() {}
+            chars.next_if(in_range('0', '~'));
+        }
+        // A lone ESC: only it goes.
+        _ => {}
+    }
+}
+
+/// The rest of a CSI: parameters, intermediates, the final byte.
+fn skip_csi(chars: &mut Chars<'_>) {
+    while chars.next_if(in_range('0', '?')).is_some() {}
+    while chars.next_if(in_range(' ', '/')).is_some() {}
+    chars.next_if(in_range('@', '~'));
+}
+
+/// The rest of a control string, up to and including its end (BEL or ST).
+fn skip_string(chars: &mut Chars<'_>) {
+    while let Some(c) = chars.next() {
+        match c {
+            BEL | '\u{9c}' => return,
+            ESC => {
+                // `ESC \` is ST; any other ESC ends the string and starts anew.
+                if chars.next_if_eq(&'\\').is_none() {
+                    skip_escape(chars);
+                }
+                return;
+            }
+            _ => {}
+        }
+    }
 }
 
 /// Byte index of the first character `sanitize` must change, if any.
@@ -80,14 +154,49 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sanitize_removes_escape_sequences() {
-        assert_eq!(sanitize("\x1b[2Jhi"), "[2Jhi");
-        assert_eq!(sanitize("a\x1b]0;title\x07b"), "a]0;titleb");
+    fn sanitize_removes_whole_escape_sequences() {
+        for (raw, clean) in [
+            ("\x1b[2J\x1b[H", ""),
+            ("\x1b[2Jhi", "hi"),
+            ("a\x1b[31mred\x1b[0m b", "ared b"),
+            ("a\x1b[?25l\x1b[1;31;4mb", "ab"),
+            ("a\x1b[38:2::255:0:0mb", "ab"),
+            ("a\x1b[ qb", "ab"),
+            // OSC to BEL, and to ST; a hyperlink; an unterminated one.
+            ("a\x1b]0;title\x07b", "ab"),
+            ("a\x1b]0;title\x1b\\b", "ab"),
+            (
+                "x\x1b]8;;http://e.example\x1b\\link\x1b]8;;\x1b\\y",
+                "xlinky",
+            ),
+            ("a\x1b]0;the rest of the line", "a"),
+            // DCS (sixel), SOS, PM, APC.
+            ("a\x1bPq#0;2;0;0;0#0!10~\x1b\\b", "ab"),
+            ("a\x1bXsos\x1b\\b\x1b^pm\x07c\x1b_apc\x1b\\d", "abcd"),
+            // An ESC inside a string ends it and starts a sequence of its own.
+            ("a\x1b]0;t\x1b[31mb", "ab"),
+            // Other escapes: charset, save/restore, reset, keypad.
+            ("a\x1b(Bb\x1b7c\x1b8d\x1bce\x1b=f\x1b#8g", "abcdefg"),
+            // C1 forms of CSI, OSC and ST.
+            ("a\u{9b}2Jb", "ab"),
+            ("a\u{9d}0;title\u{9c}b", "ab"),
+            ("a\u{90}dcs\u{9c}b", "ab"),
+            // Cut short: what follows is kept.
+            ("a\x1b", "a"),
+            ("a\x1b[", "a"),
+            ("a\x1b[12", "a"),
+            ("a\x1b[1中文", "a中文"),
+            ("a\x1b中", "a中"),
+            ("a\x1b\tb", "a b"),
+        ] {
+            assert_eq!(sanitize(raw), clean, "{raw:?}");
+            assert_eq!(sanitize(clean), clean, "sanitizing {clean:?} again");
+        }
     }
 
     #[test]
     fn sanitize_removes_c0_del_and_c1() {
-        assert_eq!(sanitize("a\u{9b}2Jb"), "a2Jb");
+        assert_eq!(sanitize("a\u{85}b\u{9c}c"), "abc");
         assert_eq!(sanitize("a\u{7f}b\u{0}c\rd\u{85}e"), "abcde");
     }
 

@@ -66,6 +66,16 @@ impl Texts {
         }
     }
 
+    /// `/reply` when whoever sent the last private message (`nick`, as they
+    /// were called then) has left: nothing is sent.
+    pub fn reply_partner_left(&self, nick: &str) -> String {
+        if self.zh() {
+            format!("! {nick} 已经离开了，回复没有发出\r\n")
+        } else {
+            format!("! {nick} has left, so there is nobody to reply to\r\n")
+        }
+    }
+
     /// `/ignore` confirmed (the ignored user is not told).
     pub fn ignoring(&self, nick: &str) -> String {
         if self.zh() {
@@ -119,6 +129,16 @@ impl Texts {
             (true, false) => format!("* {name} 已关闭\r\n"),
             (false, true) => format!("* {name} on\r\n"),
             (false, false) => format!("* {name} off\r\n"),
+        }
+    }
+
+    /// `/bell`, `/colors` or `/timestamps` without a value: how it is now.
+    pub fn setting_is(&self, name: &str, on: bool) -> String {
+        match (self.zh(), on) {
+            (true, true) => format!("* {name} 现在是打开的（/{name} on|off 可以更改）\r\n"),
+            (true, false) => format!("* {name} 现在是关闭的（/{name} on|off 可以更改）\r\n"),
+            (false, true) => format!("* {name} is on (/{name} off turns it off)\r\n"),
+            (false, false) => format!("* {name} is off (/{name} on turns it on)\r\n"),
         }
     }
 

@@ -6,16 +6,18 @@
 //! reaching here are already sanitized; the only escape codes in the
 //! output are the server's own colors, and only when `colors` is on.
 
-use crate::command::{Access, COMMANDS, Command, Words};
 use crate::config::Language;
 use crate::nick::NickError;
 
 mod comfort;
+mod commands;
 mod presence;
 mod rooms;
 
+pub use commands::display_width;
 pub use rooms::{Place, RoomEntry};
 mod moderation;
+pub use moderation::MutedFrom;
 
 /// English and Chinese without colors, for the texts' tests.
 #[cfg(test)]
@@ -35,27 +37,6 @@ pub const MAX_LISTED_NAMES: usize = 50;
 const YELLOW: &str = "\x1b[33m";
 const GREEN: &str = "\x1b[92m";
 const DEFAULT_FG: &str = "\x1b[39m";
-
-/// The column where `/help` starts each command's description.
-const HELP_COLUMN: usize = 19;
-
-/// Columns `text` takes on a terminal, for aligning `/help`: wide (CJK and
-/// fullwidth) characters take two. Exact for the table's own texts, which is
-/// all it measures.
-fn display_width(text: &str) -> usize {
-    text.chars()
-        .map(|c| match c {
-            '\u{1100}'..='\u{115f}'
-            | '\u{2e80}'..='\u{a4cf}'
-            | '\u{ac00}'..='\u{d7a3}'
-            | '\u{f900}'..='\u{faff}'
-            | '\u{fe30}'..='\u{fe4f}'
-            | '\u{ff00}'..='\u{ff60}'
-            | '\u{ffe0}'..='\u{ffe6}' => 2,
-            _ => 1,
-        })
-        .sum()
-}
 
 /// "1 second", "10 seconds".
 fn seconds(n: u64) -> String {
@@ -242,20 +223,42 @@ impl Texts {
         list
     }
 
-    /// To a newly registered user: who is here. `names` holds at most
-    /// [`MAX_LISTED_NAMES`] of the `total`.
-    pub fn welcome(&self, nick: &str, names: &[&str], total: usize) -> String {
-        let list = self.name_list(names, total);
-        if self.zh() {
-            format!(
-                "* {} 你好！当前在线（{total}人）：【 {list} 】\r\n",
-                self.nick(nick)
-            )
+    /// How many are in the lobby, `here` of `online` signed in: "3 online"
+    /// while everyone online is in the lobby (as the tutorial said it), else
+    /// "3 here, 5 online", so that no count says "online" for the lobby alone.
+    pub(crate) fn lobby_count(&self, here: usize, online: usize) -> String {
+        match (self.zh(), here == online) {
+            (true, true) => format!("当前{here}人在线"),
+            (true, false) => format!("大厅{here}人，共{online}人在线"),
+            (false, true) => format!("{here} online"),
+            (false, false) => format!("{here} here, {online} online"),
+        }
+    }
+
+    /// The label of a list of the lobby's names in Chinese: 当前在线 while the
+    /// lobby holds everyone online, else 大厅.
+    fn zh_lobby_list(&self, here: usize, online: usize) -> &'static str {
+        if here == online {
+            "当前在线"
         } else {
-            format!(
-                "* Welcome, {}! Online ({total}): {list}\r\n",
-                self.nick(nick)
-            )
+            "大厅"
+        }
+    }
+
+    /// To a newly registered user: who is in the lobby. `names` holds at most
+    /// [`MAX_LISTED_NAMES`] of the `total` there; `online` are signed in in all.
+    pub fn welcome(&self, nick: &str, names: &[&str], total: usize, online: usize) -> String {
+        let list = self.name_list(names, total);
+        let nick = self.nick(nick);
+        match (self.zh(), total == online) {
+            (true, true) => format!("* {nick} 你好！当前在线（{total}人）：【 {list} 】\r\n"),
+            (true, false) => {
+                format!("* {nick} 你好！大厅（{total}人，共{online}人在线）：【 {list} 】\r\n")
+            }
+            (false, true) => format!("* Welcome, {nick}! Online ({total}): {list}\r\n"),
+            (false, false) => {
+                format!("* Welcome, {nick}! In the lobby ({total} of {online} online): {list}\r\n")
+            }
         }
     }
 
@@ -272,26 +275,40 @@ impl Texts {
         }
     }
 
-    /// To everyone else: `nick` joined; `names` is the whole list in small rooms.
-    pub fn joined(&self, nick: &str, online: usize, names: Option<&[&str]>) -> String {
-        let nick = self.nick(nick);
-        match (self.zh(), names) {
-            // Listed with ", " as the welcome and `/who` list them.
-            (true, Some(names)) => format!(
-                "* {nick} 上线了（当前{online}人在线）\r\n* 当前在线：【 {} 】\r\n",
-                names.join(", ")
-            ),
-            (true, None) => format!("* {nick} 上线了（当前{online}人在线）\r\n"),
-            (false, Some(names)) => format!(
-                "* {nick} joined ({online} online: {})\r\n",
-                names.join(", ")
-            ),
-            (false, None) => format!("* {nick} joined ({online} online)\r\n"),
+    /// Introduces the replay of what the lobby said while the user was in
+    /// another room, as they come back.
+    pub fn history_while_away_header(&self, count: usize) -> String {
+        if self.zh() {
+            format!("* 你离开期间的{count}条消息：\r\n")
+        } else if count == 1 {
+            "* 1 message while you were away:\r\n".to_owned()
+        } else {
+            format!("* {count} messages while you were away:\r\n")
         }
     }
 
-    /// To everyone else: `nick` left.
-    pub fn left(&self, nick: &str, reason: &LeaveReason, online: usize) -> String {
+    /// To everyone else in the lobby: `nick` signed in; `here` are in the
+    /// lobby now, `online` signed in in all; `names` is the whole list in a
+    /// small lobby.
+    pub fn joined(&self, nick: &str, here: usize, online: usize, names: Option<&[&str]>) -> String {
+        let nick = self.nick(nick);
+        let count = self.lobby_count(here, online);
+        match (self.zh(), names) {
+            // Listed with ", " as the welcome and `/who` list them.
+            (true, Some(names)) => format!(
+                "* {nick} 上线了（{count}）\r\n* {}：【 {} 】\r\n",
+                self.zh_lobby_list(here, online),
+                names.join(", ")
+            ),
+            (true, None) => format!("* {nick} 上线了（{count}）\r\n"),
+            (false, Some(names)) => format!("* {nick} joined ({count}: {})\r\n", names.join(", ")),
+            (false, None) => format!("* {nick} joined ({count})\r\n"),
+        }
+    }
+
+    /// To everyone else in the lobby: `nick` left; `here` are left in the
+    /// lobby, `online` signed in in all.
+    pub fn left(&self, nick: &str, reason: &LeaveReason, here: usize, online: usize) -> String {
         let banned = matches!(reason, LeaveReason::Banned { .. });
         if let LeaveReason::Kicked { by, reason } | LeaveReason::Banned { by, reason } = reason {
             return self.removed(nick, banned, by.as_deref(), reason.as_deref());
@@ -308,13 +325,19 @@ impl Texts {
                 // Told by `removed` above.
                 LeaveReason::Kicked { .. } | LeaveReason::Banned { .. } => String::new(),
             };
-            format!("* {nick} 下线了（{why}，当前{online}人在线）\r\n")
+            format!(
+                "* {nick} 下线了（{why}，{}）\r\n",
+                self.lobby_count(here, online)
+            )
         } else {
             let why = match reason {
                 LeaveReason::Error(_) => "connection error".to_owned(),
                 other => other.describe(),
             };
-            format!("* {nick} left ({why}; {online} online)\r\n")
+            format!(
+                "* {nick} left ({why}; {})\r\n",
+                self.lobby_count(here, online)
+            )
         }
     }
 
@@ -351,13 +374,14 @@ impl Texts {
         }
     }
 
-    /// Answer to `/who`.
-    pub fn who(&self, names: &[&str], total: usize) -> String {
+    /// Answer to `/who` in the lobby: `total` there, `online` in all.
+    pub fn who(&self, names: &[&str], total: usize, online: usize) -> String {
         let list = self.name_list(names, total);
-        if self.zh() {
-            format!("* 当前在线（{total}人）：【 {list} 】\r\n")
-        } else {
-            format!("* Online ({total}): {list}\r\n")
+        match (self.zh(), total == online) {
+            (true, true) => format!("* 当前在线（{total}人）：【 {list} 】\r\n"),
+            (true, false) => format!("* 大厅（{total}人，共{online}人在线）：【 {list} 】\r\n"),
+            (false, true) => format!("* Online ({total}): {list}\r\n"),
+            (false, false) => format!("* In the lobby ({total} of {online} online): {list}\r\n"),
         }
     }
 
@@ -374,95 +398,31 @@ impl Texts {
         }
     }
 
-    /// Answer to `/help`: the commands of the table that a user with `access`
-    /// may use, each with its usage and help, then the `//` escape.
-    pub fn help(&self, access: Access) -> String {
-        let mut out = String::from(if self.zh() {
-            "* 命令：\r\n"
-        } else {
-            "* Commands:\r\n"
-        });
-        let mut entry = |usage: &str, help: &str| {
-            let pad = HELP_COLUMN.saturating_sub(display_width(usage)).max(1);
-            out.push_str(&format!("*   {usage}{:pad$}{help}\r\n", ""));
-        };
-        for command in COMMANDS.iter().filter(|c| c.access <= access) {
-            let usage = self.usage_of(command);
-            entry(&usage, self.pick(command.help));
-        }
-        if self.zh() {
-            entry("//文字", "发送以 / 开头的文字");
-        } else {
-            entry("//text", "send a line starting with /");
-        }
-        out
-    }
-
-    /// `/name ARGS`, as `/help` and usage errors show a command.
-    fn usage_of(&self, command: &Command) -> String {
-        let args = self.pick(command.usage);
-        if args.is_empty() {
-            format!("/{}", command.name)
-        } else {
-            format!("/{} {args}", command.name)
-        }
-    }
-
-    fn pick(&self, words: Words) -> &'static str {
-        if self.zh() { words.zh } else { words.en }
-    }
-
-    /// A command was given without its arguments.
-    pub fn usage(&self, command: &Command) -> String {
-        let usage = self.usage_of(command);
-        if self.zh() {
-            format!("! 用法：{usage}\r\n")
-        } else {
-            format!("! usage: {usage}\r\n")
-        }
-    }
-
-    /// A command the user may not use yet: it needs a nickname.
-    pub fn sign_in_first(&self, command: &Command) -> String {
-        if self.zh() {
-            format!(
-                "! 请先输入昵称再使用 /{}\r\n{}",
-                command.name,
-                self.prompt()
-            )
-        } else {
-            format!(
-                "! sign in first to use /{}\r\n{}",
-                command.name,
-                self.prompt()
-            )
-        }
-    }
-
-    /// A command reserved for operators.
-    pub fn not_allowed(&self, command: &Command) -> String {
-        if self.zh() {
-            format!("! 只有管理员可以使用 /{}\r\n", command.name)
-        } else {
-            format!("! only operators may use /{}\r\n", command.name)
-        }
-    }
-
-    /// An unknown command.
-    pub fn unknown_command(&self, command: &str) -> String {
-        if self.zh() {
-            format!("! 未知命令 \"/{command}\"，输入 /help 查看命令\r\n")
-        } else {
-            format!("! unknown command \"/{command}\", type /help for the list\r\n")
-        }
-    }
-
     /// A line over `max_line_bytes` was discarded.
     pub fn too_long(&self, max: usize) -> String {
         if self.zh() {
             format!("! 消息太长（最多{max}字节），已丢弃\r\n")
         } else {
             format!("! line too long (max {max} bytes), discarded\r\n")
+        }
+    }
+
+    /// Flood control holds `waiting` of a sender's lines back: they follow, in
+    /// order, at `per_sec` a second after a burst of `burst`.
+    pub fn flood_held(&self, waiting: usize, burst: u32, per_sec: u32) -> String {
+        if self.zh() {
+            format!(
+                "! 发送太快：你有{waiting}条消息在排队，会按顺序发出（防刷屏：连发{burst}条后每秒{per_sec}条）\r\n"
+            )
+        } else {
+            let lines = if waiting == 1 {
+                "line of yours waits"
+            } else {
+                "lines of yours wait"
+            };
+            format!(
+                "! slow down: {waiting} {lines} and will follow in order (flood control: {per_sec} a second after {burst} in a row)\r\n"
+            )
         }
     }
 
@@ -541,9 +501,9 @@ mod tests {
     fn every_line_ends_in_crlf() {
         let samples = [
             EN.banner("room", 2),
-            EN.joined("bob", 2, Some(&["alice", "bob"])),
-            EN.left("bob", &LeaveReason::TooSlow, 1),
-            EN.help(Access::Operator),
+            EN.joined("bob", 2, 2, Some(&["alice", "bob"])),
+            EN.left("bob", &LeaveReason::TooSlow, 1, 1),
+            EN.help(crate::command::Access::Operator),
         ];
         for s in samples {
             assert!(s.ends_with("\r\n"), "{s:?}");
@@ -554,7 +514,7 @@ mod tests {
     #[test]
     fn long_lists_are_cut() {
         assert_eq!(
-            EN.who(&["a", "b"], 52),
+            EN.who(&["a", "b"], 52, 52),
             "* Online (52): a, b … and 50 more\r\n"
         );
     }
@@ -566,74 +526,19 @@ mod tests {
         assert_eq!(EN.chat("bob", "hi"), "> bob: hi\r\n");
     }
 
-    /// `/help` comes from the command table; for a signed-in user it is the
-    /// list written out by hand before it, byte for byte, plus `/topic` and
-    /// the comfort commands.
-    #[test]
-    fn help_from_the_table_is_the_familiar_list() {
-        assert_eq!(
-            EN.help(Access::Registered),
-            concat!(
-                "* Commands:\r\n",
-                "*   /help              this help\r\n",
-                "*   /who [*]           who is in your room; *: everyone online\r\n",
-                "*   /join NAME         go to room NAME (made if new)\r\n",
-                "*   /part              back to the lobby\r\n",
-                "*   /rooms             the rooms, with members and topics\r\n",
-                "*   /nick NEW          change your nickname\r\n",
-                "*   /me ACTION         say what you are doing\r\n",
-                "*   /msg NICK TEXT     private message\r\n",
-                "*   /reply TEXT        answer the last private message\r\n",
-                "*   /away [MESSAGE]    say you are away\r\n",
-                "*   /back              you are back\r\n",
-                "*   /ignore [NICK]     hear nothing more from NICK; alone: whom you ignore\r\n",
-                "*   /unignore NICK     hear NICK again\r\n",
-                "*   /bell on|off       ring when a line names you or for a private message\r\n",
-                "*   /colors on|off     colors for you\r\n",
-                "*   /timestamps on|off the time before every line\r\n",
-                "*   /quit [REASON]     leave the room\r\n",
-                "*   /topic [TEXT]      your room's topic (operators, its maker: set it)\r\n",
-                "*   //text             send a line starting with /\r\n",
-            )
-        );
-        let zh = ZH;
-        assert_eq!(
-            zh.help(Access::Registered),
-            concat!(
-                "* 命令：\r\n",
-                "*   /help              显示本帮助\r\n",
-                "*   /who [*]           谁在本房间；*：所有在线的人\r\n",
-                "*   /join 房间名       进入房间（没有则创建）\r\n",
-                "*   /part              回到大厅\r\n",
-                "*   /rooms             列出房间、人数和话题\r\n",
-                "*   /nick 新昵称       改名\r\n",
-                "*   /me 动作           以第三人称说话\r\n",
-                "*   /msg 昵称 内容     私聊\r\n",
-                "*   /reply 内容        回复最近一条私聊\r\n",
-                "*   /away [留言]       标记为暂时离开\r\n",
-                "*   /back              取消离开\r\n",
-                "*   /ignore [昵称]     屏蔽某人；不带参数：列出已屏蔽的人\r\n",
-                "*   /unignore 昵称     取消屏蔽\r\n",
-                "*   /bell on|off       有人提到你或私聊时响铃\r\n",
-                "*   /colors on|off     为你显示颜色\r\n",
-                "*   /timestamps on|off 每行前显示时间\r\n",
-                "*   /quit [原因]       离开聊天室\r\n",
-                "*   /topic [内容]      本房间的话题（管理员或创建者：设置）\r\n",
-                "*   //文字             发送以 / 开头的文字\r\n",
-            )
-        );
-    }
-
     /// Every list of names in Chinese uses the same separator.
     #[test]
     fn chinese_lists_are_joined_alike() {
         let zh = ZH;
         let names = ["alice", "小红"];
         assert!(
-            zh.joined("小红", 2, Some(&names))
+            zh.joined("小红", 2, 2, Some(&names))
                 .contains("【 alice, 小红 】")
         );
-        assert!(zh.welcome("小红", &names, 2).contains("【 alice, 小红 】"));
-        assert!(zh.who(&names, 2).contains("【 alice, 小红 】"));
+        assert!(
+            zh.welcome("小红", &names, 2, 2)
+                .contains("【 alice, 小红 】")
+        );
+        assert!(zh.who(&names, 2, 2).contains("【 alice, 小红 】"));
     }
 }

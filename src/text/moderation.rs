@@ -3,6 +3,19 @@
 //! protocol lines ending in `\r\n`; `!` starts a refusal, `*` a notice.
 
 use super::Texts;
+use crate::command::Command;
+
+/// What a mute keeps a user from doing besides talking (see
+/// [`Texts::muted_cannot`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MutedFrom<'a> {
+    /// A command, by name (`nick`, `away`).
+    Command(&'a str),
+    /// Making a room with `/join`.
+    NewRoom,
+    /// Setting a topic.
+    Topic,
+}
 
 impl Texts {
     /// To the room: `nick` was kicked or banned (by an operator, or over the
@@ -83,33 +96,150 @@ impl Texts {
         }
     }
 
-    /// To an operator: the mute is in place.
-    pub fn muted(&self, nick: &str, left: Option<&str>) -> String {
-        let nick = self.nick(nick);
+    /// To a muted user who tried `what`, which a mute also closes (it would
+    /// carry their words to others); `left` as for [`muted_you`](Self::muted_you).
+    pub fn muted_cannot(&self, left: Option<&str>, what: MutedFrom<'_>) -> String {
+        let zh_what = match what {
+            MutedFrom::Command(name) => format!("使用 /{name}"),
+            MutedFrom::NewRoom => "创建房间".to_owned(),
+            MutedFrom::Topic => "设置话题".to_owned(),
+        };
+        let en_what = match what {
+            MutedFrom::Command(name) => format!("use /{name}"),
+            MutedFrom::NewRoom => "make a room".to_owned(),
+            MutedFrom::Topic => "set the topic".to_owned(),
+        };
         match (self.zh(), left) {
-            (true, Some(left)) => format!("* {nick} 被禁言 {left}\r\n"),
-            (true, None) => format!("* {nick} 被禁言\r\n"),
-            (false, Some(left)) => format!("* {nick} is muted for {left}\r\n"),
-            (false, None) => format!("* {nick} is muted\r\n"),
+            (true, Some(left)) => format!("! 你被禁言了，还剩 {left}，现在不能{zh_what}\r\n"),
+            (true, None) => format!("! 你被禁言了，不能{zh_what}\r\n"),
+            (false, Some(left)) => {
+                format!("! you are muted for {left}: you cannot {en_what} until then\r\n")
+            }
+            (false, None) => format!("! you are muted: you cannot {en_what}\r\n"),
         }
     }
 
-    /// To an operator: the mute is lifted.
-    pub fn unmuted(&self, nick: &str) -> String {
-        let nick = self.nick(nick);
-        if self.zh() {
-            format!("* {nick} 已解除禁言\r\n")
-        } else {
-            format!("* {nick} is no longer muted\r\n")
+    /// To an operator: the mute on `net` is in place (`nick`: the user it was
+    /// named by), for `left` (None: until unmuted); `connected` clients are
+    /// covered by it now.
+    pub fn muted(
+        &self,
+        net: &str,
+        nick: Option<&str>,
+        left: Option<&str>,
+        connected: usize,
+    ) -> String {
+        let zh_for = left.map_or_else(|| "永久禁言".to_owned(), |l| format!("禁言 {l}"));
+        let en_for = left.map_or_else(|| "for good".to_owned(), |l| format!("for {l}"));
+        match (self.zh(), nick) {
+            (true, Some(nick)) => format!(
+                "* {} 被{zh_for}（地址 {net}，{connected}个连接）\r\n",
+                self.nick(nick)
+            ),
+            (true, None) => format!("* {net} 被{zh_for}（{connected}个连接）\r\n"),
+            (false, Some(nick)) => format!(
+                "* {} is muted {en_for} (address {net}, {connected} connected)\r\n",
+                self.nick(nick)
+            ),
+            (false, None) => format!("* {net} is muted {en_for} ({connected} connected)\r\n"),
         }
     }
 
-    /// `nick` is not muted.
-    pub fn not_muted(&self, nick: &str) -> String {
+    /// To an operator: the mute on `net` is lifted (`nick`: the user it was
+    /// named by).
+    pub fn unmuted(&self, net: &str, nick: Option<&str>) -> String {
+        let who = nick.map(|nick| self.nick(nick));
+        match (self.zh(), who) {
+            (true, Some(who)) => format!("* 已解除对 {net}（{who}）的禁言\r\n"),
+            (true, None) => format!("* 已解除对 {net} 的禁言\r\n"),
+            (false, Some(who)) => format!("* lifted the mute on {net} ({who})\r\n"),
+            (false, None) => format!("* lifted the mute on {net}\r\n"),
+        }
+    }
+
+    /// There is no mute on `target` (a nickname, an address or a range).
+    pub fn not_muted(&self, target: &str) -> String {
         if self.zh() {
-            format!("! {nick} 没有被禁言\r\n")
+            format!("! {target} 没有被禁言\r\n")
         } else {
-            format!("! {nick} is not muted\r\n")
+            format!("! {target} is not muted\r\n")
+        }
+    }
+
+    /// `nick` is muted, but by the mute on the wider `range`, which is what
+    /// must be lifted.
+    pub fn muted_by_range(&self, nick: &str, range: &str) -> String {
+        if self.zh() {
+            format!("! {nick} 被针对 {range} 的禁言覆盖：请解除对 {range} 的禁言\r\n")
+        } else {
+            format!("! {nick} is muted by the mute on {range}: unmute {range} instead\r\n")
+        }
+    }
+
+    /// There is no ban on exactly `net`, but the ban on the wider `range`
+    /// covers it: that is what must be lifted.
+    pub fn banned_by_range(&self, net: &str, range: &str) -> String {
+        if self.zh() {
+            format!(
+                "! 没有对 {net} 本身的封禁：它被针对 {range} 的封禁覆盖，请解除对 {range} 的封禁\r\n"
+            )
+        } else {
+            format!(
+                "! no ban on {net} itself: the ban on {range} covers it (unban {range} instead)\r\n"
+            )
+        }
+    }
+
+    /// An operator named a user who connects from the operator's own
+    /// address: a ban or mute on it would hit the operator too.
+    pub fn shares_your_address(&self, nick: &str, ip: &str, banning: bool) -> String {
+        match (self.zh(), banning) {
+            (true, true) => format!("! {nick} 与你使用同一个地址 {ip}：封禁它也会封禁你自己\r\n"),
+            (true, false) => format!("! {nick} 与你使用同一个地址 {ip}：禁言它也会禁言你自己\r\n"),
+            (false, true) => {
+                format!("! {nick} shares your address {ip}: a ban on it would shut you out too\r\n")
+            }
+            (false, false) => {
+                format!("! {nick} shares your address {ip}: a mute on it would silence you too\r\n")
+            }
+        }
+    }
+
+    /// An operator named an address or range that covers their own address.
+    pub fn covers_your_address(&self, net: &str, ip: &str) -> String {
+        if self.zh() {
+            format!("! {net} 包含你自己的地址 {ip}\r\n")
+        } else {
+            format!("! {net} covers your own address {ip}\r\n")
+        }
+    }
+
+    /// A ban or mute was changed in memory but its file could not be written:
+    /// it is in force until chatd exits; the saver keeps trying.
+    pub fn not_saved(&self, ban: bool, path: &str, why: &str, retry_secs: u64) -> String {
+        match (self.zh(), ban) {
+            (true, true) => {
+                format!("! 封禁已生效，但没有保存到 {path}：{why}（每{retry_secs}秒重试一次）\r\n")
+            }
+            (true, false) => {
+                format!("! 禁言已生效，但没有保存到 {path}：{why}（每{retry_secs}秒重试一次）\r\n")
+            }
+            (false, true) => format!(
+                "! the ban is in force, but not saved to {path}: {why} (tried again every {retry_secs}s)\r\n"
+            ),
+            (false, false) => format!(
+                "! the mute is in force, but not saved to {path}: {why} (tried again every {retry_secs}s)\r\n"
+            ),
+        }
+    }
+
+    /// A refusal of a command's arguments, with the command's usage.
+    pub fn usage_hint(&self, why: &str, command: &Command) -> String {
+        let usage = self.usage_of(command);
+        if self.zh() {
+            format!("! {why}（用法：{usage}）\r\n")
+        } else {
+            format!("! {why} (usage: {usage})\r\n")
         }
     }
 

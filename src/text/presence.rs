@@ -3,8 +3,10 @@
 use super::Texts;
 
 impl Texts {
-    /// `* 37 joined, 12 left (15,012 online)`; a count of 0 is left out.
-    pub fn presence(&self, joined: u64, left: u64, online: usize) -> String {
+    /// `* 37 joined, 12 left (15,012 online)` in the lobby (`here` there,
+    /// `online` in all: `15,012 here, 15,500 online` when they differ); a
+    /// count of 0 is left out.
+    pub fn presence(&self, joined: u64, left: u64, here: usize, online: usize) -> String {
         if self.zh() {
             let mut parts = Vec::new();
             if joined > 0 {
@@ -13,7 +15,11 @@ impl Texts {
             if left > 0 {
                 parts.push(format!("{left}人下线"));
             }
-            format!("* {}（当前{online}人在线）\r\n", parts.join("，"))
+            format!(
+                "* {}（{}）\r\n",
+                parts.join("，"),
+                self.lobby_count(here, online)
+            )
         } else {
             let mut parts = Vec::new();
             if joined > 0 {
@@ -22,11 +28,16 @@ impl Texts {
             if left > 0 {
                 parts.push(format!("{} left", grouped(left)));
             }
-            format!(
-                "* {} ({} online)\r\n",
-                parts.join(", "),
-                grouped(online as u64)
-            )
+            let count = if here == online {
+                format!("{} online", grouped(here as u64))
+            } else {
+                format!(
+                    "{} here, {} online",
+                    grouped(here as u64),
+                    grouped(online as u64)
+                )
+            };
+            format!("* {} ({count})\r\n", parts.join(", "))
         }
     }
 }
@@ -53,13 +64,20 @@ mod tests {
     #[test]
     fn summaries_in_both_languages() {
         assert_eq!(
-            EN.presence(37, 12, 15_012),
+            EN.presence(37, 12, 15_012, 15_012),
             "* 37 joined, 12 left (15,012 online)\r\n"
         );
-        assert_eq!(EN.presence(1, 0, 101), "* 1 joined (101 online)\r\n");
-        assert_eq!(EN.presence(0, 1_234, 999), "* 1,234 left (999 online)\r\n");
+        assert_eq!(EN.presence(1, 0, 101, 101), "* 1 joined (101 online)\r\n");
         assert_eq!(
-            ZH.presence(37, 12, 15_012),
+            EN.presence(0, 1_234, 999, 999),
+            "* 1,234 left (999 online)\r\n"
+        );
+        assert_eq!(
+            EN.presence(0, 1, 1_500, 2_000),
+            "* 1 left (1,500 here, 2,000 online)\r\n"
+        );
+        assert_eq!(
+            ZH.presence(37, 12, 15_012, 15_012),
             "* 37人上线，12人下线（当前15012人在线）\r\n"
         );
     }

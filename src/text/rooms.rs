@@ -3,7 +3,9 @@
 //!
 //! The lobby keeps the words it always had (`* bob joined (3 online)`), so that
 //! a server whose users never type `/join` sounds exactly as before; a named
-//! room says where (`* bob joined #rust (3 here)`). Counts are the room's.
+//! room says where (`* bob joined #rust (3 here)`). Counts are the room's, and
+//! say so: while anyone is in another room, the lobby's count is not everyone
+//! online, and its lines say both (`3 here, 5 online`).
 
 use crate::nick::NickError;
 
@@ -43,12 +45,12 @@ impl Texts {
         }
     }
 
-    /// How many are in `place`: "3 online" in the lobby, "3 here" in a room.
-    fn count_in(&self, place: Place<'_>, count: usize) -> String {
+    /// How many are in `place`: "3 here" in a room; in the lobby "3 online",
+    /// or "3 here, 5 online" when not everyone `online` is there.
+    fn count_in(&self, place: Place<'_>, count: usize, online: usize) -> String {
         match (place, self.zh()) {
-            (Place::Lobby, true) => format!("当前{count}人在线"),
+            (Place::Lobby, _) => self.lobby_count(count, online),
             (Place::Room(_), true) => format!("本房间{count}人"),
-            (Place::Lobby, false) => format!("{count} online"),
             (Place::Room(_), false) => format!("{count} here"),
         }
     }
@@ -60,10 +62,11 @@ impl Texts {
         place: Place<'_>,
         nick: &str,
         count: usize,
+        online: usize,
         names: Option<&[&str]>,
     ) -> String {
         let Place::Room(room) = place else {
-            return self.joined(nick, count, names);
+            return self.joined(nick, count, online, names);
         };
         let nick = self.nick(nick);
         match (self.zh(), names) {
@@ -86,21 +89,24 @@ impl Texts {
         &self,
         from: &str,
         nick: &str,
-        count: usize,
+        here: usize,
+        online: usize,
         names: Option<&[&str]>,
     ) -> String {
         let nick = self.nick(nick);
+        let count = self.lobby_count(here, online);
         match (self.zh(), names) {
             (true, Some(names)) => format!(
-                "* {nick} 从 #{from} 回到大厅（当前{count}人在线）\r\n* 当前在线：【 {} 】\r\n",
+                "* {nick} 从 #{from} 回到大厅（{count}）\r\n* {}：【 {} 】\r\n",
+                self.zh_lobby_list(here, online),
                 names.join(", ")
             ),
-            (true, None) => format!("* {nick} 从 #{from} 回到大厅（当前{count}人在线）\r\n"),
+            (true, None) => format!("* {nick} 从 #{from} 回到大厅（{count}）\r\n"),
             (false, Some(names)) => format!(
-                "* {nick} came back from #{from} ({count} online: {})\r\n",
+                "* {nick} came back from #{from} ({count}: {})\r\n",
                 names.join(", ")
             ),
-            (false, None) => format!("* {nick} came back from #{from} ({count} online)\r\n"),
+            (false, None) => format!("* {nick} came back from #{from} ({count})\r\n"),
         }
     }
 
@@ -111,16 +117,17 @@ impl Texts {
         nick: &str,
         reason: &LeaveReason,
         count: usize,
+        online: usize,
     ) -> String {
         let Place::Room(room) = place else {
-            return self.left(nick, reason, count);
+            return self.left(nick, reason, count, online);
         };
         if matches!(
             reason,
             LeaveReason::Kicked { .. } | LeaveReason::Banned { .. }
         ) {
             // "* troll was kicked by alice (spam)", as in the lobby.
-            return self.left(nick, reason, count);
+            return self.left(nick, reason, count, online);
         }
         let why = match (self.zh(), reason) {
             (true, LeaveReason::Quit(None)) => "退出".to_owned(),
@@ -140,11 +147,19 @@ impl Texts {
         }
     }
 
-    /// To the members of `from`: `nick` went to `to`; `count` are left in `from`.
-    pub fn moved(&self, from: Place<'_>, nick: &str, to: Place<'_>, count: usize) -> String {
+    /// To the members of `from`: `nick` went to `to`; `count` are left in
+    /// `from`, `online` signed in in all.
+    pub fn moved(
+        &self,
+        from: Place<'_>,
+        nick: &str,
+        to: Place<'_>,
+        count: usize,
+        online: usize,
+    ) -> String {
         let nick = self.nick(nick);
         let dest = self.where_to(to);
-        let count = self.count_in(from, count);
+        let count = self.count_in(from, count, online);
         match (self.zh(), from) {
             (true, Place::Lobby) => format!("* {nick} 去了{dest}（{count}）\r\n"),
             (true, Place::Room(room)) => {
@@ -279,9 +294,9 @@ impl Texts {
 
     /// Answer to `/who` in `place` (at most
     /// [`MAX_LISTED_NAMES`](super::MAX_LISTED_NAMES) of `total` names).
-    pub fn who_in(&self, place: Place<'_>, names: &[&str], total: usize) -> String {
+    pub fn who_in(&self, place: Place<'_>, names: &[&str], total: usize, online: usize) -> String {
         let Place::Room(room) = place else {
-            return self.who(names, total);
+            return self.who(names, total, online);
         };
         let list = self.name_list(names, total);
         if self.zh() {
@@ -329,9 +344,16 @@ impl Texts {
     }
 
     /// The summary of a big room's joins and leaves.
-    pub fn presence_in(&self, place: Place<'_>, joined: u64, left: u64, count: usize) -> String {
+    pub fn presence_in(
+        &self,
+        place: Place<'_>,
+        joined: u64,
+        left: u64,
+        count: usize,
+        online: usize,
+    ) -> String {
         let Place::Room(room) = place else {
-            return self.presence(joined, left, count);
+            return self.presence(joined, left, count, online);
         };
         let mut parts = Vec::new();
         if self.zh() {
@@ -369,15 +391,18 @@ mod tests {
     fn the_lobby_keeps_its_words() {
         for texts in [EN, ZH] {
             assert_eq!(
-                texts.joined_in(Place::Lobby, "bob", 2, Some(&["alice", "bob"])),
-                texts.joined("bob", 2, Some(&["alice", "bob"]))
+                texts.joined_in(Place::Lobby, "bob", 2, 2, Some(&["alice", "bob"])),
+                texts.joined("bob", 2, 2, Some(&["alice", "bob"]))
             );
             let reason = LeaveReason::Quit(None);
             assert_eq!(
-                texts.left_in(Place::Lobby, "bob", &reason, 1),
-                texts.left("bob", &reason, 1)
+                texts.left_in(Place::Lobby, "bob", &reason, 1, 1),
+                texts.left("bob", &reason, 1, 1)
             );
-            assert_eq!(texts.who_in(Place::Lobby, &["a"], 1), texts.who(&["a"], 1));
+            assert_eq!(
+                texts.who_in(Place::Lobby, &["a"], 1, 1),
+                texts.who(&["a"], 1, 1)
+            );
             assert_eq!(texts.topic_of(Place::Lobby, None), texts.topic(None));
         }
     }
@@ -386,19 +411,19 @@ mod tests {
     fn rooms_say_where() {
         let rust = Place::Room("rust");
         assert_eq!(
-            EN.joined_in(rust, "bob", 2, Some(&["alice", "bob"])),
+            EN.joined_in(rust, "bob", 2, 7, Some(&["alice", "bob"])),
             "* bob joined #rust (2 here: alice, bob)\r\n"
         );
         assert_eq!(
-            EN.left_in(rust, "bob", &LeaveReason::Closed, 1),
+            EN.left_in(rust, "bob", &LeaveReason::Closed, 1, 7),
             "* bob left #rust (connection closed; 1 here)\r\n"
         );
         assert_eq!(
-            EN.moved(Place::Lobby, "bob", rust, 4),
-            "* bob left for #rust (4 online)\r\n"
+            EN.moved(Place::Lobby, "bob", rust, 4, 5),
+            "* bob left for #rust (4 here, 5 online)\r\n"
         );
         assert_eq!(
-            EN.moved(rust, "bob", Place::Lobby, 0),
+            EN.moved(rust, "bob", Place::Lobby, 0, 5),
             "* bob left #rust for the lobby (0 here)\r\n"
         );
         assert_eq!(
@@ -408,6 +433,44 @@ mod tests {
         assert_eq!(
             EN.who_all(&["alice", &EN.in_room("bob", "rust")], 2),
             "* Everyone online (2): alice, bob (#rust)\r\n"
+        );
+    }
+
+    /// Each count says what it counts: "online" is everyone signed in, and a
+    /// lobby that holds fewer says both.
+    #[test]
+    fn lobby_counts_say_what_they_count() {
+        assert_eq!(
+            EN.welcome("bob", &["alice", "bob"], 2, 5),
+            "* Welcome, bob! In the lobby (2 of 5 online): alice, bob\r\n"
+        );
+        assert_eq!(
+            EN.welcome("bob", &["alice", "bob"], 2, 2),
+            "* Welcome, bob! Online (2): alice, bob\r\n"
+        );
+        assert_eq!(
+            EN.joined("bob", 2, 5, Some(&["alice", "bob"])),
+            "* bob joined (2 here, 5 online: alice, bob)\r\n"
+        );
+        assert_eq!(
+            EN.left("bob", &LeaveReason::Quit(None), 1, 4),
+            "* bob left (quit; 1 here, 4 online)\r\n"
+        );
+        assert_eq!(
+            EN.came_back("rust", "bob", 3, 5, None),
+            "* bob came back from #rust (3 here, 5 online)\r\n"
+        );
+        assert_eq!(
+            EN.who(&["alice", "bob"], 2, 5),
+            "* In the lobby (2 of 5 online): alice, bob\r\n"
+        );
+        assert_eq!(
+            ZH.joined("bob", 2, 5, Some(&["alice", "bob"])),
+            "* bob 上线了（大厅2人，共5人在线）\r\n* 大厅：【 alice, bob 】\r\n"
+        );
+        assert_eq!(
+            ZH.welcome("bob", &["alice", "bob"], 2, 5),
+            "* bob 你好！大厅（2人，共5人在线）：【 alice, bob 】\r\n"
         );
     }
 
@@ -444,11 +507,12 @@ mod tests {
     fn every_room_line_ends_in_crlf() {
         let rust = Place::Room("rust");
         let samples = [
-            EN.joined_in(rust, "bob", 2, Some(&["alice", "bob"])),
-            ZH.joined_in(rust, "bob", 2, Some(&["alice", "bob"])),
-            ZH.moved(rust, "bob", Place::Lobby, 0),
-            ZH.came_back("rust", "bob", 2, Some(&["alice", "bob"])),
-            EN.came_back("rust", "bob", 2, None),
+            EN.joined_in(rust, "bob", 2, 2, Some(&["alice", "bob"])),
+            ZH.joined_in(rust, "bob", 2, 2, Some(&["alice", "bob"])),
+            ZH.moved(rust, "bob", Place::Lobby, 0, 1),
+            ZH.came_back("rust", "bob", 2, 2, Some(&["alice", "bob"])),
+            ZH.came_back("rust", "bob", 2, 3, Some(&["alice", "bob"])),
+            EN.came_back("rust", "bob", 2, 2, None),
             EN.now_in(rust, true, &["bob"], 1),
             ZH.now_in(Place::Lobby, false, &["bob"], 1),
             EN.already_in(rust),
@@ -456,7 +520,7 @@ mod tests {
             ZH.too_many_rooms(0),
             EN.too_many_rooms(100),
             EN.rooms_hint(1),
-            EN.presence_in(rust, 3, 1, 120),
+            EN.presence_in(rust, 3, 1, 120, 200),
             EN.topic_not_allowed("rust"),
         ];
         for s in samples {

@@ -40,6 +40,34 @@ fn mentions_match_whole_nicknames_by_their_key() {
     }
 }
 
+/// Chinese is written without spaces and with full-width punctuation: CJK
+/// punctuation bounds a name as spaces and ASCII punctuation do. A name inside
+/// a run of CJK characters is not looked for (a one-character nickname would
+/// ring for every line with that character).
+#[test]
+fn chinese_mentions_ring_at_cjk_punctuation() {
+    let (_server, [mut bob, mut wang]) = room(["bob", "王伟"]);
+    for text in [
+        "@王伟 你好",
+        "王伟, 你好",
+        "王伟!",
+        "王伟，你好",
+        "王伟！",
+        "王伟。",
+        "（王伟）",
+        "「王伟」来了",
+        "你好，王伟",
+        "李娜、王伟：开会了",
+    ] {
+        bob.send(&format!("{text}\n"));
+        wang.expect_line(&format!("{BEL}> bob: {text}"));
+    }
+    for text in ["王伟你好", "王伟们", "#王伟 是个房间"] {
+        bob.send(&format!("{text}\n"));
+        wang.expect_line(&format!("> bob: {text}"));
+    }
+}
+
 #[test]
 fn naming_yourself_does_not_ring_and_me_lines_ring_too() {
     let (_server, [mut alice, mut bob]) = room(["alice", "bob"]);
@@ -79,11 +107,34 @@ fn bell_off_keeps_the_line_and_drops_the_bell() {
 #[test]
 fn bell_takes_on_or_off_only() {
     let (_server, [mut alice]) = room(["alice"]);
-    for bad in ["/bell", "/bell maybe", "/timestamps maybe", "/colors 1"] {
+    for bad in ["/bell maybe", "/timestamps maybe", "/colors 1"] {
         alice.send(&format!("{bad}\n"));
         let name = bad.split_whitespace().next().unwrap();
-        alice.expect_line(&format!("! usage: {name} on|off"));
+        alice.expect_line(&format!("! usage: {name} [on|off]"));
     }
+}
+
+#[test]
+fn bell_colors_and_timestamps_alone_show_the_setting() {
+    let server = chatd().config("colors = true").start();
+    let mut alice = join_in_color(&server, "alice");
+    for (line, answer) in [
+        ("/bell", "* bell is on (/bell off turns it off)"),
+        ("/colors", "* colors is on (/colors off turns it off)"),
+        (
+            "/timestamps",
+            "* timestamps is off (/timestamps on turns it on)",
+        ),
+        ("/bell off", "* bell off"),
+        ("/bell", "* bell is off (/bell on turns it on)"),
+    ] {
+        alice.send(&format!("{line}\n"));
+        alice.expect_line(answer);
+    }
+    // Where the server has no colors, they are off for everyone.
+    let (_plain, [mut bob]) = room(["bob"]);
+    bob.send("/colors\n");
+    bob.expect_line("* colors is off (/colors on turns it on)");
 }
 
 // ---- away ----
@@ -208,8 +259,9 @@ fn reply_with_nobody_to_reply_to_says_so() {
     alice.expect_line(&format!("{BEL}> bob (private): bye"));
     bob.send("/quit\n");
     alice.read_until("bob left");
+    // Said as it is: bob left (and the message was not sent).
     alice.send("/r wait\n");
-    alice.expect_line("! nobody to reply to: no one has sent you a private message");
+    alice.expect_line("! bob has left, so there is nobody to reply to");
     alice.send("/r\n");
     alice.expect_line("! usage: /reply TEXT");
 }

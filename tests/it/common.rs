@@ -323,12 +323,28 @@ impl Server {
         Client::connect(self.addr)
     }
 
+    /// Connects from the local address `from` (see [`Client::connect_from`]);
+    /// nothing read yet.
+    pub fn connect_from(&self, from: &str) -> Client {
+        Client::connect_from(self.addr, from)
+    }
+
+    /// Connects from `from`, reads the banner, registers `nick` and reads the
+    /// welcome line.
+    pub fn join_from(&self, from: &str, nick: &str) -> Client {
+        let mut client = self.connect_from(from);
+        client.read_banner();
+        client.send(&format!("{nick}#\n"));
+        client.expect_prefix(&format!("* Welcome, {nick}! "));
+        client
+    }
+
     /// Connects, reads the banner, registers `nick` and reads the welcome line.
     pub fn join(&self, nick: &str) -> Client {
         let mut client = self.connect();
         client.read_banner();
         client.send(&format!("{nick}#\n"));
-        client.expect_prefix(&format!("* Welcome, {nick}! Online ("));
+        client.expect_prefix(&format!("* Welcome, {nick}! "));
         client
     }
 }
@@ -471,6 +487,29 @@ impl Client {
     /// Connects to `addr` with [`TIMEOUT`] on every read.
     pub fn connect(addr: SocketAddr) -> Client {
         let stream = TcpStream::connect_timeout(&addr, TIMEOUT).expect("connect");
+        Client::over(stream)
+    }
+
+    /// Connects to `addr` from the local address `from`: on loopback any of
+    /// 127.0.0.0/8 will do, so that a test's clients can come from addresses of
+    /// their own (bans and mutes bind to addresses).
+    pub fn connect_from(addr: SocketAddr, from: &str) -> Client {
+        use rustix::net::{AddressFamily, SocketType};
+        let from: std::net::IpAddr = from.parse().expect("a local address");
+        let family = if from.is_ipv4() {
+            AddressFamily::INET
+        } else {
+            AddressFamily::INET6
+        };
+        let socket = rustix::net::socket(family, SocketType::STREAM, None).expect("socket");
+        rustix::net::bind(&socket, &SocketAddr::new(from, 0)).expect("bind the local address");
+        // On loopback a connect is answered at once; no timeout needed.
+        rustix::net::connect(&socket, &addr).expect("connect");
+        Client::over(TcpStream::from(socket))
+    }
+
+    /// A client over `stream`, with [`TIMEOUT`] on every read and write.
+    fn over(stream: TcpStream) -> Client {
         stream.set_read_timeout(Some(TIMEOUT)).unwrap();
         stream.set_write_timeout(Some(TIMEOUT)).unwrap();
         let reader = BufReader::new(stream.try_clone().unwrap());

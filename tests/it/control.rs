@@ -282,7 +282,8 @@ fn path_that_is_not_a_socket_is_an_error() {
     let path = socket_path();
     std::fs::write(&path, "precious").unwrap();
     let finished = chatd().config(&control_line(&path)).run();
-    assert_eq!(code(&finished), Some(1), "{finished:?}");
+    // A config error, found before the start (as --check-config finds it).
+    assert_eq!(code(&finished), Some(78), "{finished:?}");
     assert!(
         finished.stderr.contains("it exists and is not a socket"),
         "{:?}",

@@ -212,3 +212,23 @@ fn sighup_port_change_needs_a_restart() {
     let mut second = server.connect();
     second.expect_line("> Welcome to new");
 }
+
+/// A reload by signal is logged as one by `chatd ctl reload` is ("control
+/// socket: reload"): the log says what asked for it, before what it did.
+#[test]
+fn sighup_is_logged_as_a_reload_request() {
+    let mut server = chatd().config("room_name = \"before\"").start();
+    let asked = reload(&mut server, "room_name = \"after\"", "SIGHUP: reload");
+    assert!(
+        asked.contains(" INFO ") || asked.starts_with("<6>"),
+        "{asked}"
+    );
+    let at = server
+        .log_lines
+        .iter()
+        .position(|l| l.contains("SIGHUP: reload"));
+    let mark = at.expect("logged");
+    server.wait_log_since(mark, "containing \"config reloaded\"", |line| {
+        line.contains("config reloaded")
+    });
+}

@@ -413,3 +413,38 @@ fn slow_client_is_dropped_without_stalling_the_room() {
     assert_eq!(received, sent, "the reading client missed lines");
     assert!(slow_left, "no leave notice for the slow client");
 }
+
+/// A sender held back by flood control is told once per burst how many of
+/// its lines wait, and why; nothing is dropped.
+#[test]
+fn flood_control_tells_the_sender_once_per_burst() {
+    let server = crate::common::chatd()
+        .config("flood_burst = 2\nflood_lines_per_sec = 5\n")
+        .start();
+    let [mut alice, mut bob] = server.users(["alice", "bob"]);
+    let paste: String = (0..10).map(|i| format!("line {i}\n")).collect();
+    alice.send(&paste);
+    let told = alice.expect_prefix("! slow down: ");
+    let waiting: usize = told["! slow down: ".len()..]
+        .split(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    // Read at once, the paste is held back but for what is left of the burst
+    // (the sign-in line took a token): 9 lines, fewer if read in pieces.
+    assert!((1..=9).contains(&waiting), "{told}");
+    assert!(
+        told.ends_with(" lines of yours wait and will follow in order (flood control: 5 a second after 2 in a row)"),
+        "{told}"
+    );
+    for i in 0..10 {
+        bob.expect_line(&format!("> alice: line {i}"));
+    }
+    // More at once, before the bucket has filled again: the same burst, no
+    // second notice.
+    alice.send("more 1\nmore 2\nmore 3\n/who\n");
+    for i in 1..=3 {
+        bob.expect_line(&format!("> alice: more {i}"));
+    }
+    alice.expect_line("* Online (2): alice, bob");
+}

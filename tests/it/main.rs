@@ -8,6 +8,7 @@
 mod common;
 
 mod abuse;
+mod answers;
 mod bench_smoke;
 mod client;
 mod comfort;
@@ -16,6 +17,7 @@ mod control;
 mod lifecycle;
 mod limits;
 mod moderation;
+mod mutes;
 mod presence;
 mod properties;
 mod robustness;

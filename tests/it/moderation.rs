@@ -125,7 +125,10 @@ fn bad_requests_get_one_line_and_exit_1() {
 #[test]
 fn operators_moderate_in_the_room_and_others_may_not() {
     let (server, path) = with_control("");
-    let [mut alice, mut bob] = server.users(["alice", "bob"]);
+    let mut alice = server.join("alice");
+    // From an address of its own: a mute on alice's would silence her too.
+    let mut bob = server.join_from("127.0.0.2", "bob");
+    alice.expect_line("* bob joined (2 online: alice, bob)");
     bob.send("/kick alice\n");
     bob.expect_line("! only operators may use /kick");
     ctl_ok(&path, &["op", "alice"]);
@@ -134,11 +137,14 @@ fn operators_moderate_in_the_room_and_others_may_not() {
     alice.expect_line("! you cannot do that to yourself");
     alice.send("/mute bob 10m\n");
     bob.expect_line("! you are muted for 10m: nobody sees what you say");
-    alice.expect_line("* bob is muted for 10m");
+    alice.expect_line("* bob is muted for 10m (address 127.0.0.2, 1 connected)");
     bob.send("/msg alice psst\n");
     bob.expect_prefix("! you are muted for ");
     // An away message is text the room would see: muted, it is not said.
     bob.send("/away buy cheap pills\n");
+    bob.expect_prefix("! you are muted for ");
+    // Nor is anything else that carries bob's words.
+    bob.send("/reply psst\n");
     bob.expect_prefix("! you are muted for ");
     alice.send("/kick bob enough\n");
     bob.expect_line("! you were kicked by alice: enough");
@@ -199,7 +205,7 @@ fn the_motd_follows_the_welcome_and_is_read_again_on_reload() {
     alice.send("alice#\n");
     alice.expect_prefix("* Welcome, alice! Online (1)");
     alice.expect_line("Be kind.");
-    alice.expect_line("No [2Jescapes.");
+    alice.expect_line("No escapes.");
     std::fs::write(&motd, "New rules.\n").unwrap();
     assert_eq!(ctl_ok(&path, &["reload"]), "config reloaded\n");
     let mut bob = server.connect();

@@ -41,8 +41,9 @@ impl Inputs for Rng {
         (0..len).map(|_| self.byte()).collect()
     }
 
-    /// A character, mostly one that some rule is about: controls, bidi and
-    /// invisible characters, whitespace, `#` and `/`, lookalikes of Latin letters,
+    /// A character, mostly one that some rule is about: controls, the parts of
+    /// escape sequences, bidi and invisible characters, whitespace, `#` and `/`,
+    /// lookalikes of Latin letters,
     /// letters with unusual case mappings, other scripts, and now and then any
     /// code point at all.
     fn char(&mut self) -> char {
@@ -51,6 +52,8 @@ impl Inputs for Rng {
             '\u{200b}', '\u{200d}', '\u{200e}', '\u{202e}', '\u{2066}', '\u{2069}', '\u{3000}',
             '\u{feff}', '\u{fffd}', ' ', '#', '/', 'b', 'B', 'o', 'i', 'I', 'ı', 'İ', 'ſ', 'ß',
             'ς', 'Σ', 'µ', 'ϐ', 'Ｂ', 'ｏ', 'В', 'о', 'Ο', 'Ρ', 'ϱ', '小', '明', '🎉', '\u{301}',
+            // What escape sequences are made of: CSI and OSC, their ends.
+            '[', ']', '\\', '\x07', '\u{9c}', '\u{9d}', 'm', ';', '2',
         ];
         match self.below(4) {
             0 => char::from_u32(self.below(0x11_0000) as u32).unwrap_or('?'),

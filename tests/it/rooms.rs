@@ -59,7 +59,11 @@ fn two_go_to_a(
 ) {
     let ((made_by, maker), (name, follower)) = (maker, follower);
     make_room(maker, "a");
-    let left = format!("* {made_by} left for #a ({} online)", stayers.len() + 1);
+    let left = format!(
+        "* {made_by} left for #a ({} here, {} online)",
+        stayers.len() + 1,
+        stayers.len() + 2
+    );
     follower.expect_line(&left);
     all_read(stayers, &left);
     let mut both = [made_by, name];
@@ -73,7 +77,11 @@ fn two_go_to_a(
     maker.expect_line(&format!("* {name} joined #a (2 here: {both})"));
     all_read(
         stayers,
-        &format!("* {name} left for #a ({} online)", stayers.len()),
+        &format!(
+            "* {name} left for #a ({} here, {} online)",
+            stayers.len(),
+            stayers.len() + 2
+        ),
     );
 }
 
@@ -125,7 +133,7 @@ fn moves_are_announced_only_to_the_rooms_concerned() {
     make_room(&mut alice, "a");
     all_read(
         &mut [&mut bob, &mut carol],
-        "* alice left for #a (2 online)",
+        "* alice left for #a (2 here, 3 online)",
     );
     says(
         &mut bob,
@@ -133,17 +141,17 @@ fn moves_are_announced_only_to_the_rooms_concerned() {
         &["* You are now in #a (2): alice, bob"],
     );
     alice.expect_line("* bob joined #a (2 here: alice, bob)");
-    carol.expect_line("* bob left for #a (1 online)");
+    carol.expect_line("* bob left for #a (1 here, 3 online)");
     says(
         &mut bob,
         "/part",
         &["* You are back in the lobby (2): bob, carol"],
     );
     alice.expect_line("* bob left #a for the lobby (1 here)");
-    carol.expect_line("* bob came back from #a (2 online: bob, carol)");
+    carol.expect_line("* bob came back from #a (2 here, 3 online: bob, carol)");
     // From room to room; #a, left empty, goes without a word.
     make_room(&mut bob, "b");
-    carol.expect_line("* bob left for #b (1 online)");
+    carol.expect_line("* bob left for #b (1 here, 3 online)");
     says(
         &mut alice,
         "/join b",
@@ -188,7 +196,7 @@ fn join_where_you_are_and_part_in_the_lobby_are_refused() {
     }
     says(&mut alice, "/join", &["! usage: /join NAME"]);
     make_room(&mut alice, "a");
-    bob.expect_line("* alice left for #a (1 online)");
+    bob.expect_line("* alice left for #a (1 here, 2 online)");
     for line in ["/join a", "/join #A"] {
         says(&mut alice, line, &["! you are in #a already"]);
     }
@@ -226,7 +234,7 @@ fn room_names_ignore_case_and_a_leading_hash_and_count_characters() {
     make_room(&mut bob, "Rust");
     all_read(
         &mut [&mut alice, &mut carol],
-        "* bob left for #Rust (2 online)",
+        "* bob left for #Rust (2 here, 3 online)",
     );
     // Shown as first typed, however it is typed after.
     says(
@@ -235,7 +243,7 @@ fn room_names_ignore_case_and_a_leading_hash_and_count_characters() {
         &["* You are now in #Rust (2): alice, bob"],
     );
     bob.expect_line("* alice joined #Rust (2 here: alice, bob)");
-    carol.expect_line("* alice left for #Rust (1 online)");
+    carol.expect_line("* alice left for #Rust (1 here, 3 online)");
     says(
         &mut carol,
         "/join rust",
@@ -273,7 +281,7 @@ fn room_names_ignore_case_and_a_leading_hash_and_count_characters() {
 fn bad_room_names_get_one_line_and_change_nothing() {
     let (_server, [mut alice, mut bob]) = room(["alice", "bob"]);
     make_room(&mut alice, "a");
-    bob.expect_line("* alice left for #a (1 online)");
+    bob.expect_line("* alice left for #a (1 here, 2 online)");
     let too_long = "x".repeat(33);
     for (name, why) in [
         ("#", "a room needs a name"),
@@ -321,10 +329,13 @@ fn max_rooms_refuses_new_rooms_but_not_existing_ones() {
     make_room(&mut alice, "a");
     all_read(
         &mut [&mut bob, &mut carol, &mut dave],
-        "* alice left for #a (3 online)",
+        "* alice left for #a (3 here, 4 online)",
     );
     make_room(&mut bob, "b");
-    all_read(&mut [&mut carol, &mut dave], "* bob left for #b (2 online)");
+    all_read(
+        &mut [&mut carol, &mut dave],
+        "* bob left for #b (2 here, 4 online)",
+    );
     says(&mut carol, "/join c", &[FULL]);
     server.wait_log("refused to make room #c for \"carol\": max_rooms is 2");
     // An existing room is still open at the limit.
@@ -334,7 +345,7 @@ fn max_rooms_refuses_new_rooms_but_not_existing_ones() {
         &["* You are now in #a (2): alice, carol"],
     );
     alice.expect_line("* carol joined #a (2 here: alice, carol)");
-    dave.expect_line("* carol left for #a (1 online)");
+    dave.expect_line("* carol left for #a (1 here, 4 online)");
     // A room emptied by a move frees its place...
     says(
         &mut bob,
@@ -407,7 +418,7 @@ fn an_emptied_room_vanishes_and_comes_back_fresh() {
         &["* You are back in the lobby (2): alice, carol"],
     );
     bob.expect_line("* alice left #a for the lobby (1 here)");
-    carol.expect_line("* alice came back from #a (2 online: alice, carol)");
+    carol.expect_line("* alice came back from #a (2 here, 3 online: alice, carol)");
     says(
         &mut bob,
         "/part",
@@ -426,7 +437,7 @@ fn an_emptied_room_vanishes_and_comes_back_fresh() {
     make_room(&mut bob, "A");
     all_read(
         &mut [&mut alice, &mut carol],
-        "* bob left for #A (2 online)",
+        "* bob left for #A (2 here, 3 online)",
     );
     says(
         &mut alice,
@@ -454,7 +465,7 @@ fn a_room_made_as_another_empties_starts_clean() {
     make_room(&mut alice, "a");
     all_read(
         &mut [&mut bob, &mut carol, &mut dave, &mut erin],
-        "* alice left for #a (4 online)",
+        "* alice left for #a (4 here, 5 online)",
     );
     alice.send("hello a\n/join b\n/away busy\n/join a\n/back\n");
     for line in [
@@ -489,7 +500,7 @@ fn each_room_replays_its_own_history() {
     make_room(&mut bob, "a");
     all_read(
         &mut [&mut alice, &mut carol],
-        "* bob left for #a (2 online)",
+        "* bob left for #a (2 here, 3 online)",
     );
     bob.send("a 1\na 2\n/me a 3\n");
     expect_quiet(&mut bob); // said (to nobody) before carol comes
@@ -500,21 +511,70 @@ fn each_room_replays_its_own_history() {
     carol.expect_replayed("* bob a 3");
     expect_quiet(&mut carol);
     bob.expect_line("* carol joined #a (2 here: bob, carol)");
-    alice.expect_line("* carol left for #a (1 online)");
+    alice.expect_line("* carol left for #a (1 here, 3 online)");
     // Signing in replays the lobby's lines, not #a's.
-    let mut dave = sign_in(&server, "dave", "* Welcome, dave! Online (2): alice, dave");
+    let mut dave = sign_in(
+        &server,
+        "dave",
+        "* Welcome, dave! In the lobby (2 of 4 online): alice, dave",
+    );
     dave.expect_line("* Last 2 messages:");
     dave.expect_replayed("> alice: lobby 2");
     dave.expect_replayed("* alice lobby 3");
     dave.expect_line("* 1 more room: /rooms lists it, /join NAME goes there");
     expect_quiet(&mut dave);
-    alice.expect_line("* dave joined (2 online: alice, dave)");
-    // Back in the lobby: the lobby's again.
+    alice.expect_line("* dave joined (2 here, 4 online: alice, dave)");
+    // Back in the lobby: only what the lobby said while carol was away.
+    alice.send("lobby 4\n");
+    dave.expect_line("> alice: lobby 4");
     carol.send("/part\n");
     carol.expect_line("* You are back in the lobby (3): alice, carol, dave");
-    carol.expect_line("* Last 2 messages:");
-    carol.expect_replayed("> alice: lobby 2");
-    carol.expect_replayed("* alice lobby 3");
+    carol.expect_line("* 1 message while you were away:");
+    carol.expect_replayed("> alice: lobby 4");
+    expect_quiet(&mut carol);
+    // Away and back with nothing said: nothing replayed.
+    carol.send("/join a\n");
+    carol.read_until("* bob a 3");
+    carol.send("/part\n");
+    carol.expect_line("* You are back in the lobby (3): alice, carol, dave");
     expect_quiet(&mut carol);
     bob.expect_line("* carol left #a for the lobby (1 here)");
+}
+
+/// Each count says what it counts: "online" is everyone signed in, the
+/// lobby's own count says "here" (or "in the lobby") once someone is in
+/// another room.
+#[test]
+fn counts_say_what_they_count() {
+    let (server, [mut alice, mut bob]) = room(["alice", "bob"]);
+    make_room(&mut bob, "a");
+    alice.expect_line("* bob left for #a (1 here, 2 online)");
+    let mut carol = server.connect();
+    carol.expect_line("> Welcome to chatd");
+    carol.expect_line("> 2 online now");
+    carol.read_until("Enter");
+    says(
+        &mut carol,
+        "carol#",
+        &[
+            "* Welcome, carol! In the lobby (2 of 3 online): alice, carol",
+            "* 1 more room: /rooms lists it, /join NAME goes there",
+        ],
+    );
+    alice.expect_line("* carol joined (2 here, 3 online: alice, carol)");
+    says(
+        &mut carol,
+        "/who",
+        &["* In the lobby (2 of 3 online): alice, carol"],
+    );
+    says(&mut carol, "/quit", &["* Bye, carol!"]);
+    alice.expect_line("* carol left (quit; 1 here, 2 online)");
+    // Everyone back in the lobby: "online" is the lobby again.
+    says(
+        &mut bob,
+        "/part",
+        &["* You are back in the lobby (2): alice, bob"],
+    );
+    alice.expect_line("* bob came back from #a (2 online: alice, bob)");
+    says(&mut alice, "/who", &["* Online (2): alice, bob"]);
 }

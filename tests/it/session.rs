@@ -251,6 +251,13 @@ fn help_lists_every_command() {
     for command in ["/help", "/who", "/nick", "/me", "/msg", "/quit", "//text"] {
         assert!(help.contains(command), "{command} missing from {help}");
     }
+    // Other names of a command are listed with it.
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("*   /reply TEXT ") && l.ends_with(" (also /r)")),
+        "{help}"
+    );
     // Nothing follows the help but the next answer.
     alice.send("/who\n");
     alice.expect_line("* Online (1): alice");
@@ -726,4 +733,27 @@ fn sign_in_first_before_commands_that_need_a_nickname() {
     client.expect_line(PROMPT);
     client.send("/nick bob\n");
     client.expect_line("* Welcome, bob! Online (1): bob");
+}
+
+#[test]
+fn help_for_operators_keeps_its_columns() {
+    let (_server, path) = crate::common::with_control("");
+    let mut alice = _server.join("alice");
+    crate::common::ctl_ok(&path, &["op", "alice"]);
+    alice.expect_prefix("* you are now an operator");
+    alice.send("/help\n");
+    let lines = alice.read_until("//text");
+    // Each description starts after the longest usage and one space; every
+    // usage here is ASCII, so columns are bytes.
+    let column = "*   /mute TARGET [DURATION] [REASON] ".len();
+    for line in &lines[1..] {
+        let (usage, help) = line.split_at(column);
+        assert!(usage.ends_with(' '), "{line:?}");
+        assert!(!help.starts_with(' '), "{line:?}");
+    }
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("*   /ban TARGET [DURATION] [REASON]  "))
+    );
 }

@@ -459,7 +459,7 @@ fn tab_completes_a_room_name_learned_from_the_server() {
     alice.send("/join rustaceans\n");
     alice.expect_prefix("* You are now in #rustaceans");
     // bob's chat learns the room from the lobby's notice.
-    pane.wait_screen("* alice left for #rustaceans (1 online)");
+    pane.wait_screen("* alice left for #rustaceans (1 here, 2 online)");
     pane.type_text("/join ru");
     pane.keys(&["Tab"]);
     pane.wait_until("the room completed", TIMEOUT, |s| {

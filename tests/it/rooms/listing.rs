@@ -10,12 +10,12 @@ fn rooms_lists_the_lobby_first_then_the_biggest_with_topics() {
     make_room(&mut bob, "small");
     all_read(
         &mut [&mut alice, &mut carol, &mut dave, &mut erin],
-        "* bob left for #small (4 online)",
+        "* bob left for #small (4 here, 5 online)",
     );
     make_room(&mut carol, "big");
     all_read(
         &mut [&mut alice, &mut dave, &mut erin],
-        "* carol left for #big (3 online)",
+        "* carol left for #big (3 here, 5 online)",
     );
     says(
         &mut dave,
@@ -25,7 +25,7 @@ fn rooms_lists_the_lobby_first_then_the_biggest_with_topics() {
     carol.expect_line("* dave joined #big (2 here: carol, dave)");
     all_read(
         &mut [&mut alice, &mut erin],
-        "* dave left for #big (2 online)",
+        "* dave left for #big (2 here, 5 online)",
     );
     says(
         &mut carol,
@@ -49,7 +49,7 @@ fn rooms_lists_the_lobby_first_then_the_biggest_with_topics() {
         &["* You are now in #small (2): bob, erin"],
     );
     bob.expect_line("* erin joined #small (2 here: bob, erin)");
-    alice.expect_line("* erin left for #small (1 online)");
+    alice.expect_line("* erin left for #small (1 here, 5 online)");
     says(
         &mut alice,
         "/join small",
@@ -74,7 +74,7 @@ fn who_lists_your_room_and_who_star_everyone() {
     make_room(&mut bob, "rust");
     all_read(
         &mut [&mut alice, &mut carol, &mut dave],
-        "* bob left for #rust (3 online)",
+        "* bob left for #rust (3 here, 4 online)",
     );
     says(
         &mut carol,
@@ -84,7 +84,7 @@ fn who_lists_your_room_and_who_star_everyone() {
     bob.expect_line("* carol joined #rust (2 here: bob, carol)");
     all_read(
         &mut [&mut alice, &mut dave],
-        "* carol left for #rust (2 online)",
+        "* carol left for #rust (2 here, 4 online)",
     );
     // Away is told to your room only.
     says(&mut carol, "/away reading", &["* carol is away: reading"]);
@@ -92,7 +92,11 @@ fn who_lists_your_room_and_who_star_everyone() {
     says(&mut dave, "/away", &["* dave is away: away"]);
     alice.expect_line("* dave is away: away");
     says(&mut carol, "/who", &["* In #rust (2): bob, carol (away)"]);
-    says(&mut alice, "/who", &["* Online (2): alice, dave (away)"]);
+    says(
+        &mut alice,
+        "/who",
+        &["* In the lobby (2 of 4 online): alice, dave (away)"],
+    );
     says(
         &mut alice,
         "/who *",
@@ -179,7 +183,7 @@ fn topics_belong_to_their_room_its_maker_and_operators() {
         ],
     );
     carol.expect_line("* bob left #a for the lobby (1 here)");
-    alice.expect_line("* bob came back from #a (2 online: alice, bob)");
+    alice.expect_line("* bob came back from #a (2 here, 3 online: alice, bob)");
     says(
         &mut bob,
         "/join a",
@@ -195,6 +199,6 @@ fn topics_belong_to_their_room_its_maker_and_operators() {
         &["* bob set the topic: back again"],
     );
     carol.expect_line("* bob set the topic: back again");
-    alice.expect_line("* bob left for #a (1 online)");
+    alice.expect_line("* bob left for #a (1 here, 3 online)");
     expect_quiet(&mut alice);
 }

@@ -100,7 +100,19 @@ struct Place {
     /// A room's name as made (None while the room does not exist).
     name: Option<String>,
     members: BTreeSet<usize>,
-    history: VecDeque<String>,
+    /// The last lines said, each with its place among every line said here.
+    history: VecDeque<(usize, String)>,
+    /// How many lines were said here.
+    said: usize,
+}
+
+/// How the lobby's lines count: `here` of `online` (the server's wording).
+fn lobby_count(here: usize, online: usize) -> String {
+    if here == online {
+        format!("{here} online")
+    } else {
+        format!("{here} here, {online} online")
+    }
 }
 
 struct Model {
@@ -110,6 +122,8 @@ struct Model {
     conns: Vec<Conn>,
     conn_of: [Option<usize>; USERS.len()],
     place_of: [usize; USERS.len()],
+    /// Per user, how many lines the lobby had said when they last left it.
+    lobby_seen: [usize; USERS.len()],
     places: [Place; 4],
     /// Per place, the user whose lines there may not be handled yet.
     dirty: [Option<usize>; 4],
@@ -127,6 +141,7 @@ fn run(seed: u64, steps: usize, noise: bool) {
         conns: Vec::new(),
         conn_of: [None; USERS.len()],
         place_of: [LOBBY; USERS.len()],
+        lobby_seen: [0; USERS.len()],
         places: Default::default(),
         dirty: [None; 4],
         counter: 0,
@@ -233,20 +248,36 @@ impl Model {
     fn said(&mut self, user: usize, shown: &str) {
         let place = self.place_of[user];
         self.tell(place, Some(user), shown);
-        let history = &mut self.places[place].history;
-        if history.len() == HISTORY {
-            history.pop_front();
+        let place = &mut self.places[place];
+        if place.history.len() == HISTORY {
+            place.history.pop_front();
         }
-        history.push_back(shown.to_owned());
+        place.history.push_back((place.said, shown.to_owned()));
+        place.said += 1;
     }
 
-    /// What someone coming into `place` gets after the list: its history.
-    fn arrival(&mut self, user: usize, place: usize) {
-        let history: Vec<String> = self.places[place].history.iter().cloned().collect();
-        match history.len() {
-            0 => return,
-            1 => self.expect(user, Want::Exact("* Last message:".to_owned())),
-            n => self.expect(user, Want::Exact(format!("* Last {n} messages:"))),
+    /// What someone coming into `place` gets after the list: its history; back
+    /// in the lobby (`back`), only what it said since they left.
+    fn arrival(&mut self, user: usize, place: usize, back: bool) {
+        let since = if back { self.lobby_seen[user] } else { 0 };
+        let history: Vec<String> = self.places[place]
+            .history
+            .iter()
+            .filter(|(seq, _)| *seq >= since)
+            .map(|(_, line)| line.clone())
+            .collect();
+        match (history.len(), back) {
+            (0, _) => return,
+            (1, false) => self.expect(user, Want::Exact("* Last message:".to_owned())),
+            (n, false) => self.expect(user, Want::Exact(format!("* Last {n} messages:"))),
+            (1, true) => self.expect(
+                user,
+                Want::Exact("* 1 message while you were away:".to_owned()),
+            ),
+            (n, true) => self.expect(
+                user,
+                Want::Exact(format!("* {n} messages while you were away:")),
+            ),
         }
         for line in history {
             self.expect(user, Want::Replayed(line));
@@ -277,8 +308,15 @@ impl Model {
         let dest = self.where_is(to);
         // Named before the room can go with its last member.
         let origin = self.where_is(from);
+        if from == LOBBY {
+            self.lobby_seen[user] = self.places[LOBBY].said;
+        }
+        // The mover, in no place for now, is still online.
         self.leave(user, |model, here| match from {
-            LOBBY => format!("* {nick} left for {dest} ({here} online)"),
+            LOBBY => format!(
+                "* {nick} left for {dest} ({})",
+                lobby_count(here, model.online() + 1)
+            ),
             _ => format!(
                 "* {nick} left {} for {dest} ({here} here)",
                 model.where_is(from)
@@ -290,7 +328,10 @@ impl Model {
         let (now_in, joined) = match to {
             LOBBY => (
                 format!("* You are back in the lobby ({here}): {names}"),
-                format!("* {nick} came back from {origin} ({here} online: {names})"),
+                format!(
+                    "* {nick} came back from {origin} ({}: {names})",
+                    lobby_count(here, self.online())
+                ),
             ),
             _ if made => (
                 format!("* You are now in {dest}, a new room: /topic TEXT gives it a topic"),
@@ -302,7 +343,7 @@ impl Model {
             ),
         };
         self.expect(user, Want::Exact(now_in));
-        self.arrival(user, to);
+        self.arrival(user, to, to == LOBBY);
         if !made {
             self.tell(to, Some(user), &joined);
         }
@@ -321,7 +362,10 @@ impl Model {
             }
         }
         self.leave(user, |model, here| match place {
-            LOBBY => format!("* {nick} left ({why}; {here} online)"),
+            LOBBY => format!(
+                "* {nick} left ({why}; {})",
+                lobby_count(here, model.online())
+            ),
             _ => format!(
                 "* {nick} left {} ({why}; {here} here)",
                 model.where_is(place)
@@ -484,11 +528,20 @@ impl Model {
         self.go(user, to, true);
     }
 
+    /// How many users are signed in: every place's members.
+    fn online(&self) -> usize {
+        self.places.iter().map(|place| place.members.len()).sum()
+    }
+
     fn who(&mut self, user: usize) {
         let place = self.place_of[user];
         let (here, names) = (self.places[place].members.len(), self.names(place));
         let answer = match place {
-            LOBBY => format!("* Online ({here}): {names}"),
+            LOBBY if here == self.online() => format!("* Online ({here}): {names}"),
+            LOBBY => format!(
+                "* In the lobby ({here} of {} online): {names}",
+                self.online()
+            ),
             _ => format!("* In {} ({here}): {names}", self.where_is(place)),
         };
         self.ask(user, "/who", vec![answer]);
@@ -517,7 +570,9 @@ impl Model {
             .rng
             .pick(&[("/quit", "quit"), ("/quit bye now", "quit: bye now")]);
         self.steps.push(format!("{} types {line:?}", USERS[user]));
-        self.settle(self.place_of[user], Some(user));
+        // Everywhere, not only in its place: the lobby's lines count everyone
+        // online, so a quit must not overtake a move elsewhere.
+        self.settle_all(Some(user));
         self.send(user, &format!("{line}\n"));
         let conn = self.conn_of[user].expect("an online user");
         self.quitted(user, why);
@@ -611,6 +666,13 @@ impl Model {
                     .next()
                     .and_then(|n| n.parse().ok())
                     .unwrap_or(0),
+                // Back in the lobby: `* N message(s) while you were away:`.
+                None if header.contains(" while you were away:") => header
+                    .trim_start_matches("* ")
+                    .split(' ')
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0),
                 None => 0,
             },
         };
@@ -657,11 +719,14 @@ impl Model {
         self.send(user, &format!("{nick}#\n"));
         self.places[LOBBY].members.insert(user);
         let (here, names) = (self.places[LOBBY].members.len(), self.names(LOBBY));
-        self.expect(
-            user,
-            Want::Exact(format!("* Welcome, {nick}! Online ({here}): {names}")),
-        );
-        self.arrival(user, LOBBY);
+        let welcome = match self.online() {
+            online if online == here => format!("* Welcome, {nick}! Online ({here}): {names}"),
+            online => {
+                format!("* Welcome, {nick}! In the lobby ({here} of {online} online): {names}")
+            }
+        };
+        self.expect(user, Want::Exact(welcome));
+        self.arrival(user, LOBBY, false);
         let hint = match self.places[1..].iter().filter(|p| p.name.is_some()).count() {
             0 => None,
             1 => Some("* 1 more room: /rooms lists it, /join NAME goes there".to_owned()),
@@ -675,7 +740,10 @@ impl Model {
         self.tell(
             LOBBY,
             Some(user),
-            &format!("* {nick} joined ({here} online: {names})"),
+            &format!(
+                "* {nick} joined ({}: {names})",
+                lobby_count(here, self.online())
+            ),
         );
         self.sync_user(user);
         if IGNORING.contains(&user) {

@@ -57,9 +57,20 @@ fn mentions_ring_only_in_the_same_room() {
 #[test]
 fn a_mute_holds_in_every_room() {
     let (server, path) = with_control("");
-    let [mut alice, mut bob, mut carol] = server.users(["alice", "bob", "carol"]);
+    // A mute binds to an address: bob has one of his own.
+    let mut alice = server.join("alice");
+    let mut bob = server.join_from("127.0.0.2", "bob");
+    alice.expect_line("* bob joined (2 online: alice, bob)");
+    let mut carol = server.join_from("127.0.0.3", "carol");
+    all_read(
+        &mut [&mut alice, &mut bob],
+        "* carol joined (3 online: alice, bob, carol)",
+    );
     two_go_to_a(("bob", &mut bob), ("carol", &mut carol), &mut [&mut alice]);
-    assert_eq!(ctl_ok(&path, &["mute", "bob"]), "bob is muted\n");
+    assert_eq!(
+        ctl_ok(&path, &["mute", "bob"]),
+        "bob is muted for good (address 127.0.0.2, 1 connected)\n"
+    );
     const MUTED: &str = "! you are muted: nobody sees what you say";
     bob.expect_line(MUTED);
     for line in ["hello?", "/me waves", "/msg alice psst"] {
@@ -70,8 +81,7 @@ fn a_mute_holds_in_every_room() {
         "/part",
         &["* You are back in the lobby (2): alice, bob"],
     );
-    carol.expect_line("* bob left #a for the lobby (1 here)");
-    alice.expect_line("* bob came back from #a (2 online: alice, bob)");
+    // A muted user's moves are not announced (their nickname is their words).
     says(&mut bob, "still muted", &[MUTED]);
     expect_quiet(&mut alice);
     expect_quiet(&mut carol);
@@ -89,7 +99,7 @@ fn a_kick_from_another_room_is_told_to_the_op_and_the_kicked_ones_room() {
     make_room(&mut troll, "a");
     all_read(
         &mut [&mut alice, &mut carol, &mut dave],
-        "* troll left for #a (3 online)",
+        "* troll left for #a (3 here, 4 online)",
     );
     says(
         &mut carol,
@@ -99,7 +109,7 @@ fn a_kick_from_another_room_is_told_to_the_op_and_the_kicked_ones_room() {
     troll.expect_line("* carol joined #a (2 here: carol, troll)");
     all_read(
         &mut [&mut alice, &mut dave],
-        "* carol left for #a (2 online)",
+        "* carol left for #a (2 here, 4 online)",
     );
     ctl_ok(&path, &["op", "alice"]);
     alice.expect_line("* you are now an operator: /help lists your commands");
@@ -120,7 +130,7 @@ fn a_kick_from_another_room_is_told_to_the_op_and_the_kicked_ones_room() {
         &["* You are now in #a (2): alice, carol"],
     );
     carol.expect_line("* alice joined #a (2 here: alice, carol)");
-    dave.expect_line("* alice left for #a (1 online)");
+    dave.expect_line("* alice left for #a (1 here, 3 online)");
     says(
         &mut alice,
         "/kick dave enough",
@@ -208,7 +218,7 @@ fn a_room_named_like_the_reloaded_lobby_stays_reachable() {
     let (server, path) = with_control("");
     let [mut alice, mut bob] = server.users(["alice", "bob"]);
     make_room(&mut bob, "hall");
-    alice.expect_line("* bob left for #hall (1 online)");
+    alice.expect_line("* bob left for #hall (1 here, 2 online)");
     server.rewrite_config(&format!(
         "control_socket = \"{}\"\nroom_name = \"Hall\"",
         path.display()
@@ -250,8 +260,8 @@ fn bob_in_a_carol_in_b(alice: &mut Client, bob: &mut Client, carol: &mut Client)
     make_room(bob, "a");
     all_read(
         &mut [&mut *alice, &mut *carol],
-        "* bob left for #a (2 online)",
+        "* bob left for #a (2 here, 3 online)",
     );
     make_room(carol, "b");
-    alice.expect_line("* carol left for #b (1 online)");
+    alice.expect_line("* carol left for #b (1 here, 3 online)");
 }

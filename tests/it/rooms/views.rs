@@ -41,7 +41,7 @@ fn a_replay_after_a_move_is_stamped_once_with_timestamps_on() {
     alice.send("/timestamps on\n");
     alice.expect_replayed("* timestamps on");
     make_room(&mut bob, "a");
-    alice.expect_replayed("* bob left for #a (1 online)");
+    alice.expect_replayed("* bob left for #a (1 here, 2 online)");
     bob.send("hello from a\n");
     expect_quiet(&mut bob);
     alice.send("/join a\n");
@@ -61,7 +61,7 @@ fn a_replay_after_a_move_leaves_out_those_you_ignore() {
         &["* ignoring bob (they are not told)"],
     );
     make_room(&mut bob, "a");
-    alice.expect_line("* bob left for #a (1 online)");
+    alice.expect_line("* bob left for #a (1 here, 2 online)");
     bob.send("hello from a\n/me waves\n");
     expect_quiet(&mut bob);
     says(
@@ -100,7 +100,7 @@ fn rooms_speak_chinese() {
     );
     all_read(
         &mut [&mut alice, &mut carol],
-        "* bob 去了 #茶馆（当前2人在线）",
+        "* bob 去了 #茶馆（大厅2人，共3人在线）",
     );
     says(
         &mut alice,
@@ -109,7 +109,7 @@ fn rooms_speak_chinese() {
     );
     bob.expect_line("* alice 进入了 #茶馆（本房间2人）");
     bob.expect_line("* 本房间：【 alice, bob 】");
-    carol.expect_line("* alice 去了 #茶馆（当前1人在线）");
+    carol.expect_line("* alice 去了 #茶馆（大厅1人，共3人在线）");
     says(&mut alice, "/join 茶馆", &["! 你已经在 #茶馆 了"]);
     says(&mut carol, "/part", &["! 你已经在大厅了"]);
     says(
@@ -147,15 +147,23 @@ fn joins_into_a_big_room_are_summarized() {
         .start();
     let [mut a, mut b] = server.users(["a", "b"]);
     make_room(&mut a, "r");
-    b.expect_line("* a left for #r (1 online)");
+    b.expect_line("* a left for #r (1 here, 2 online)");
     says(&mut b, "/join r", &["* You are now in #r (2): a, b"]);
     a.expect_line("* b joined #r (2 here: a, b)");
     // Above two members, joins are counted, not announced.
     const HINT: &str = "* 1 more room: /rooms lists it, /join NAME goes there";
-    let mut c = sign_in(&server, "c", "* Welcome, c! Online (1): c");
+    let mut c = sign_in(
+        &server,
+        "c",
+        "* Welcome, c! In the lobby (1 of 3 online): c",
+    );
     c.expect_line(HINT);
     says(&mut c, "/join r", &["* You are now in #r (3): a, b, c"]);
-    let mut d = sign_in(&server, "d", "* Welcome, d! Online (1): d");
+    let mut d = sign_in(
+        &server,
+        "d",
+        "* Welcome, d! In the lobby (1 of 4 online): d",
+    );
     d.expect_line(HINT);
     says(&mut d, "/join r", &["* You are now in #r (4): a, b, c, d"]);
     all_read(
@@ -168,5 +176,5 @@ fn joins_into_a_big_room_are_summarized() {
     all_read(&mut [&mut a, &mut b], "* #r: 2 left (2 here)");
     says(&mut b, "/part", &["* You are back in the lobby (2): b, d"]);
     a.expect_line("* b left #r for the lobby (1 here)");
-    d.expect_line("* b came back from #r (2 online: b, d)");
+    d.expect_line("* b came back from #r (2 here, 3 online: b, d)");
 }
