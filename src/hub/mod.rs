@@ -215,7 +215,7 @@ pub async fn dispatch(
     bans: Bans,
 ) -> Summary {
     let saved = bans.saved_signal();
-    let mut room = Hub::new(config, shared, bans);
+    let mut hub = Hub::new(config, shared, bans);
     // No yielding between events: while events keep coming the hub works
     // through a round of them, queues the round's broadcasts as one block per
     // recipient, and each writer then finds a long run of lines to send in one
@@ -232,23 +232,23 @@ pub async fn dispatch(
         let Some(event) = next.await else {
             break;
         };
-        let mut done = room.handle(event);
+        let mut done = hub.handle(event);
         let mut handled = 1;
         while !done && handled < ROUND_EVENTS {
             let Ok(event) = events.try_recv() else {
                 break;
             };
-            done = room.handle(event);
+            done = hub.handle(event);
             handled += 1;
         }
-        room.end_round();
+        hub.end_round();
         if done {
-            room.close_all();
+            hub.close_all();
             break;
         }
     }
-    room.summary.deliveries = room.fanout.deliveries;
-    room.summary
+    hub.summary.deliveries = hub.fanout.deliveries;
+    hub.summary
 }
 
 /// A block holding the server's text `text` (one or more whole lines).
