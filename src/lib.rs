@@ -29,6 +29,7 @@ pub mod exec;
 pub mod hub;
 pub mod listener;
 pub mod log;
+pub mod metrics;
 pub mod motd;
 pub mod nick;
 pub mod outbox;
