@@ -9,8 +9,9 @@
 //!
 //! Around that path: [`server`] accepts connections and runs the shutdown, on
 //! the executor of [`exec`]; [`control`] serves the control socket, whose
-//! client is [`ctl`] (`chatd ctl`) and whose answers are [`reply`]s; [`bans`]
-//! holds ban state and its file; [`text`] is everything the server says, in
+//! client is [`ctl`] (`chatd ctl`) and whose answers are [`reply`]s; [`scrape`]
+//! answers requests for the [`metrics`] (`chatd ctl metrics` and the HTTP
+//! endpoint) from the hub's counts; [`bans`] holds ban state and its file; [`text`] is everything the server says, in
 //! English and Chinese. [`config`], [`cli`], [`listener`], [`signals`],
 //! [`motd`], [`log`] and [`systemd`] serve `main`. [`test_rng`] is the tests'
 //! random numbers.
@@ -36,6 +37,7 @@ pub mod outbox;
 pub mod protocol;
 pub mod render;
 pub mod reply;
+pub mod scrape;
 pub mod server;
 pub mod signals;
 pub mod systemd;

@@ -23,7 +23,9 @@
 //! - `moderation`: kick, ban, mute, purge, op, and the control socket's
 //!   requests;
 //! - `timers`: the once-a-second tick (login timeouts, clients stalled over the
-//!   soft bound, presence summaries, the health line, the systemd heartbeat).
+//!   soft bound, presence summaries, the health line, the systemd heartbeat);
+//! - `counts`: what the hub counts for the health line and the metrics, and
+//!   the snapshot it answers a request for the metrics with.
 //!
 //! This file holds the events, the hub's state, and its life: connect, leave,
 //! shutdown.
@@ -31,13 +33,13 @@
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
 use async_channel::Receiver;
 
 use crate::bans::Bans;
 use crate::config::Config;
+use crate::metrics::Snapshot;
 use crate::nick::nick_key;
 use crate::outbox::{Block, Outbox};
 use crate::text::{LeaveReason, Texts};
@@ -46,6 +48,7 @@ use crate::{debug, info, warn};
 mod backlog;
 mod comfort;
 mod commands;
+mod counts;
 mod delivery;
 mod joins;
 mod members;
@@ -58,6 +61,8 @@ mod timers;
 mod tests;
 
 use backlog::{Overflow, QueueBounds};
+use counts::Counts;
+pub use counts::{Rejection, ReloadResult, SharedCounters};
 use members::Members;
 
 pub use rooms::MAX_ROOM_NAME_CHARS;
@@ -104,6 +109,9 @@ pub enum Event {
         id: ClientId,
         /// The line, without its terminator.
         text: String,
+        /// When it arrived: read, and let through by flood control (for the
+        /// line-latency metric).
+        at: Instant,
     },
     /// A client sent a line over `max_line_bytes`; it was discarded.
     TooLong {
@@ -137,13 +145,13 @@ pub enum Event {
         /// Where the one answer goes.
         reply: async_channel::Sender<crate::reply::Reply>,
     },
-}
-
-/// Counters shared with the accept loop, which rejects connections the hub never sees.
-#[derive(Debug, Default)]
-pub struct SharedCounters {
-    /// Connections turned away (server full, per-address limit).
-    pub rejections: AtomicU64,
+    /// A request for the metrics (`chatd ctl metrics`, the HTTP endpoint):
+    /// the hub answers on `reply` with a copy of its counts, and the asker
+    /// writes the text.
+    Metrics {
+        /// Where the snapshot goes.
+        reply: async_channel::Sender<Snapshot>,
+    },
 }
 
 /// What the hub did over its life, for the shutdown summary.
@@ -183,6 +191,11 @@ struct Hub {
     started: Instant,
     last_health: Instant,
     summary: Summary,
+    /// What the hub counts (lines, sign-ins, moderation actions, rounds, …).
+    counts: Counts,
+    /// When the line being handled arrived (`Event::Line`).
+    line_arrived: Instant,
+    /// What others count and the hub reads (rejections, flood holds, reloads).
     shared: Arc<SharedCounters>,
     /// Status and watchdog pings to systemd, sent from the tick.
     heartbeat: crate::systemd::Heartbeat,
@@ -202,6 +215,7 @@ pub async fn dispatch(
     // write. Under load that batching is what keeps a delivery cheap; the
     // bounded hub queue makes the readers, not the outboxes, wait.
     while let Ok(event) = events.recv().await {
+        let began = Instant::now();
         let mut done = room.handle(event);
         let mut handled = 1;
         while !done && handled < ROUND_EVENTS {
@@ -212,6 +226,7 @@ pub async fn dispatch(
             handled += 1;
         }
         room.end_round();
+        room.round_ended(began);
         if done {
             room.close_all();
             break;
@@ -243,6 +258,8 @@ impl Hub {
             started: now,
             last_health: now,
             summary: Summary::default(),
+            counts: Counts::new(now),
+            line_arrived: now,
             shared,
             heartbeat: crate::systemd::Heartbeat::from_env(),
         }
@@ -252,7 +269,10 @@ impl Hub {
     fn handle(&mut self, event: Event) -> bool {
         match event {
             Event::Connected { id, peer, outbox } => self.connected(id, peer, outbox),
-            Event::Line { id, text } => self.input(id, &text),
+            Event::Line { id, text, at } => {
+                self.line_arrived = at;
+                self.input(id, &text);
+            }
             Event::TooLong { id } => {
                 let msg = self.texts.too_long(self.config.max_line_bytes);
                 self.send(id, block(msg));
@@ -273,6 +293,10 @@ impl Hub {
             }
             Event::ControlRequest { line, reply } => self.control_request(&line, reply),
             Event::Motd(motd) => self.motd = motd,
+            Event::Metrics { reply } => {
+                // The asker may have given up; then nobody wants the numbers.
+                let _ = reply.try_send(self.snapshot());
+            }
         }
         // During a shutdown the hub closes as soon as the last user has left:
         // connections that never signed in have nothing to finish.
@@ -286,6 +310,7 @@ impl Hub {
         let banner = self
             .texts
             .banner(&self.config.room_name, self.members.registered());
+        self.counts.accepted += 1;
         self.members.connect(id, peer, outbox);
         let deadline = Instant::now() + Duration::from_secs(self.config.login_timeout_secs);
         self.login_deadlines.push_back((deadline, id));
@@ -365,6 +390,7 @@ impl Hub {
                     member.nick.as_deref().unwrap_or(""),
                 );
                 self.summary.slow_drops += 1;
+                self.counts.slow_dropped(overflow);
                 self.remove(id, LeaveReason::TooSlow);
             }
         }

@@ -2,7 +2,8 @@
 //! mute, unmute, purge), which operators use in the room and `chatd ctl` over
 //! the control socket, and the control socket's requests
 //! ([`Hub::control_request`]): the moderation group, the server group (op,
-//! deop, say, bans, stats; reload is answered by the server), and its own
+//! deop, say, bans, stats; reload is answered by the server, metrics by the
+//! control socket from `Event::Metrics`), and its own
 //! answers to `who`, `rooms` and `help`.
 //!
 //! A command runs the same way for both callers ([`Caller`]) and answers with
@@ -145,7 +146,7 @@ impl Hub {
     /// server groups, and the three commands the control socket answers its
     /// own way.
     fn run_ctl(&mut self, command: &Command, args: Args<'_>) -> Outcome {
-        match command.id {
+        let outcome = match command.id {
             Id::Moderation(which) => self.moderate(Caller::ControlSocket, which, args),
             Id::Server(which) => self.run_server(which, args),
             Id::Session(SessionCommand::Help) => Ok(ctl_help()),
@@ -156,7 +157,11 @@ impl Hub {
             Id::Session(_) | Id::Talk(_) | Id::Room(_) | Id::Comfort(_) => {
                 Err(not_for_ctl(command))
             }
+        };
+        if outcome.is_ok() {
+            self.counts.acted(command.id);
         }
+        outcome
     }
 
     /// Runs a moderation command for an operator in the room.
@@ -167,7 +172,11 @@ impl Hub {
         which: ModerationCommand,
         args: Args<'_>,
     ) {
-        let text = match self.moderate(Caller::Op { id, nick }, which, args) {
+        let outcome = self.moderate(Caller::Op { id, nick }, which, args);
+        if outcome.is_ok() {
+            self.counts.acted(Id::Moderation(which));
+        }
+        let text = match outcome {
             Ok(text) | Err(text) => text,
         };
         if !text.is_empty() {
@@ -230,6 +239,10 @@ impl Hub {
             ServerCommand::Stats => Ok(format!("{}\r\n", self.health())),
             ServerCommand::Reload => {
                 Err("! reload is answered by the server itself\r\n".to_owned())
+            }
+            // The control socket asks with `Event::Metrics` and writes the text itself.
+            ServerCommand::Metrics => {
+                Err("! metrics are answered by the control socket itself\r\n".to_owned())
             }
         }
     }
@@ -463,9 +476,7 @@ impl Hub {
         );
         outbox.push_final(block(self.texts.banned_you(until.as_deref(), &ban.reason)));
         outbox.close();
-        self.shared
-            .rejections
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.shared.rejected(super::Rejection::Banned);
         true
     }
 

@@ -54,7 +54,11 @@ impl Harness {
     fn say(&mut self, i: usize, text: &str) {
         let id = i as ClientId;
         let text = text.to_owned();
-        self.room.handle(Event::Line { id, text });
+        self.room.handle(Event::Line {
+            id,
+            text,
+            at: Instant::now(),
+        });
         self.room.end_round();
     }
 
@@ -121,7 +125,11 @@ fn random_event(rng: &mut Rng) -> Event {
         50 => "/rooms".to_owned(),
         _ => "/who *".to_owned(),
     };
-    Event::Line { id, text }
+    Event::Line {
+        id,
+        text,
+        at: Instant::now(),
+    }
 }
 
 /// Coalescing a round's broadcasts must not change what anyone receives:
@@ -195,7 +203,11 @@ fn a_big_round_is_flushed_in_bounded_blocks() {
     let lines = 3 * ROUND_BYTES / text.len();
     for _ in 0..lines {
         let text = text.clone();
-        harness.room.handle(Event::Line { id: 0, text });
+        harness.room.handle(Event::Line {
+            id: 0,
+            text,
+            at: Instant::now(),
+        });
     }
     harness.room.end_round();
     let bob = &harness.outboxes[1];
