@@ -15,6 +15,7 @@ mod config_cli;
 mod control;
 mod lifecycle;
 mod limits;
+mod metrics;
 mod moderation;
 mod presence;
 mod properties;
