@@ -10,6 +10,7 @@
 //! `_sum` and `_count`. [`Exposition`] writes exactly that; names are the
 //! caller's constants, checked in debug builds.
 
+use std::borrow::Cow;
 use std::fmt::Write;
 
 use super::histogram::Histogram;
@@ -102,8 +103,20 @@ impl Exposition {
             name.ends_with("_total"),
             "{name}: counters, and only they, end in _total"
         );
-        let _ = writeln!(self.out, "# HELP {name} {}", escape_help(help));
-        let _ = writeln!(self.out, "# TYPE {name} {}", kind.as_str());
+        // Pieces pushed, not formatted: a scrape writes a hundred of these.
+        for piece in [
+            "# HELP ",
+            name,
+            " ",
+            &escape_help(help),
+            "\n# TYPE ",
+            name,
+            " ",
+        ] {
+            self.out.push_str(piece);
+        }
+        self.out.push_str(kind.as_str());
+        self.out.push('\n');
     }
 
     /// One sample: `name{labels} value`.
@@ -116,11 +129,21 @@ impl Exposition {
                 if i > 0 {
                     self.out.push(',');
                 }
-                let _ = write!(self.out, "{label}=\"{}\"", escape_label_value(value));
+                for piece in [label, "=\"", &escape_label_value(value), "\""] {
+                    self.out.push_str(piece);
+                }
             }
             self.out.push('}');
         }
-        let _ = writeln!(self.out, " {}", value.into());
+        self.out.push(' ');
+        match value.into() {
+            // Integers are most samples: written without the formatting machinery's detour.
+            Number::Int(n) => push_integer(&mut self.out, n),
+            float => {
+                let _ = write!(self.out, "{float}");
+            }
+        }
+        self.out.push('\n');
     }
 
     /// A family of one sample without labels.
@@ -148,16 +171,8 @@ impl Exposition {
     pub fn histogram(&mut self, name: &str, help: &str, histogram: &Histogram) {
         self.family(name, Kind::Histogram, help);
         let bucket = format!("{name}_bucket");
-        let mut le = String::new();
-        for (bound, count) in histogram.cumulative() {
-            le.clear();
-            match bound {
-                Some(seconds) => {
-                    let _ = write!(le, "{}", Number::Float(seconds));
-                }
-                None => le.push_str("+Inf"),
-            }
-            self.sample(&bucket, &[("le", &le)], count);
+        for (le, count) in histogram.cumulative() {
+            self.sample(&bucket, &[("le", le)], count);
         }
         self.sample(
             &format!("{name}_sum"),
@@ -168,10 +183,29 @@ impl Exposition {
     }
 }
 
+/// Appends `n` in decimal.
+fn push_integer(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    // Only ASCII digits were written.
+    out.push_str(std::str::from_utf8(&digits[at..]).unwrap_or("0"));
+}
+
 /// A label value as the format quotes it: `\` as `\\`, `"` as `\"`, a line
 /// feed as `\n`.
-pub fn escape_label_value(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
+pub fn escape_label_value(value: &str) -> Cow<'_, str> {
+    if !value.contains(['\\', '"', '\n']) {
+        return Cow::Borrowed(value);
+    }
+    let mut out = String::with_capacity(value.len() + 2);
     for c in value.chars() {
         match c {
             '\\' => out.push_str("\\\\"),
@@ -180,12 +214,15 @@ pub fn escape_label_value(value: &str) -> String {
             c => out.push(c),
         }
     }
-    out
+    Cow::Owned(out)
 }
 
 /// A help text as the format writes it: `\` as `\\`, a line feed as `\n`.
-pub fn escape_help(help: &str) -> String {
-    help.replace('\\', "\\\\").replace('\n', "\\n")
+pub fn escape_help(help: &str) -> Cow<'_, str> {
+    if !help.contains(['\\', '\n']) {
+        return Cow::Borrowed(help);
+    }
+    Cow::Owned(help.replace('\\', "\\\\").replace('\n', "\\n"))
 }
 
 /// Whether `name` is a metric name (`[a-zA-Z_:][a-zA-Z0-9_:]*`), or with
@@ -286,8 +323,20 @@ mod tests {
     }
 
     #[test]
+    fn integers_are_written_whole() {
+        let mut out = Exposition::new();
+        for n in [0, 7, 10, 1_234_567_890, u64::MAX] {
+            out.sample("x", &[], n);
+        }
+        assert_eq!(
+            out.finish(),
+            "x 0\nx 7\nx 10\nx 1234567890\nx 18446744073709551615\n"
+        );
+    }
+
+    #[test]
     fn a_histogram_is_cumulative_with_sum_and_count() {
-        let mut histogram = Histogram::new(&[0.001, 0.01]);
+        let mut histogram = Histogram::new(&["0.001", "0.01"]);
         histogram.observe(Duration::from_micros(500));
         histogram.observe(Duration::from_millis(5));
         histogram.observe(Duration::from_millis(5));

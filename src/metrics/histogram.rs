@@ -8,8 +8,9 @@ use std::time::Duration;
 /// Durations counted in buckets.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Histogram {
-    /// The buckets' upper bounds in seconds, as written in `le`, ascending.
-    bounds: &'static [f64],
+    /// The buckets' upper bounds in seconds, ascending, as `le` writes them
+    /// (so that a scrape writes them as they are, not formats floats).
+    bounds: &'static [&'static str],
     /// The same bounds in nanoseconds, for the comparison.
     limits: Vec<u64>,
     /// Observations per bucket (not cumulative); the last one is `+Inf`.
@@ -19,12 +20,22 @@ pub struct Histogram {
 }
 
 impl Histogram {
-    /// An empty histogram with these upper bounds, in seconds, ascending.
-    pub fn new(bounds: &'static [f64]) -> Histogram {
-        debug_assert!(bounds.windows(2).all(|w| w[0] < w[1]), "bounds ascend");
+    /// An empty histogram with these upper bounds: decimal seconds,
+    /// ascending (`"0.005"`).
+    pub fn new(bounds: &'static [&'static str]) -> Histogram {
+        let limits: Vec<u64> = bounds
+            .iter()
+            .map(|b| match b.parse::<f64>() {
+                Ok(seconds) if seconds.is_finite() && seconds > 0.0 => {
+                    (seconds * 1e9).round() as u64
+                }
+                _ => panic!("bad histogram bound {b:?}"),
+            })
+            .collect();
+        assert!(limits.windows(2).all(|w| w[0] < w[1]), "bounds ascend");
         Histogram {
             bounds,
-            limits: bounds.iter().map(|b| (b * 1e9).round() as u64).collect(),
+            limits,
             counts: vec![0; bounds.len() + 1],
             sum: Duration::ZERO,
         }
@@ -48,10 +59,10 @@ impl Histogram {
         self.sum.as_secs_f64()
     }
 
-    /// Each bucket's upper bound in seconds (None: `+Inf`) with the number of
-    /// observations up to it.
-    pub fn cumulative(&self) -> impl Iterator<Item = (Option<f64>, u64)> + '_ {
-        let bounds = self.bounds.iter().map(|&b| Some(b)).chain([None]);
+    /// Each bucket's upper bound as `le` writes it (the last `+Inf`) with
+    /// the number of observations up to it.
+    pub fn cumulative(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        let bounds = self.bounds.iter().copied().chain(["+Inf"]);
         bounds.zip(self.counts.iter().scan(0, |total, &n| {
             *total += n;
             Some(*total)
@@ -65,7 +76,7 @@ mod tests {
 
     #[test]
     fn an_observation_on_a_bound_counts_in_that_bucket() {
-        let mut h = Histogram::new(&[0.001, 0.01]);
+        let mut h = Histogram::new(&["0.001", "0.01"]);
         h.observe(Duration::from_millis(1));
         h.observe(Duration::from_nanos(1_000_001));
         h.observe(Duration::ZERO);
@@ -73,7 +84,7 @@ mod tests {
         let got: Vec<_> = h.cumulative().collect();
         assert_eq!(
             got,
-            [(Some(0.001), 2), (Some(0.01), 3), (None, 4)],
+            [("0.001", 2), ("0.01", 3), ("+Inf", 4)],
             "le is inclusive; anything beyond the last bound is +Inf"
         );
         assert_eq!(h.count(), 4);
@@ -81,14 +92,11 @@ mod tests {
 
     #[test]
     fn the_sum_adds_every_observation() {
-        let mut h = Histogram::new(&[1.0]);
+        let mut h = Histogram::new(&["1"]);
         assert_eq!((h.count(), h.sum_seconds()), (0, 0.0));
         h.observe(Duration::from_millis(250));
         h.observe(Duration::from_millis(1500));
         assert_eq!(h.sum_seconds(), 1.75);
-        assert_eq!(
-            h.cumulative().collect::<Vec<_>>(),
-            [(Some(1.0), 1), (None, 2)]
-        );
+        assert_eq!(h.cumulative().collect::<Vec<_>>(), [("1", 1), ("+Inf", 2)]);
     }
 }

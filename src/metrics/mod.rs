@@ -23,15 +23,15 @@ pub use probe::Probe;
 use process::Process;
 
 /// Upper bounds of the round-duration buckets, in seconds: 10 µs to 1 s.
-pub const ROUND_BUCKETS: &[f64] = &[
-    0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025,
-    0.05, 0.1, 0.25, 0.5, 1.0,
+pub const ROUND_BUCKETS: &[&str] = &[
+    "0.00001", "0.000025", "0.00005", "0.0001", "0.00025", "0.0005", "0.001", "0.0025", "0.005",
+    "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1",
 ];
 
 /// Upper bounds of the line-latency buckets, in seconds: 100 µs to 10 s.
-pub const LATENCY_BUCKETS: &[f64] = &[
-    0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
-    5.0, 10.0,
+pub const LATENCY_BUCKETS: &[&str] = &[
+    "0.0001", "0.00025", "0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1",
+    "0.25", "0.5", "1", "2.5", "5", "10",
 ];
 
 /// The hub's counts at one moment: what it answers a request for the
