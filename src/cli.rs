@@ -225,6 +225,7 @@ Commands:
   say TEXT                     a server notice to everyone
   purge NICK                   remove a user's lines from the history
   stats                        the health counters now
+  metrics                      the metrics, in Prometheus's text format
   reload                       re-read the config file; answers once the settings apply
 
 Exit status:
@@ -525,6 +526,7 @@ mod tests {
             "say TEXT",
             "purge NICK",
             "stats",
+            "metrics",
             "reload",
             "\n  0 ",
             "\n  1 ",

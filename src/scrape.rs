@@ -10,7 +10,7 @@
 //! - at most [`MAX_CONNECTIONS`] at once; one more is answered 503 at once
 //!   and closed;
 //! - one request per connection, its head at most
-//!   [`MAX_HEAD`](crate::metrics::http::MAX_HEAD) bytes (431 beyond), all of
+//!   [`crate::metrics::http::MAX_HEAD`] bytes (431 beyond), all of
 //!   it within [`REQUEST_TIMEOUT`] (408 after);
 //! - the answer written within [`ANSWER_TIMEOUT`], then the connection closed.
 //!
