@@ -2,7 +2,8 @@
 //! and the HTTP endpoint pass `promtool check metrics`; after a known
 //! sequence every counter has the value it should; counters never go down
 //! across a reload; the endpoint's answers (404, 405, 400) and its bounds (a
-//! huge request head, a silent client, too many connections at once); the
+//! huge request head, a silent client, too many connections at once, a client
+//! that does not close); the
 //! alert rules shipped in `contrib/` pass `promtool check rules`.
 
 use std::collections::HashMap;
@@ -283,11 +284,14 @@ fn counters_after_a_known_sequence() {
         .map(|line| line.len() + 2)
         .sum::<usize>();
 
-    // The sampled line ("hi") is counted once its last write is seen.
+    // The sampled line ("hi") is counted once its last write is seen, and a
+    // writer counts what it wrote just after the client may have read it.
     let deadline = Instant::now() + TIMEOUT;
     let m = loop {
         let m = ctl_metrics(&watched.socket);
-        if m.get("chatd_line_latency_seconds_count") == 1.0 || Instant::now() > deadline {
+        let settled = m.get("chatd_line_latency_seconds_count") == 1.0
+            && m.get("chatd_send_queue_bytes") == 0.0;
+        if settled || Instant::now() > deadline {
             break m;
         }
         std::thread::sleep(Duration::from_millis(20)); // polling, not synchronizing
@@ -490,6 +494,44 @@ fn connections_over_the_cap_are_answered_503() {
         assert!(Instant::now() < deadline, "still {}", answer.status);
         std::thread::sleep(Duration::from_millis(20)); // polling, not synchronizing
     }
+}
+
+#[test]
+fn an_answered_client_that_stays_connected_holds_its_slot_at_most_5_seconds() {
+    let watched = start("");
+    let began = Instant::now();
+    // Four scrapers that take their answer and never close: chatd waits for
+    // them to close (so that its close cannot reset the answer away), but
+    // only so long.
+    let lingering: Vec<TcpStream> = (0..4)
+        .map(|_| {
+            let mut stream = connect(watched.metrics);
+            stream.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
+            let mut head = [0u8; 15];
+            stream.read_exact(&mut head).unwrap();
+            assert_eq!(&head, b"HTTP/1.1 200 OK");
+            stream
+        })
+        .collect();
+    assert_eq!(
+        get_metrics(watched.metrics).status,
+        "HTTP/1.1 503 Service Unavailable"
+    );
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let answer = get_metrics(watched.metrics);
+        if answer.status == "HTTP/1.1 200 OK" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still {}", answer.status);
+        std::thread::sleep(Duration::from_millis(50)); // polling, not synchronizing
+    }
+    let waited = began.elapsed();
+    assert!(
+        waited >= Duration::from_millis(4500),
+        "slots came back after {waited:?}, before the 5 s bound"
+    );
+    drop(lingering);
 }
 
 #[test]
