@@ -71,9 +71,13 @@ struct State {
     phase: Phase,
     /// The draining task, when it waits for lines or for an abort.
     waker: Option<Waker>,
-    /// A sampled line being followed: the `written` count at which it will
-    /// have been written, and whom to tell.
-    probe: Option<(u64, Arc<Probe>)>,
+    /// A sampled line being followed: whom to tell once it is written.
+    probe: Option<Arc<Probe>>,
+    /// Bytes still to write before that line is out. A `u32`, which fits in
+    /// the padding after `phase`: with the probe's pointer an outbox is 88
+    /// bytes instead of 80 (on x86-64), and its `Arc` stays within glibc's
+    /// 112-byte chunk, so an idle connection costs no more than before.
+    probe_left: u32,
 }
 
 impl State {
@@ -119,6 +123,7 @@ impl Outbox {
                 phase: Phase::Open,
                 waker: None,
                 probe: None,
+                probe_left: 0,
             }),
         }
     }
@@ -216,7 +221,7 @@ impl Outbox {
             probe = state.probe.take();
         });
         // What was queued will never be written: the line is as far as it gets.
-        if let Some((_, probe)) = probe {
+        if let Some(probe) = probe {
             probe.one_done();
         }
     }
@@ -224,18 +229,22 @@ impl Outbox {
     /// Follows the last line queued here to its write: `probe` is told once
     /// the writer has got past it, or the outbox is aborted. Returns false
     /// when there is nothing to follow (the writer took it already, or the
-    /// outbox was aborted). A probe followed before is let go: only one is.
+    /// outbox was aborted; or over 4 GiB are queued, past any hard bound
+    /// allowed). A probe followed before is let go: only one is.
     pub fn watch(&self, probe: &Arc<Probe>) -> bool {
         let old = {
             let mut state = self.lock();
-            if state.phase == Phase::Aborted || state.bytes == 0 {
+            let Ok(left) = u32::try_from(state.bytes) else {
+                return false;
+            };
+            if state.phase == Phase::Aborted || left == 0 {
                 return false;
             }
             probe.add_one();
-            let end = state.written + state.bytes as u64;
-            state.probe.replace((end, Arc::clone(probe)))
+            state.probe_left = left;
+            state.probe.replace(Arc::clone(probe))
         };
-        if let Some((_, old)) = old {
+        if let Some(old) = old {
             old.one_done();
         }
         true
@@ -268,12 +277,16 @@ impl Outbox {
         let mut state = self.lock();
         state.bytes = state.bytes.saturating_sub(n);
         state.written += n as u64;
-        let followed = match state.probe {
-            Some((end, _)) if state.written >= end => state.probe.take(),
-            _ => None,
-        };
+        let mut followed = None;
+        if state.probe.is_some() {
+            let n = u32::try_from(n).unwrap_or(u32::MAX);
+            state.probe_left = state.probe_left.saturating_sub(n);
+            if state.probe_left == 0 {
+                followed = state.probe.take();
+            }
+        }
         drop(state);
-        if let Some((_, probe)) = followed {
+        if let Some(probe) = followed {
             probe.one_done();
         }
     }
