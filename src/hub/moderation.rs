@@ -3,8 +3,8 @@
 //! the control socket, and the control socket's requests
 //! ([`Hub::control_request`]): the moderation group, the server group (op,
 //! deop, say, bans, stats; reload is answered by the server, metrics by the
-//! control socket from `Event::Metrics`), and its own
-//! answers to `who`, `rooms` and `help`.
+//! control socket from `Event::Metrics`), and its own answers to `who`,
+//! `rooms` and `help`. Each action carried out is counted for the metrics.
 //!
 //! A command runs the same way for both callers ([`Caller`]) and answers with
 //! protocol lines: an operator in the room gets them as they are, in the
