@@ -26,6 +26,7 @@ const TOOLS: &[&str] = &[
     "systemd-analyze",
     "systemd-socket-activate",
     "systemd-nspawn",
+    "promtool",
 ];
 
 fn main() {

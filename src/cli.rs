@@ -544,6 +544,7 @@ mod tests {
             "say TEXT",
             "purge NICK",
             "stats",
+            "metrics",
             "reload",
             "\n  0 ",
             "\n  1 ",

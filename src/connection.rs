@@ -19,7 +19,7 @@ use smol::Async;
 use smol::future;
 
 use crate::config::{Config, LiveConfig};
-use crate::hub::{ClientId, Event};
+use crate::hub::{ClientId, Event, SharedCounters};
 use crate::outbox::{Block, Outbox};
 use crate::protocol::{Frame, LineFramer, TIMING_MARK_REPLY};
 use crate::text::LeaveReason;
@@ -49,8 +49,9 @@ pub async fn serve(
     outbox: Arc<Outbox>,
     hub: Sender<Event>,
     live: Arc<LiveConfig>,
+    counters: Arc<SharedCounters>,
 ) {
-    let mut reading = pin!(read_from_client(id, &stream, &outbox, hub, live));
+    let mut reading = pin!(read_from_client(id, &stream, &outbox, hub, live, counters));
     let mut writing = pin!(write_to_client(&stream, &outbox));
     let client_closed_first = future::or(
         async {
@@ -135,12 +136,14 @@ async fn read_from_client(
     outbox: &Outbox,
     hub: Sender<Event>,
     live: Arc<LiveConfig>,
+    counters: Arc<SharedCounters>,
 ) {
     let (generation, config) = live.get();
     let mut reader = Reader {
         id,
         outbox,
         hub,
+        counters,
         framer: LineFramer::new(config.max_line_bytes),
         bucket: FloodBucket::new(&config, Instant::now()),
         generation,
@@ -187,6 +190,8 @@ struct Reader<'a> {
     id: ClientId,
     outbox: &'a Outbox,
     hub: Sender<Event>,
+    /// Where the lines flood control holds back are counted.
+    counters: Arc<SharedCounters>,
     framer: LineFramer,
     bucket: FloodBucket,
     /// The config generation `config` was taken at.
@@ -259,10 +264,15 @@ impl Reader<'_> {
                     // Blank lines mean nothing to the hub; they need not cost a token.
                     Frame::Line(text) if text.trim().is_empty() => continue,
                     Frame::Line(text) => {
-                        if self.told_held && self.bucket.is_full(Instant::now()) {
+                        // The clock flood control reads is the line's
+                        // arrival: read, and let through.
+                        let mut now = Instant::now();
+                        if self.told_held && self.bucket.is_full(now) {
                             self.told_held = false;
                         }
-                        while let Some(wait) = self.bucket.take(Instant::now()) {
+                        if let Some(mut wait) = self.bucket.take(now) {
+                            // Counted once per line, however many waits it takes.
+                            self.counters.flood_held();
                             if !self.told_held {
                                 // Once per burst, the sender learns why its
                                 // lines trickle out: this one, the framed ones
@@ -280,9 +290,20 @@ impl Reader<'_> {
                                     return Err(RoomClosed);
                                 }
                             }
-                            smol::Timer::after(wait).await;
+                            loop {
+                                smol::Timer::after(wait).await;
+                                now = Instant::now();
+                                match self.bucket.take(now) {
+                                    None => break,
+                                    Some(more) => wait = more,
+                                }
+                            }
                         }
-                        Event::Line { id: self.id, text }
+                        Event::Line {
+                            id: self.id,
+                            text,
+                            at: now,
+                        }
                     }
                     Frame::TooLong => Event::TooLong { id: self.id },
                 };

@@ -24,8 +24,10 @@
 //! # Who answers
 //! `reload` is the server's own: it re-reads the config file the way SIGHUP does,
 //! and answers only once the new settings are in force (or with the file's
-//! `file:line:` errors); [`serve`] hands it over as a [`ReloadRequest`]. Every other
-//! line goes to the hub as [`Event::ControlRequest`], and the hub answers it exactly once.
+//! `file:line:` errors); [`serve`] hands it over as a [`ReloadRequest`]. `metrics`
+//! is answered here, by [`crate::scrape::collect`]: the hub only hands over a copy
+//! of its counts, and the text is written off the hub. Every other line goes to
+//! the hub as [`Event::ControlRequest`], and the hub answers it exactly once.
 //!
 //! # Who may connect
 //! [`bind`] creates the socket with mode 0600, so that only chatd's user and root
@@ -304,6 +306,16 @@ async fn read_request(stream: &Async<UnixStream>) -> Result<String, Reply> {
 
 /// Hands the request to whoever answers it and waits for that answer.
 async fn carry_out(line: String, hub: &Sender<Event>, reload: &Sender<ReloadRequest>) -> Reply {
+    if line.split_whitespace().next() == Some("metrics") {
+        if line.split_whitespace().nth(1).is_some() {
+            return Reply::Refused("metrics takes no arguments\n".to_owned());
+        }
+        debug!("control socket: metrics");
+        return match crate::scrape::collect(hub).await {
+            Some(text) => Reply::Done(text),
+            None => Reply::Refused("chatd is shutting down\n".to_owned()),
+        };
+    }
     let (reply, answer) = async_channel::bounded(1);
     // A failed send drops `reply` with the request, so the wait below ends at once.
     if line.split_whitespace().next() == Some("reload") {

@@ -9,11 +9,13 @@
 //!
 //! Around that path: [`server`] accepts connections and runs the shutdown, on
 //! the executor of [`exec`]; [`control`] serves the control socket, whose
-//! client is [`ctl`] (`chatd ctl`) and whose answers are [`reply`]s; [`bans`]
-//! holds ban and mute state and their files; [`text`] is everything the server
-//! says, in English and Chinese. [`config`], [`cli`], [`listener`],
-//! [`signals`], [`startup`] (what the config names, checked before the start
-//! and by `--check-config`), [`motd`], [`log`] and [`systemd`] serve `main`. [`test_rng`] is the tests'
+//! client is [`ctl`] (`chatd ctl`) and whose answers are [`reply`]s; [`scrape`]
+//! answers requests for the [`metrics`] (`chatd ctl metrics` and the HTTP
+//! endpoint) from the hub's counts; [`bans`] holds ban and mute state and
+//! their files; [`text`] is everything the server says, in English and
+//! Chinese. [`config`], [`cli`], [`listener`], [`signals`], [`startup`] (what
+//! the config names, checked before the start and by `--check-config`),
+//! [`motd`], [`log`] and [`systemd`] serve `main`. [`test_rng`] is the tests'
 //! random numbers.
 
 #![deny(unsafe_code)]
@@ -30,12 +32,14 @@ pub mod exec;
 pub mod hub;
 pub mod listener;
 pub mod log;
+pub mod metrics;
 pub mod motd;
 pub mod nick;
 pub mod outbox;
 pub mod protocol;
 pub mod render;
 pub mod reply;
+pub mod scrape;
 pub mod server;
 pub mod signals;
 pub mod startup;

@@ -108,6 +108,14 @@ fn run(config: Config, mut extras: server::Extras) -> Result<(), String> {
         }
         None => None,
     };
+    if let Some(addr) = config.metrics_address {
+        let metrics = chatd::scrape::bind(addr)?;
+        let bound = metrics
+            .local_addr()
+            .map_err(|e| format!("metrics socket: {e}"))?;
+        info!("metrics at http://{bound}/metrics");
+        extras.metrics = Some(metrics);
+    }
     // Handlers go in before "listening" is logged too: whoever waits for that
     // line may signal at once, and an unhandled SIGHUP or SIGTERM would kill
     // the process.

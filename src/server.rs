@@ -31,7 +31,7 @@ use smol::{Async, Task, Timer};
 use crate::bans::Bans;
 use crate::config::{Config, LiveConfig, Source};
 use crate::control::{self, ReloadRequest, Reply};
-use crate::hub::{self, ClientId, Event, SharedCounters, Summary};
+use crate::hub::{self, ClientId, Event, Rejection, ReloadResult, SharedCounters, Summary};
 use crate::outbox::Outbox;
 use crate::text::Texts;
 use crate::{connection, debug, error, info, motd, warn};
@@ -116,6 +116,8 @@ pub struct Extras {
     pub source: Source,
     /// The message of the day as read at start.
     pub motd: Option<String>,
+    /// The metrics endpoint's socket, bound (`metrics_address`), if configured.
+    pub metrics: Option<TcpListener>,
 }
 
 /// Counts connections per remote address for `max_clients_per_ip`.
@@ -169,6 +171,8 @@ struct Server {
     /// Serves `chatd ctl` until the server is dropped, so operators can still
     /// act during the grace period.
     _control_task: Option<Task<()>>,
+    /// Serves the metrics endpoint until the server is dropped.
+    _metrics_task: Option<Task<()>>,
     /// The settings in force, replaced by reloads.
     live: Arc<LiveConfig>,
     /// Where reloads read the settings from.
@@ -242,6 +246,7 @@ impl Server {
             control_socket,
             source,
             motd,
+            metrics,
         } = extras;
         let config = Arc::new(config);
         let live = Arc::new(LiveConfig::new(Arc::clone(&config)));
@@ -263,11 +268,19 @@ impl Server {
             ))),
             None => None,
         };
+        let metrics_task = match metrics {
+            Some(listener) => Some(crate::exec::spawn(crate::scrape::serve(
+                Async::new(listener)?,
+                hub.clone(),
+            ))),
+            None => None,
+        };
         let (all_done, all_done_rx) = async_channel::bounded::<()>(1);
         let server = Server {
             hub,
             _ticker: ticker,
             _control_task: control_task,
+            _metrics_task: metrics_task,
             live,
             source,
             orders,
@@ -367,6 +380,7 @@ impl Server {
         if self.source.path().is_none() {
             info!("reload: no config file (running on built-in defaults), nothing to reload");
             let why = "no config file (running on built-in defaults), nothing to reload\n";
+            self.counters.reloaded(ReloadResult::Refused);
             // The asker may have given up; then nobody waits for the answer.
             let _ = request.reply.try_send(Reply::Refused(why.to_owned()));
             return;
@@ -386,6 +400,7 @@ impl Server {
             Ok((new, kept, motd)) => {
                 // Logged before the new level applies, so that a reload to "warn" still says so.
                 info!("config reloaded");
+                self.counters.reloaded(ReloadResult::Applied);
                 crate::log::set_level(new.log_level);
                 let new = Arc::new(new);
                 self.live.replace(Arc::clone(&new));
@@ -409,6 +424,7 @@ impl Server {
                 for line in err.to_string().lines() {
                     warn!("config reload refused, keeping the old settings: {line}");
                 }
+                self.counters.reloaded(ReloadResult::Refused);
                 Reply::Refused(format!("{err}\n"))
             }
         };
@@ -465,7 +481,12 @@ impl Server {
                     "rejected {peer}: server full ({} clients)",
                     config.max_clients
                 );
-                self.reject(stream, texts.server_full(), &rejects_in_flight);
+                self.reject(
+                    stream,
+                    Rejection::Full,
+                    texts.server_full(),
+                    &rejects_in_flight,
+                );
                 continue;
             };
             let Some(slot) = addresses.try_take(peer.ip(), config.max_clients_per_ip) else {
@@ -474,7 +495,12 @@ impl Server {
                     peer.ip(),
                     config.max_clients_per_ip
                 );
-                self.reject(stream, texts.too_many_from_address(), &rejects_in_flight);
+                self.reject(
+                    stream,
+                    Rejection::PerAddress,
+                    texts.too_many_from_address(),
+                    &rejects_in_flight,
+                );
                 continue;
             };
             // Lines are batched by the writer already; Nagle would only add latency.
@@ -495,6 +521,7 @@ impl Server {
             }
             let hub = self.hub.clone();
             let live = Arc::clone(&self.live);
+            let counters = Arc::clone(&self.counters);
             let done = self.all_done.clone();
             // Detached, but not forgotten: `run` waits for every connection's `done`
             // sender to drop before it returns.
@@ -502,7 +529,7 @@ impl Server {
                 let _permit = permit;
                 let _slot = slot;
                 let _done = done;
-                connection::serve(id, stream, outbox, hub, live).await;
+                connection::serve(id, stream, outbox, hub, live, counters).await;
                 debug!("closed {peer} (client {id})");
             })
             .detach();
@@ -510,8 +537,14 @@ impl Server {
     }
 
     /// Tells a turned-away client why in one line, then closes.
-    fn reject(&self, stream: Async<TcpStream>, why: String, in_flight: &Arc<AtomicUsize>) {
-        self.counters.rejections.fetch_add(1, Ordering::Relaxed);
+    fn reject(
+        &self,
+        stream: Async<TcpStream>,
+        reason: Rejection,
+        why: String,
+        in_flight: &Arc<AtomicUsize>,
+    ) {
+        self.counters.rejected(reason);
         reject(stream, why, in_flight);
     }
 }

@@ -126,6 +126,7 @@ pub fn open(source: Source, config: &Config) -> Result<server::Extras, String> {
         control_socket: None,
         source,
         motd,
+        metrics: None,
     })
 }
 

@@ -127,6 +127,9 @@ ids! {
         Say,
         /// `stats`: the health counters now.
         Stats,
+        /// `metrics`: the metrics in Prometheus's text format; answered by
+        /// the control socket, from the hub's snapshot.
+        Metrics,
         /// `reload`: answered by the server, not the hub.
         Reload,
     }

@@ -497,6 +497,20 @@ pub const COMMANDS: &[Command] = &[
         },
     },
     Command {
+        id: Id::Server(ServerCommand::Metrics),
+        name: "metrics",
+        aliases: &[],
+        params: Params::None,
+        access: Access::ControlSocket,
+        ctl: true,
+        speaks: false,
+        usage: Words { en: "", zh: "" },
+        help: Words {
+            en: "the metrics, in Prometheus's text format",
+            zh: "Prometheus 文本格式的监控指标",
+        },
+    },
+    Command {
         id: Id::Server(ServerCommand::Reload),
         name: "reload",
         aliases: &[],

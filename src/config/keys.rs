@@ -3,7 +3,7 @@
 //! the "did you mean" suggestions and the reload policy all read it, so they can
 //! never disagree about which keys exist.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use super::toml::{Value, quote};
 use super::{Config, LINE_OVERHEAD, Language, LogLevel};
@@ -22,7 +22,7 @@ pub(super) struct Key {
 }
 
 /// Every key, in the order `render` writes them.
-pub(super) const KEYS: [Key; 28] = [
+pub(super) const KEYS: [Key; 29] = [
     Key {
         name: "address",
         restart: Some(|new, old| new.address = old.address.clone()),
@@ -251,6 +251,21 @@ pub(super) const KEYS: [Key; 28] = [
         restart: None,
         set: |c, v| path(v, 4095).map(|p| c.motd_file = Some(p)),
         show: |c| c.motd_file.as_deref().map(quote),
+    },
+    Key {
+        name: "metrics_address",
+        restart: Some(|new, old| new.metrics_address = old.metrics_address),
+        set: |c, v| {
+            let text = v.string()?;
+            let addr = text.parse::<SocketAddr>().map_err(|_| {
+                format!(
+                    "expected an IP address and port such as \"127.0.0.1:9194\" or \"[::1]:9194\", got {text:?}"
+                )
+            })?;
+            c.metrics_address = Some(addr);
+            Ok(())
+        },
+        show: |c| c.metrics_address.map(|a| quote(&a.to_string())),
     },
 ];
 

@@ -153,6 +153,9 @@ pub struct Config {
     pub state_dir: Option<String>,
     /// A file shown to each user after sign-in, re-read on reload; None: none.
     pub motd_file: Option<String>,
+    /// Where the HTTP endpoint for Prometheus listens (`GET /metrics`); None:
+    /// no endpoint (`chatd ctl metrics` still answers).
+    pub metrics_address: Option<std::net::SocketAddr>,
 }
 
 impl Default for Config {
@@ -186,6 +189,7 @@ impl Default for Config {
             control_socket: None,
             state_dir: None,
             motd_file: None,
+            metrics_address: None,
         }
     }
 }

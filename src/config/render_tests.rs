@@ -68,6 +68,7 @@ fn render_writes_every_key_in_order() {
         "# control_socket is not set",
         "# state_dir is not set",
         "# motd_file is not set",
+        "# metrics_address is not set",
     ];
     assert_eq!(names, expected);
     assert!(rendered.starts_with("address = \"127.0.0.1\"\nport = 8194\nroom_name = \"chatd\"\nlanguage = \"en\"\ncolors = true\ntimestamps = false\nutc_offset = \"+00:00\"\n"));
@@ -192,7 +193,7 @@ fn paths_must_be_absolute_and_fit() {
 fn restart_column_and_reload_policy_agree() {
     let current = Config::default();
     let mut new = parse(
-        "address = \"::\"\nport = 1\nmax_clients = 5\nthreads = 3\ncontrol_socket = \"/x\"\nstate_dir = \"/y\"\nmotd_file = \"/z\"\nhistory = 3\n",
+        "address = \"::\"\nport = 1\nmax_clients = 5\nthreads = 3\ncontrol_socket = \"/x\"\nstate_dir = \"/y\"\nmotd_file = \"/z\"\nhistory = 3\nmetrics_address = \"127.0.0.1:1\"\n",
         "new.conf",
     )
     .unwrap();

@@ -102,6 +102,7 @@ fn every_key_parses() {
         "control_socket = \"/run/chatd/control.sock\"\n",
         "state_dir = \"/var/lib/chatd\"\n",
         "motd_file = \"/etc/chatd/motd\"\n",
+        "metrics_address = \"[::1]:9194\"\n",
     ));
     let expected = Config {
         address: "::1".into(),
@@ -132,6 +133,7 @@ fn every_key_parses() {
         control_socket: Some("/run/chatd/control.sock".into()),
         state_dir: Some("/var/lib/chatd".into()),
         motd_file: Some("/etc/chatd/motd".into()),
+        metrics_address: Some("[::1]:9194".parse().unwrap()),
     };
     assert_eq!(c, expected);
     assert!(!c.flood_enabled());
@@ -331,6 +333,14 @@ fn bad_values_name_the_range_or_choices() {
         (
             "address = 0.0.0.0",
             r#"bad value for "address": expected a string in double quotes, got "0.0.0.0" without quotes"#,
+        ),
+        (
+            "metrics_address = \"127.0.0.1\"",
+            r#"bad value for "metrics_address": expected an IP address and port such as "127.0.0.1:9194" or "[::1]:9194", got "127.0.0.1""#,
+        ),
+        (
+            "metrics_address = \"localhost:9194\"",
+            r#"bad value for "metrics_address": expected an IP address and port such as "127.0.0.1:9194" or "[::1]:9194", got "localhost:9194""#,
         ),
         (
             "room_name = \"\"",

@@ -271,6 +271,7 @@ impl Hub {
         if let Some(member) = self.members.get(id) {
             info!("registered {nick:?} from {}", member.peer);
         }
+        self.counts.sign_ins += 1;
         // Everyone starts in the lobby; its round so far is not for them.
         self.enter(id, LOBBY);
         let lobby = self.rooms.lobby();

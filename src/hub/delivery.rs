@@ -82,6 +82,11 @@ impl Hub {
         {
             self.rooms.pending.push(room_id);
         }
+        if let Some(author) = author {
+            self.counts
+                .latency
+                .offer(room_id, author, self.line_arrived);
+        }
         let Some(room) = self.rooms.get_mut(room_id) else {
             return;
         };
@@ -198,6 +203,7 @@ impl Hub {
                 }
             }
         }
+        self.follow_chosen(&pending);
         for &room_id in &pending {
             if let Some(room) = self.rooms.get_mut(room_id) {
                 room.round.clear();

@@ -25,7 +25,9 @@
 //! - `sanctions`: bans and mutes, which bind to addresses, and what a mute
 //!   keeps from the room;
 //! - `timers`: the once-a-second tick (login timeouts, clients stalled over the
-//!   soft bound, presence summaries, the health line, the systemd heartbeat).
+//!   soft bound, presence summaries, the health line, the systemd heartbeat);
+//! - `counts`: what the hub counts for the health line and the metrics, and
+//!   the snapshot it answers a request for the metrics with.
 //!
 //! This file holds the events, the hub's state, and its life: connect, leave,
 //! shutdown.
@@ -33,13 +35,13 @@
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
 use async_channel::Receiver;
 
 use crate::bans::Bans;
 use crate::config::Config;
+use crate::metrics::Snapshot;
 use crate::nick::nick_key;
 use crate::outbox::{Block, Outbox};
 use crate::text::{LeaveReason, Texts};
@@ -48,6 +50,7 @@ use crate::{debug, info, warn};
 mod backlog;
 mod comfort;
 mod commands;
+mod counts;
 mod delivery;
 mod joins;
 mod members;
@@ -61,6 +64,8 @@ mod timers;
 mod tests;
 
 use backlog::{Overflow, QueueBounds};
+use counts::Counts;
+pub use counts::{Rejection, ReloadResult, SharedCounters};
 use members::Members;
 
 pub use rooms::MAX_ROOM_NAME_CHARS;
@@ -107,6 +112,9 @@ pub enum Event {
         id: ClientId,
         /// The line, without its terminator.
         text: String,
+        /// When it arrived: read, and let through by flood control (for the
+        /// line-latency metric).
+        at: Instant,
     },
     /// A client sent a line over `max_line_bytes`; it was discarded.
     TooLong {
@@ -152,13 +160,13 @@ pub enum Event {
     /// waiting for it go out. The hub makes this event itself, when
     /// [`Bans::saved_signal`] wakes it.
     Saved,
-}
-
-/// Counters shared with the accept loop, which rejects connections the hub never sees.
-#[derive(Debug, Default)]
-pub struct SharedCounters {
-    /// Connections turned away (server full, per-address limit).
-    pub rejections: AtomicU64,
+    /// A request for the metrics (`chatd ctl metrics`, the HTTP endpoint):
+    /// the hub answers on `reply` with a copy of its counts, and the asker
+    /// writes the text.
+    Metrics {
+        /// Where the snapshot goes.
+        reply: async_channel::Sender<Snapshot>,
+    },
 }
 
 /// What the hub did over its life, for the shutdown summary.
@@ -202,6 +210,11 @@ struct Hub {
     started: Instant,
     last_health: Instant,
     summary: Summary,
+    /// What the hub counts (lines, sign-ins, moderation actions, rounds, …).
+    counts: Counts,
+    /// When the line being handled arrived (`Event::Line`).
+    line_arrived: Instant,
+    /// What others count and the hub reads (rejections, flood holds, reloads).
     shared: Arc<SharedCounters>,
     /// Status and watchdog pings to systemd, sent from the tick.
     heartbeat: crate::systemd::Heartbeat,
@@ -232,6 +245,7 @@ pub async fn dispatch(
         let Some(event) = next.await else {
             break;
         };
+        let began = Instant::now();
         let mut done = hub.handle(event);
         let mut handled = 1;
         while !done && handled < ROUND_EVENTS {
@@ -242,6 +256,7 @@ pub async fn dispatch(
             handled += 1;
         }
         hub.end_round();
+        hub.round_ended(began);
         if done {
             hub.close_all();
             break;
@@ -274,6 +289,8 @@ impl Hub {
             started: now,
             last_health: now,
             summary: Summary::default(),
+            counts: Counts::new(now),
+            line_arrived: now,
             shared,
             heartbeat: crate::systemd::Heartbeat::from_env(),
         }
@@ -283,7 +300,10 @@ impl Hub {
     fn handle(&mut self, event: Event) -> bool {
         match event {
             Event::Connected { id, peer, outbox } => self.connected(id, peer, outbox),
-            Event::Line { id, text } => self.input(id, &text),
+            Event::Line { id, text, at } => {
+                self.line_arrived = at;
+                self.input(id, &text);
+            }
             Event::TooLong { id } => {
                 let msg = self.texts.too_long(self.config.max_line_bytes);
                 self.send(id, block(msg));
@@ -312,6 +332,10 @@ impl Hub {
             Event::ControlRequest { line, reply } => self.control_request(&line, reply),
             Event::Saved => self.saves_settled(),
             Event::Motd(motd) => self.motd = motd,
+            Event::Metrics { reply } => {
+                // The asker may have given up; then nobody wants the numbers.
+                let _ = reply.try_send(self.snapshot());
+            }
         }
         // During a shutdown the hub closes as soon as the last user has left:
         // connections that never signed in have nothing to finish.
@@ -325,6 +349,7 @@ impl Hub {
         let banner = self
             .texts
             .banner(&self.config.room_name, self.members.registered());
+        self.counts.accepted += 1;
         self.members.connect(id, peer, outbox);
         let deadline = Instant::now() + Duration::from_secs(self.config.login_timeout_secs);
         self.login_deadlines.push_back((deadline, id));
@@ -413,6 +438,7 @@ impl Hub {
                     member.nick.as_deref().unwrap_or(""),
                 );
                 self.summary.slow_drops += 1;
+                self.counts.slow_dropped(overflow);
                 self.remove(id, LeaveReason::TooSlow);
             }
         }

@@ -2,9 +2,10 @@
 //! mute, unmute, bans, mutes, purge), which operators use in the room and
 //! `chatd ctl` over the control socket, and the control socket's requests
 //! ([`Hub::control_request`]): the moderation group, the server group (op,
-//! deop, say, stats; reload is answered by the server), and its own answers
-//! to `who`, `rooms` and `help`. Bans and mutes themselves, which bind to
-//! addresses, are in `sanctions`.
+//! deop, say, stats; reload is answered by the server, metrics by the control
+//! socket from `Event::Metrics`), and its own answers to `who`, `rooms` and
+//! `help`. Bans and mutes themselves, which bind to addresses, are in
+//! `sanctions`. Each action carried out is counted for the metrics.
 //!
 //! A command runs the same way for both callers ([`Caller`]) and answers with
 //! protocol lines: an operator in the room gets them as they are, in the
@@ -159,7 +160,7 @@ impl Hub {
     /// server groups, and the three commands the control socket answers its
     /// own way.
     fn run_ctl(&mut self, command: &Command, args: Args<'_>) -> Outcome {
-        match command.id {
+        let outcome = match command.id {
             Id::Moderation(which) => self.moderate(Caller::ControlSocket, command, which, args),
             Id::Server(which) => self.run_server(which, args).map(Said::from),
             Id::Session(SessionCommand::Help) => Ok(ctl_help().into()),
@@ -170,7 +171,11 @@ impl Hub {
             Id::Session(_) | Id::Talk(_) | Id::Room(_) | Id::Comfort(_) => {
                 Err(not_for_ctl(command))
             }
+        };
+        if outcome.is_ok() {
+            self.counts.acted(command.id);
         }
+        outcome
     }
 
     /// Runs a moderation command for an operator in the room.
@@ -183,6 +188,9 @@ impl Hub {
         args: Args<'_>,
     ) {
         let outcome = self.moderate(Caller::Op { id, nick }, command, which, args);
+        if outcome.is_ok() {
+            self.counts.acted(Id::Moderation(which));
+        }
         self.answer(AnswerTo::Op(id), self.texts, outcome);
     }
 
@@ -328,6 +336,10 @@ impl Hub {
             ServerCommand::Stats => Ok(format!("{}\r\n", self.health())),
             ServerCommand::Reload => {
                 Err("! reload is answered by the server itself\r\n".to_owned())
+            }
+            // The control socket asks with `Event::Metrics` and writes the text itself.
+            ServerCommand::Metrics => {
+                Err("! metrics are answered by the control socket itself\r\n".to_owned())
             }
         }
     }

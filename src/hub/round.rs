@@ -32,6 +32,8 @@ use crate::render::{marked, stamp, strip_colors};
 #[derive(Default)]
 pub(super) struct Fanout {
     pub(super) deliveries: u64,
+    /// The bytes of those deliveries.
+    pub(super) delivered_bytes: u64,
     pub(super) peak_queue_bytes: usize,
     pub(super) too_slow: Vec<(ClientId, Overflow)>,
     /// Clients whose queue a push left over the soft bound, until the tick
@@ -49,9 +51,11 @@ impl Fanout {
         lines: u64,
         bounds: &QueueBounds,
     ) {
+        let len = block.len() as u64;
         match member.outbox.try_push(block, bounds.hard) {
             Ok(bytes) => {
                 self.deliveries += lines;
+                self.delivered_bytes += len;
                 self.peak_queue_bytes = self.peak_queue_bytes.max(bytes);
                 if bytes > bounds.soft && !self.backlogs.contains_key(&id) {
                     // Rare (once per time over the bound), so the clock and the

@@ -316,9 +316,7 @@ impl Hub {
         );
         outbox.push_final(block(self.texts.banned_you(until.as_deref(), &ban.reason)));
         outbox.close();
-        self.shared
-            .rejections
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.shared.rejected(super::Rejection::Banned);
         true
     }
 

@@ -54,7 +54,11 @@ impl Harness {
     fn say(&mut self, i: usize, text: &str) {
         let id = i as ClientId;
         let text = text.to_owned();
-        self.room.handle(Event::Line { id, text });
+        self.room.handle(Event::Line {
+            id,
+            text,
+            at: Instant::now(),
+        });
         self.room.end_round();
     }
 
@@ -121,7 +125,11 @@ fn random_event(rng: &mut Rng) -> Event {
         50 => "/rooms".to_owned(),
         _ => "/who *".to_owned(),
     };
-    Event::Line { id, text }
+    Event::Line {
+        id,
+        text,
+        at: Instant::now(),
+    }
 }
 
 /// Coalescing a round's broadcasts must not change what anyone receives:
@@ -195,7 +203,11 @@ fn a_big_round_is_flushed_in_bounded_blocks() {
     let lines = 3 * ROUND_BYTES / text.len();
     for _ in 0..lines {
         let text = text.clone();
-        harness.room.handle(Event::Line { id: 0, text });
+        harness.room.handle(Event::Line {
+            id: 0,
+            text,
+            at: Instant::now(),
+        });
     }
     harness.room.end_round();
     let bob = &harness.outboxes[1];
@@ -463,7 +475,11 @@ fn muted_users_are_heard_by_nobody() {
     h.reconnect(1);
     h.output();
     let text = "bob2#hello again".to_owned();
-    h.room.handle(Event::Line { id: 101, text });
+    h.room.handle(Event::Line {
+        id: 101,
+        text,
+        at: Instant::now(),
+    });
     h.room.end_round();
     let out = h.output();
     assert_eq!(out[0], "");
@@ -474,7 +490,11 @@ fn muted_users_are_heard_by_nobody() {
     );
     assert_eq!(h.output()[1], "* you are no longer muted\r\n");
     let text = "hello again".to_owned();
-    h.room.handle(Event::Line { id: 101, text });
+    h.room.handle(Event::Line {
+        id: 101,
+        text,
+        at: Instant::now(),
+    });
     h.room.end_round();
     assert_eq!(h.output()[0], "> bob2: hello again\r\n");
     assert_eq!(h.ctl("unmute bob2"), refused("bob2 is not muted\n"));

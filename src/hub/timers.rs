@@ -3,13 +3,12 @@
 //! queue are marked too slow, the health line is logged every
 //! `stats_interval_secs`, and systemd gets its status and watchdog pings.
 
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crate::{debug, info};
 
 use super::backlog::{Overflow, Verdict};
-use super::{Hub, block};
+use super::{Hub, Rejection, block};
 
 impl Hub {
     pub(super) fn tick(&mut self) {
@@ -47,7 +46,7 @@ impl Hub {
                 "rejected {}: no nickname after {}s",
                 member.peer, self.config.login_timeout_secs
             );
-            self.shared.rejections.fetch_add(1, Ordering::Relaxed);
+            self.shared.rejected(Rejection::LoginTimeout);
             let notice = self.texts.login_timeout(self.config.login_timeout_secs);
             member.outbox.push_final(block(notice));
             member.outbox.close();
@@ -100,7 +99,7 @@ impl Hub {
             self.summary.lines_in,
             self.fanout.deliveries,
             self.summary.slow_drops,
-            self.shared.rejections.load(Ordering::Relaxed),
+            self.shared.rejections(),
             self.fanout.peak_queue_bytes,
             self.started.elapsed().as_secs()
         )

@@ -41,6 +41,7 @@ stats_interval_secs = 60
 # control_socket is not set
 # state_dir is not set
 # motd_file is not set
+# metrics_address is not set
 ";
 
 /// `path` as an argument.

@@ -16,6 +16,7 @@ mod config_cli;
 mod control;
 mod lifecycle;
 mod limits;
+mod metrics;
 mod moderation;
 mod mutes;
 mod presence;
