@@ -64,7 +64,7 @@ pub struct Snapshot {
     pub moderation: Vec<(&'static str, u64)>,
     /// Bans in force.
     pub bans: usize,
-    /// Users muted now.
+    /// Mutes in force (addresses and ranges).
     pub mutes: usize,
     /// Rooms besides the lobby.
     pub rooms: usize,
