@@ -18,12 +18,12 @@ mod peers;
 mod report;
 mod rooms;
 mod soak;
+mod target;
 
 use std::cell::RefCell;
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -32,6 +32,7 @@ use smol::{LocalExecutor, Timer};
 
 use client::{Tally, receive, register, send};
 use peers::Protocol;
+use target::{Target, rss_kib, server_cpu_secs, start_server};
 
 const USAGE: &str = "\
 Usage: chatd-bench [--scenario NAME]... [--quick] [--clients N] [--rooms N] [--minutes N]
@@ -399,143 +400,9 @@ fn scenario(name: &str, quick: bool) -> Option<Scenario> {
     Some(s)
 }
 
-/// A chatd child process started for one scenario.
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        // SIGTERM first (the config has no shutdown grace, so chatd exits at
-        // once), so that a profiler wrapped around the server (callgrind, perf)
-        // writes its results; SIGKILL if it has not exited within 5 s.
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        // Already gone is fine: we only want it gone.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The server the scenarios measure.
-#[derive(Debug, Clone)]
-struct Target {
-    /// Pin the chatd this starts to this CPU (`--server-cpu`).
-    cpu: Option<String>,
-    /// `threads` for the chatd this starts (`--threads`).
-    threads: Option<usize>,
-    /// A server already running (`--addr`, `--pid`): nothing is started.
-    running: Option<(SocketAddr, u32)>,
-    /// What the server speaks.
-    protocol: Protocol,
-}
-
 /// The throughput scenarios' settings: no flood control, no history, so the
 /// figures measure delivery alone.
 const THROUGHPUT_TUNING: &str = "flood_burst = 0\nflood_lines_per_sec = 0\nhistory = 0\n";
-
-/// Starts chatd for `clients` clients, with `tuning` (config lines) after the
-/// settings every scenario shares, and the target's CPU and threads.
-fn start_server(clients: usize, target: &Target, tuning: &str) -> Server {
-    let threads = target
-        .threads
-        .map(|n| format!("threads = {n}\n"))
-        .unwrap_or_default();
-    let dir = std::env::temp_dir().join(format!("chatd-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let config = dir.join("bench.conf");
-    std::fs::write(
-        &config,
-        format!(
-            "address = \"127.0.0.1\"\nport = 0\ncolors = false\nlog_level = \"warn\"\n\
-             max_clients = {}\nmax_clients_per_ip = {}\n\
-             stats_interval_secs = 0\nshutdown_grace_secs = 0\n{threads}{tuning}",
-            clients + 100,
-            clients + 100,
-        ),
-    )
-    .expect("write config");
-    let exe = std::env::current_exe().expect("own path");
-    let chatd = exe.with_file_name("chatd");
-    let mut command = match &target.cpu {
-        Some(cpu) => {
-            let mut c = Command::new("taskset");
-            c.arg("-c").arg(cpu).arg(&chatd);
-            c
-        }
-        None => Command::new(&chatd),
-    };
-    // The config logs at "warn" (no line per connect), so chatd will not print its
-    // address: pick a free port here and pass it. Between dropping the probe and
-    // chatd binding, another process could take the port; then the wait fails.
-    let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("probe port");
-    let addr = probe.local_addr().expect("probe address");
-    drop(probe);
-    let mut child = command
-        .arg("--config")
-        .arg(&config)
-        .arg("--port")
-        .arg(addr.port().to_string())
-        .env_remove("JOURNAL_STREAM")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start chatd");
-    let stderr = child.stderr.take().expect("stderr");
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { return };
-            eprintln!("chatd: {line}");
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(addr).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "chatd did not start listening on {addr}"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    Server { child, addr }
-}
-
-/// Server CPU seconds (all threads) from /proc, with nanosecond resolution.
-fn server_cpu_secs(pid: u32) -> f64 {
-    let mut total = 0u64;
-    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
-        for task in tasks.flatten() {
-            if let Ok(text) = std::fs::read_to_string(task.path().join("schedstat")) {
-                total += text
-                    .split_whitespace()
-                    .next()
-                    .and_then(|n| n.parse::<u64>().ok())
-                    .unwrap_or(0);
-            }
-        }
-    }
-    total as f64 / 1e9
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
 
 fn run_scenario(scenario: &Scenario, target: &Target) -> Outcome {
     eprintln!(

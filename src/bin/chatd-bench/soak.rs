@@ -19,8 +19,9 @@ use smol::io::{AsyncReadExt, AsyncWriteExt};
 use smol::net::TcpStream;
 use smol::{LocalExecutor, Timer, future};
 
+use crate::Outcome;
 use crate::client::register;
-use crate::{Outcome, Target, rss_kib, start_server};
+use crate::target::{Target, rss_kib, start_server};
 
 /// Readers, talkers and slow readers present all the time.
 const READERS: usize = 30;
