@@ -141,23 +141,17 @@ pub async fn send(
 /// Reads everything a client gets, counting chat lines (`> …`) and, when
 /// `parse_all`, the latency of each; otherwise of the last line of each read.
 pub async fn receive(
-    mut stream: TcpStream,
+    stream: TcpStream,
     tally: Rc<RefCell<Tally>>,
     parse_all: bool,
     start: Instant,
 ) {
-    let mut buf = vec![0u8; 64 * 1024];
     // Bytes of a line cut by the end of the previous read.
     let mut partial: Vec<u8> = Vec::new();
-    loop {
-        let n = match stream.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => n,
-        };
-        let now_us = start.elapsed().as_micros() as u64;
+    each_read(stream, start, |read, now_us| {
         let mut lines = 0u64;
         let mut lat = Vec::new();
-        let mut data = &buf[..n];
+        let mut data = read;
         if !partial.is_empty() {
             match data.iter().position(|&b| b == b'\n') {
                 Some(i) => {
@@ -173,7 +167,7 @@ pub async fn receive(
                 }
                 None => {
                     partial.extend_from_slice(data);
-                    continue;
+                    return;
                 }
             }
         }
@@ -199,6 +193,20 @@ pub async fn receive(
         if lines > 0 {
             t.last_receive = Some(Instant::now());
         }
+    })
+    .await;
+}
+
+/// Reads until the connection ends, handing `on` each read's bytes and the
+/// microseconds since `start` when they arrived.
+pub async fn each_read(mut stream: TcpStream, start: Instant, mut on: impl FnMut(&[u8], u64)) {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        on(&buf[..n], start.elapsed().as_micros() as u64);
     }
 }
 

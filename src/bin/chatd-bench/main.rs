@@ -134,13 +134,7 @@ fn main() {
         match arg.as_str() {
             "--scenario" => scenarios.push(args.next().unwrap_or_default()),
             "--quick" => quick = true,
-            "--clients" => {
-                clients = args.next().and_then(|n| n.parse().ok());
-                if clients.is_none() {
-                    eprintln!("chatd-bench: --clients needs a number");
-                    std::process::exit(2);
-                }
-            }
+            "--clients" => clients = Some(value(&mut args, "--clients", "a number")),
             "--rooms" => {
                 room_count = args
                     .next()
@@ -154,42 +148,18 @@ fn main() {
                     std::process::exit(2);
                 }
             }
-            "--minutes" => {
-                minutes = args.next().and_then(|n| n.parse().ok());
-                if minutes.is_none() {
-                    eprintln!("chatd-bench: --minutes needs a number");
-                    std::process::exit(2);
-                }
-            }
+            "--minutes" => minutes = Some(value(&mut args, "--minutes", "a number")),
             "--server-cpu" => server_cpu = args.next(),
-            "--lines" => {
-                lines = args.next().and_then(|n| n.parse().ok());
-                if lines.is_none() {
-                    eprintln!("chatd-bench: --lines needs a number");
-                    std::process::exit(2);
-                }
-            }
-            "--threads" => {
-                threads = args.next().and_then(|n| n.parse().ok());
-                if threads.is_none() {
-                    eprintln!("chatd-bench: --threads needs a number");
-                    std::process::exit(2);
-                }
-            }
+            "--lines" => lines = Some(value(&mut args, "--lines", "a number")),
+            "--threads" => threads = Some(value(&mut args, "--threads", "a number")),
             "--addr" => {
-                addr = args.next().and_then(|a| a.parse().ok());
-                if addr.is_none() {
-                    eprintln!("chatd-bench: --addr needs HOST:PORT, such as 127.0.0.1:8194");
-                    std::process::exit(2);
-                }
+                addr = Some(value(
+                    &mut args,
+                    "--addr",
+                    "HOST:PORT, such as 127.0.0.1:8194",
+                ))
             }
-            "--pid" => {
-                pid = args.next().and_then(|n| n.parse().ok());
-                if pid.is_none() {
-                    eprintln!("chatd-bench: --pid needs a process id");
-                    std::process::exit(2);
-                }
-            }
+            "--pid" => pid = Some(value(&mut args, "--pid", "a process id")),
             "--protocol" => {
                 let name = args.next().unwrap_or_default();
                 let Some(named) = Protocol::from_name(&name) else {
@@ -317,6 +287,22 @@ fn main() {
     let errors: u64 = outcomes.iter().map(|o| o.errors).sum();
     if errors > 0 {
         std::process::exit(1);
+    }
+}
+
+/// The value after `flag`, parsed; a missing or bad one ends the run with
+/// exit status 2, saying what `flag` needs.
+fn value<T: std::str::FromStr>(
+    args: &mut impl Iterator<Item = String>,
+    flag: &str,
+    needs: &str,
+) -> T {
+    match args.next().and_then(|v| v.parse().ok()) {
+        Some(value) => value,
+        None => {
+            eprintln!("chatd-bench: {flag} needs {needs}");
+            std::process::exit(2);
+        }
     }
 }
 

@@ -12,10 +12,10 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Instant;
 
-use smol::io::{AsyncReadExt, AsyncWriteExt};
+use smol::io::AsyncWriteExt;
 use smol::net::TcpStream;
 
-use crate::client::{Tally, read_until};
+use crate::client::{Tally, each_read, read_until};
 
 /// The server a scenario talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,21 +83,15 @@ pub async fn sign_in(protocol: Protocol, addr: SocketAddr, i: usize) -> io::Resu
 /// Reads everything a client gets, counting each payload as a delivery and,
 /// when `parse_all`, the latency of each (otherwise of the last of each read).
 pub async fn receive(
-    mut stream: TcpStream,
+    stream: TcpStream,
     tally: Rc<RefCell<Tally>>,
     parse_all: bool,
     start: Instant,
 ) {
-    let mut buf = vec![0u8; 64 * 1024];
     // The end of the previous read that may hold the start of a payload.
     let mut carry: Vec<u8> = Vec::new();
-    loop {
-        let n = match stream.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => n,
-        };
-        let now_us = start.elapsed().as_micros() as u64;
-        carry.extend_from_slice(&buf[..n]);
+    each_read(stream, start, |read, now_us| {
+        carry.extend_from_slice(read);
         let (found, consumed) = payloads(&carry);
         let mut t = tally.borrow_mut();
         t.chat_lines += found.len() as u64;
@@ -116,7 +110,8 @@ pub async fn receive(
         }
         drop(t);
         carry.drain(..consumed);
-    }
+    })
+    .await;
 }
 
 /// The send times of the whole payloads in `bytes`, and how many bytes are
