@@ -250,24 +250,12 @@ fn save_loop(path: &Path, mailbox: &Mailbox, wake: Option<&Sender<()>>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bans::tests::{at, temp_dir};
     use crate::bans::{AddressList, Entry, IpNet, Kind, load};
     use crate::test_rng::Rng;
     use std::io::{BufRead, BufReader};
     use std::net::{IpAddr, Ipv4Addr};
     use std::process::{Command, Stdio};
-    use std::time::{SystemTime, UNIX_EPOCH};
-
-    fn at(secs: u64) -> SystemTime {
-        UNIX_EPOCH + Duration::from_secs(secs)
-    }
-
-    fn temp_dir(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("chatd-bans-{}-{name}", std::process::id()));
-        // Left over from an earlier run with the same pid, if any.
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        dir
-    }
 
     #[test]
     fn save_atomic_writes_a_private_file_that_loads_back() {

@@ -14,7 +14,7 @@ fn ip(text: &str) -> IpAddr {
     text.parse().unwrap()
 }
 
-fn at(secs: u64) -> SystemTime {
+pub(super) fn at(secs: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(secs)
 }
 
@@ -28,7 +28,8 @@ fn ban(target: &str, until: Option<u64>) -> Entry {
     }
 }
 
-fn temp_dir(name: &str) -> PathBuf {
+/// A fresh directory for one test, under the system temp directory.
+pub(super) fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("chatd-bans-{}-{name}", std::process::id()));
     // Left over from an earlier run with the same pid, if any.
     let _ = fs::remove_dir_all(&dir);
