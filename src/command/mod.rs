@@ -61,6 +61,19 @@ pub enum Params {
     WordOptRest,
 }
 
+/// What a mute does to a command, by what the command carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Muted {
+    /// Nothing of the user's own words reaches others: it runs as usual.
+    Runs,
+    /// It says something (`/me`, `/msg`, `/reply`): it goes nowhere, and the
+    /// user is told they are muted, as for a chat line.
+    Silenced,
+    /// It would carry their words some other way (`/nick`, `/away`): refused,
+    /// naming the command.
+    Refused,
+}
+
 /// A text in both of the server's languages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Words {
@@ -85,9 +98,8 @@ pub struct Command {
     pub access: Access,
     /// Whether `chatd ctl` may send it over the control socket.
     pub ctl: bool,
-    /// Whether a mute silences it: what it carries reaches others, so a muted
-    /// user is told instead (`/me`, `/msg`, `/away`).
-    pub speaks: bool,
+    /// What a mute does to it: what it carries would reach others.
+    pub muted: Muted,
     /// The arguments as `/help` and usage errors show them (`NICK TEXT`).
     pub usage: Words,
     /// One line for `/help`.

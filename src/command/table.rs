@@ -1,8 +1,8 @@
 //! The [`COMMANDS`] table itself: one [`Command`] entry per command, in `/help` order.
 
 use super::{
-    Access, ComfortCommand, Command, Id, ModerationCommand, Params, RoomCommand, ServerCommand,
-    SessionCommand, TalkCommand, Words,
+    Access, ComfortCommand, Command, Id, ModerationCommand, Muted, Params, RoomCommand,
+    ServerCommand, SessionCommand, TalkCommand, Words,
 };
 
 /// Every command, in the order `/help` lists them.
@@ -14,7 +14,7 @@ pub const COMMANDS: &[Command] = &[
         params: Params::None,
         access: Access::Everyone,
         ctl: true,
-        speaks: false,
+        muted: Muted::Runs,
         usage: Words { en: "", zh: "" },
         help: Words {
             en: "this help",
@@ -28,7 +28,7 @@ pub const COMMANDS: &[Command] = &[
         params: Params::OptValue,
         access: Access::Registered,
         ctl: true,
-        speaks: false,
+        muted: Muted::Runs,
         usage: Words {
             en: "[*]",
             zh: "[*]",
@@ -45,7 +45,7 @@ pub const COMMANDS: &[Command] = &[
         params: Params::Value,
         access: Access::Registered,
         ctl: false,
-        speaks: false,
+        muted: Muted::Runs,
         usage: Words {
             en: "NAME",
             zh: "房间名",
@@ -62,7 +62,7 @@ pub const COMMANDS: &[Command] = &[
         params: Params::None,
         access: Access::Registered,
         ctl: false,
-        speaks: false,
+        muted: Muted::Runs,
         usage: Words { en: "", zh: "" },
         help: Words {
             en: "back to the lobby",
@@ -76,7 +76,7 @@ pub const COMMANDS: &[Command] = &[
         params: Params::None,
         access: Access::Registered,
         ctl: true,
-        speaks: false,
+        muted: Muted::Runs,
         usage: Words { en: "", zh: "" },
         help: Words {
             en: "the rooms, with members and topics",
@@ -90,7 +90,7 @@ pub const COMMANDS: &[Command] = &[
         params: Params::Value,
         access: Access::Everyone,
         ctl: false,
-        speaks: true,
+        muted: Muted::Refused,
         usage: Words {
             en: "NEW",
             zh: "新昵称",
@@ -107,7 +107,7 @@ pub const COMMANDS: &[Command] = &[
         params: Params::Rest,
         access: Access::Registered,
         ctl: false,
-        speaks: true,
+        muted: Muted::Silenced,
         usage: Words {
             en: "ACTION",
             zh: "动作",
@@ -124,7 +124,7 @@ pub const COMMANDS: &[Command] = &[
         params: Params::WordRest,
         access: Access::Registered,
         ctl: false,
-        speaks: true,
+        muted: Muted::Silenced,
         usage: Words {
             en: "NICK TEXT",
             zh: "昵称 内容",
@@ -141,7 +141,7 @@ pub const COMMANDS: &[Command] = &[
         params: Params::Rest,
         access: Access::Registered,
         ctl: false,
-        speaks: true,
+        muted: Muted::Silenced,
         usage: Words {
             en: "TEXT",
             zh: "内容",
@@ -158,7 +158,7 @@ pub const COMMANDS: &[Command] = &[
         params: Params::OptValue,
         access: Access::Registered,
         ctl: false,
-        speaks: true,
+        muted: Muted::Refused,
         usage: Words {
             en: "[MESSAGE]",
             zh: "[留言]",
@@ -175,7 +175,7 @@ pub const COMMANDS: &[Command] = &[
         params: Params::None,
         access: Access::Registered,
         ctl: false,
-        speaks: false,
+        muted: Muted::Runs,
         usage: Words { en: "", zh: "" },
         help: Words {
             en: "you are back",
@@ -189,7 +189,7 @@ pub const COMMANDS: &[Command] = &[
         params: Params::OptValue,
         access: Access::Registered,
         ctl: false,
-        speaks: false,
+        muted: Muted::Runs,
         usage: Words {
             en: "[NICK]",
             zh: "[昵称]",
@@ -206,7 +206,7 @@ pub const COMMANDS: &[Command] = &[
         params: Params::Value,
         access: Access::Registered,
         ctl: false,
-        speaks: false,
+        muted: Muted::Runs,
         usage: Words {
             en: "NICK",
             zh: "昵称",
@@ -223,7 +223,7 @@ pub const COMMANDS: &[Command] = &[
         params: Params::OptValue,
         access: Access::Registered,
         ctl: false,
-        speaks: false,
+        muted: Muted::Runs,
         usage: Words {
             en: "[on|off]",
             zh: "[on|off]",
@@ -240,7 +240,7 @@ pub const COMMANDS: &[Command] = &[
         params: Params::OptValue,
         access: Access::Registered,
         ctl: false,
-        speaks: false,
+        muted: Muted::Runs,
         usage: Words {
             en: "[on|off]",
             zh: "[on|off]",
@@ -257,7 +257,7 @@ pub const COMMANDS: &[Command] = &[
         params: Params::OptValue,
         access: Access::Registered,
         ctl: false,
-        speaks: false,
+        muted: Muted::Runs,
         usage: Words {
             en: "[on|off]",
             zh: "[on|off]",
@@ -274,7 +274,7 @@ pub const COMMANDS: &[Command] = &[
         params: Params::OptValue,
         access: Access::Everyone,
         ctl: false,
-        speaks: false,
+        muted: Muted::Runs,
         usage: Words {
             en: "[REASON]",
             zh: "[原因]",
@@ -291,7 +291,7 @@ pub const COMMANDS: &[Command] = &[
         params: Params::OptValue,
         access: Access::Registered,
         ctl: false,
-        speaks: false,
+        muted: Muted::Runs,
         usage: Words {
             en: "[TEXT]",
             zh: "[内容]",
@@ -308,7 +308,7 @@ pub const COMMANDS: &[Command] = &[
         params: Params::WordOptRest,
         access: Access::Operator,
         ctl: true,
-        speaks: false,
+        muted: Muted::Runs,
         usage: Words {
             en: "NICK [REASON]",
             zh: "昵称 [原因]",
@@ -325,7 +325,7 @@ pub const COMMANDS: &[Command] = &[
         params: Params::WordOptRest,
         access: Access::Operator,
         ctl: true,
-        speaks: false,
+        muted: Muted::Runs,
         usage: Words {
             en: "TARGET [DURATION] [REASON]",
             zh: "目标 [时长] [原因]",
@@ -342,7 +342,7 @@ pub const COMMANDS: &[Command] = &[
         params: Params::Value,
         access: Access::Operator,
         ctl: true,
-        speaks: false,
+        muted: Muted::Runs,
         usage: Words {
             en: "TARGET",
             zh: "目标",
@@ -359,7 +359,7 @@ pub const COMMANDS: &[Command] = &[
         params: Params::WordOptRest,
         access: Access::Operator,
         ctl: true,
-        speaks: false,
+        muted: Muted::Runs,
         usage: Words {
             en: "TARGET [DURATION] [REASON]",
             zh: "目标 [时长] [原因]",
@@ -376,7 +376,7 @@ pub const COMMANDS: &[Command] = &[
         params: Params::Value,
         access: Access::Operator,
         ctl: true,
-        speaks: false,
+        muted: Muted::Runs,
         usage: Words {
             en: "TARGET",
             zh: "目标",
@@ -393,7 +393,7 @@ pub const COMMANDS: &[Command] = &[
         params: Params::None,
         access: Access::Operator,
         ctl: true,
-        speaks: false,
+        muted: Muted::Runs,
         usage: Words { en: "", zh: "" },
         help: Words {
             en: "list the bans",
@@ -407,7 +407,7 @@ pub const COMMANDS: &[Command] = &[
         params: Params::None,
         access: Access::Operator,
         ctl: true,
-        speaks: false,
+        muted: Muted::Runs,
         usage: Words { en: "", zh: "" },
         help: Words {
             en: "list the mutes",
@@ -421,7 +421,7 @@ pub const COMMANDS: &[Command] = &[
         params: Params::Value,
         access: Access::Operator,
         ctl: true,
-        speaks: false,
+        muted: Muted::Runs,
         usage: Words {
             en: "NICK",
             zh: "昵称",
@@ -438,7 +438,7 @@ pub const COMMANDS: &[Command] = &[
         params: Params::Value,
         access: Access::ControlSocket,
         ctl: true,
-        speaks: false,
+        muted: Muted::Runs,
         usage: Words {
             en: "NICK",
             zh: "昵称",
@@ -455,7 +455,7 @@ pub const COMMANDS: &[Command] = &[
         params: Params::Value,
         access: Access::ControlSocket,
         ctl: true,
-        speaks: false,
+        muted: Muted::Runs,
         usage: Words {
             en: "NICK",
             zh: "昵称",
@@ -472,7 +472,7 @@ pub const COMMANDS: &[Command] = &[
         params: Params::Rest,
         access: Access::ControlSocket,
         ctl: true,
-        speaks: false,
+        muted: Muted::Runs,
         usage: Words {
             en: "TEXT",
             zh: "内容",
@@ -489,7 +489,7 @@ pub const COMMANDS: &[Command] = &[
         params: Params::None,
         access: Access::ControlSocket,
         ctl: true,
-        speaks: false,
+        muted: Muted::Runs,
         usage: Words { en: "", zh: "" },
         help: Words {
             en: "the health counters now",
@@ -503,7 +503,7 @@ pub const COMMANDS: &[Command] = &[
         params: Params::None,
         access: Access::ControlSocket,
         ctl: true,
-        speaks: false,
+        muted: Muted::Runs,
         usage: Words { en: "", zh: "" },
         help: Words {
             en: "the metrics, in Prometheus's text format",
@@ -517,7 +517,7 @@ pub const COMMANDS: &[Command] = &[
         params: Params::None,
         access: Access::ControlSocket,
         ctl: true,
-        speaks: false,
+        muted: Muted::Runs,
         usage: Words { en: "", zh: "" },
         help: Words {
             en: "re-read the config file",

@@ -13,9 +13,7 @@
 
 use std::sync::Arc;
 
-use crate::command::{
-    self, Access, Args, ComfortCommand, Command, Id, Input, SessionCommand, TalkCommand,
-};
+use crate::command::{self, Access, Args, Command, Id, Input, Muted, SessionCommand, TalkCommand};
 use crate::info;
 use crate::nick::{self, NickError};
 use crate::protocol::sanitize;
@@ -141,17 +139,15 @@ impl Hub {
     /// Runs a command the signed-in `id` may use: hands it to its group's
     /// handler, whose `match` has an arm for each of the group's commands.
     fn run(&mut self, id: ClientId, nick: &Arc<str>, command: &Command, args: Args<'_>) {
-        // What a muted user says reaches nobody; they are told instead. The
-        // talk commands are refused as chat is; the others that would carry
-        // their words (`/nick`, `/away`) with a word of their own.
-        if command.speaks {
-            let refused = match command.id {
-                Id::Talk(_) | Id::Comfort(ComfortCommand::Reply) => self.silenced(id),
-                _ => self.muted_from(id, MutedFrom::Command(command.name)),
-            };
-            if refused {
-                return;
-            }
+        // What a muted user says reaches nobody; they are told instead, as
+        // the table says for each command.
+        let refused = match command.muted {
+            Muted::Runs => false,
+            Muted::Silenced => self.silenced(id),
+            Muted::Refused => self.muted_from(id, MutedFrom::Command(command.name)),
+        };
+        if refused {
+            return;
         }
         match command.id {
             Id::Session(which) => self.run_session(id, Some(nick), which, args),

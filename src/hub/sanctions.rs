@@ -7,9 +7,9 @@
 //!
 //! A mute binds to the address, as a ban does: a reconnect, a new nickname or
 //! a second connection from it stays muted until the mute ends. While muted,
-//! nothing the user chooses reaches anyone: the commands the table marks
-//! `speaks` (chat, `/me`, `/msg`, `/reply`, `/away`, `/nick`) are refused with
-//! a notice, as are making a room and setting a topic; a quit reason and the
+//! nothing the user chooses reaches anyone: chat, and the commands the
+//! table marks `muted: Silenced` or `Refused` (`/me`, `/msg`, `/reply`,
+//! `/away`, `/nick`), are refused with a notice, as are making a room and setting a topic; a quit reason and the
 //! text after `#` at sign-in are not said; joins, leaves and moves from a
 //! muted address are not announced (the nickname is theirs to choose); an away
 //! message set before the mute is cleared; and a muted operator's reasons for
