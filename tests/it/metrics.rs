@@ -107,6 +107,20 @@ fn get_metrics(addr: SocketAddr) -> Answer {
 }
 
 /// Runs `promtool check metrics` on `text`: it must find nothing to say.
+/// Asks for the metrics until the endpoint answers 200 (a slot came free),
+/// failing after [`TIMEOUT`].
+fn wait_until_served(addr: SocketAddr) {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let answer = get_metrics(addr);
+        if answer.status == "HTTP/1.1 200 OK" {
+            return;
+        }
+        assert!(Instant::now() < deadline, "still {}", answer.status);
+        std::thread::sleep(Duration::from_millis(20)); // polling, not synchronizing
+    }
+}
+
 fn assert_promtool_passes(text: &str) {
     let mut child = Command::new("promtool")
         .args(["check", "metrics"])
@@ -485,15 +499,7 @@ fn connections_over_the_cap_are_answered_503() {
     );
     drop(silent);
     // Their slots come back as chatd sees them close.
-    let deadline = Instant::now() + TIMEOUT;
-    loop {
-        let answer = get_metrics(watched.metrics);
-        if answer.status == "HTTP/1.1 200 OK" {
-            break;
-        }
-        assert!(Instant::now() < deadline, "still {}", answer.status);
-        std::thread::sleep(Duration::from_millis(20)); // polling, not synchronizing
-    }
+    wait_until_served(watched.metrics);
 }
 
 #[test]
@@ -517,15 +523,7 @@ fn an_answered_client_that_stays_connected_holds_its_slot_at_most_5_seconds() {
         get_metrics(watched.metrics).status,
         "HTTP/1.1 503 Service Unavailable"
     );
-    let deadline = Instant::now() + TIMEOUT;
-    loop {
-        let answer = get_metrics(watched.metrics);
-        if answer.status == "HTTP/1.1 200 OK" {
-            break;
-        }
-        assert!(Instant::now() < deadline, "still {}", answer.status);
-        std::thread::sleep(Duration::from_millis(50)); // polling, not synchronizing
-    }
+    wait_until_served(watched.metrics);
     let waited = began.elapsed();
     assert!(
         waited >= Duration::from_millis(4500),
