@@ -81,7 +81,7 @@ fn parse_stat(text: &str) -> Option<Stat> {
 }
 
 /// `VmRSS:` of `/proc/PID/status`, in KiB.
-fn resident_kib(status: &str) -> Option<u64> {
+pub fn resident_kib(status: &str) -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }

@@ -133,12 +133,9 @@ pub fn server_cpu_secs(pid: u32) -> f64 {
     total as f64 / 1e9
 }
 
+/// Resident memory of `pid` in KiB (0 when it cannot be read), with the
+/// daemon's own parser of `/proc/PID/status`.
 pub fn rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
+    chatd::metrics::process::resident_kib(&status).unwrap_or(0)
 }
