@@ -12,7 +12,7 @@ use std::io;
 use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
 
-use crate::bans::{self, Bans};
+use crate::bans::{Bans, CheckError};
 use crate::config::{Config, Source};
 use crate::{motd, server};
 
@@ -34,10 +34,10 @@ pub fn check(config: &Config) -> Vec<Finding> {
     if let Some(dir) = &config.state_dir {
         match Bans::check(Path::new(dir)) {
             Ok(()) => {}
-            Err(err) if bans::is_missing_state_dir(&err) => {
+            Err(CheckError::Missing(err)) => {
                 found.push(Finding::Missing(missing(err, "StateDirectory=")));
             }
-            Err(err) => found.push(Finding::Error(err)),
+            Err(CheckError::Unusable(err)) => found.push(Finding::Error(err)),
         }
     }
     if let Err(err) = motd::read(config) {

@@ -85,11 +85,13 @@ impl Bans {
     /// and that both files, where they exist, are undamaged.
     ///
     /// # Errors
-    /// As for [`open`](Self::open).
-    pub fn check(state_dir: &Path) -> Result<(), String> {
+    /// As for [`open`](Self::open), told apart: a `state_dir` that does not
+    /// exist yet is [`CheckError::Missing`].
+    pub fn check(state_dir: &Path) -> Result<(), CheckError> {
         check_state_dir(state_dir)?;
         for kind in Kind::ALL {
-            load(&state_dir.join(kind.file_name()), kind).map_err(|e| e.to_string())?;
+            load(&state_dir.join(kind.file_name()), kind)
+                .map_err(|e| CheckError::Unusable(e.to_string()))?;
         }
         Ok(())
     }
@@ -103,7 +105,7 @@ impl Bans {
     /// starting without the bans would let banned users in, and without the
     /// mutes would let muted ones speak); or a saver thread that cannot start.
     pub fn open(state_dir: &Path) -> Result<Bans, String> {
-        check_state_dir(state_dir)?;
+        check_state_dir(state_dir).map_err(CheckError::into_message)?;
         let (wake, saved) = async_channel::bounded(1);
         let open = |kind: Kind| -> Result<Kept, String> {
             let path = state_dir.join(kind.file_name());
@@ -222,15 +224,38 @@ impl Bans {
     }
 }
 
+/// Why the bans and mutes cannot be kept in a `state_dir`; the message names
+/// the path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckError {
+    /// `state_dir` does not exist (yet): a service manager may make it at
+    /// start (systemd's `StateDirectory=`), so `--check-config` warns instead
+    /// of failing.
+    Missing(String),
+    /// Anything else that stops the start: not a directory, not writable, a
+    /// damaged file.
+    Unusable(String),
+}
+
+impl CheckError {
+    /// The message, whichever it is.
+    pub fn into_message(self) -> String {
+        match self {
+            CheckError::Missing(message) | CheckError::Unusable(message) => message,
+        }
+    }
+}
+
 /// `state_dir` must be a directory chatd can write in: a probe file is made
 /// there and removed again.
-fn check_state_dir(dir: &Path) -> Result<(), String> {
-    let fail = |why: String| format!("state_dir {}: {why}", dir.display());
+fn check_state_dir(dir: &Path) -> Result<(), CheckError> {
+    let fail = |why: String| CheckError::Unusable(format!("state_dir {}: {why}", dir.display()));
     match fs::metadata(dir) {
         Ok(meta) if meta.is_dir() => {}
         Ok(_) => return Err(fail("not a directory".to_owned())),
         Err(err) if err.kind() == io::ErrorKind::NotFound => {
-            return Err(fail("does not exist".to_owned()));
+            let why = format!("state_dir {}: does not exist", dir.display());
+            return Err(CheckError::Missing(why));
         }
         Err(err) => return Err(fail(err.to_string())),
     }
@@ -244,13 +269,6 @@ fn check_state_dir(dir: &Path) -> Result<(), String> {
     // The probe is only litter if it stays; it is named for this process.
     let _ = fs::remove_file(&probe);
     Ok(())
-}
-
-/// Whether `err` (from [`Bans::check`] or [`Bans::open`]) only says that
-/// `state_dir` does not exist yet: a service manager may make it at start
-/// (systemd's `StateDirectory=`), so `--check-config` warns instead of failing.
-pub fn is_missing_state_dir(err: &str) -> bool {
-    err.starts_with("state_dir ") && err.ends_with(": does not exist")
 }
 
 #[cfg(test)]
@@ -316,7 +334,7 @@ mod tests {
         );
         assert!(Bans::check(&dir).is_ok());
         fs::write(dir.join("mutes"), "10.0.0.2 since=x\n").unwrap();
-        let err = Bans::check(&dir).unwrap_err();
+        let err = Bans::check(&dir).unwrap_err().into_message();
         assert!(
             err.ends_with(
                 "mutes:1: bad since= time \"x\": expected a UTC time like 2026-12-03T10:00:00Z"
@@ -362,15 +380,14 @@ mod tests {
             err,
             format!("state_dir {}: does not exist", missing.display())
         );
-        assert!(is_missing_state_dir(&err));
+        assert_eq!(Bans::check(&missing), Err(CheckError::Missing(err)));
         let file = dir.join("file");
         fs::write(&file, "").unwrap();
         let err = Bans::check(&file).unwrap_err();
         assert_eq!(
             err,
-            format!("state_dir {}: not a directory", file.display())
+            CheckError::Unusable(format!("state_dir {}: not a directory", file.display()))
         );
-        assert!(!is_missing_state_dir(&err));
         // The probe leaves nothing behind.
         Bans::check(&dir).unwrap();
         let names: Vec<_> = fs::read_dir(&dir)

@@ -54,7 +54,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::log::format_utc_seconds;
 
 pub use duration::{MAX_DURATION, format_duration, parse_duration, split_duration};
-pub use kept::{Bans, Change, is_missing_state_dir};
+pub use kept::{Bans, Change, CheckError};
 pub use list::{AddressList, Entry, Kind};
 pub use net::IpNet;
 pub use store::{SAVE_RETRY, Saver, save_atomic};
