@@ -54,7 +54,7 @@ pub async fn serve(
     hub: Sender<Event>,
     live: Arc<LiveConfig>,
     counters: Arc<SharedCounters>,
-    input: Option<Input>,
+    input: Option<Box<Input>>,
 ) {
     let (generation, config) = live.get();
     let mut reader = Reader {
@@ -67,7 +67,7 @@ pub async fn serve(
             Some(mut input) => {
                 input.bucket.reconfigure(&config);
                 input.framer.set_max_line_bytes(config.max_line_bytes);
-                input
+                *input
             }
             None => Input::new(&config),
         },
@@ -97,56 +97,47 @@ pub async fn serve(
             // kept in `reader.input` (see `Reader::hand_on`).
             Some(WriterEnd::Frozen) => true,
             Some(WriterEnd::Closed) => {
-                close(&stream, reading).await;
+                // The server's side is closed: wait for the client to close
+                // too, or for it to have acknowledged everything (then
+                // reset, so that `nc` exits).
+                let client_closed = future::or(
+                    async {
+                        reading.as_mut().await;
+                        true
+                    },
+                    async {
+                        // Boxed: the timers of this last phase would otherwise
+                        // make every connection's future bigger for its whole life.
+                        Box::pin(future::or(all_acknowledged(stream.get_ref()), async {
+                            smol::Timer::after(CLOSE_LINGER).await;
+                        }))
+                        .await;
+                        false
+                    },
+                )
+                .await;
+                if !client_closed {
+                    reset_on_close(stream.get_ref());
+                    // Ending the reading side ends the reader now.
+                    let _ = stream.get_ref().shutdown(Shutdown::Read);
+                    reading.await;
+                }
                 false
             }
         }
     };
     if frozen {
-        let handed = Handed {
+        let handed = Box::new(Handed {
             stream,
             outbox: Arc::clone(&outbox),
             input: reader.input,
-        };
+        });
         // After every line this reader sent: the hub has them all first. If
-        // the hub is gone, the server is gone too.
-        let _ = reader
-            .hub
-            .send(Event::Frozen {
-                id,
-                handed: Box::new(handed),
-            })
-            .await;
-    }
-}
-
-/// The server's side is closed: waits for the client to close too, or for
-/// it to have acknowledged everything (then resets, so that `nc` exits).
-async fn close(
-    stream: &Async<TcpStream>,
-    mut reading: std::pin::Pin<&mut impl Future<Output = ()>>,
-) {
-    let client_closed = future::or(
-        async {
-            reading.as_mut().await;
-            true
-        },
-        async {
-            // Boxed: the timers of this last phase would otherwise make every
-            // connection's future bigger for its whole life.
-            Box::pin(future::or(all_acknowledged(stream.get_ref()), async {
-                smol::Timer::after(CLOSE_LINGER).await;
-            }))
-            .await;
-            false
-        },
-    )
-    .await;
-    if !client_closed {
-        reset_on_close(stream.get_ref());
-        // Ending the reading side ends the reader now.
-        let _ = stream.get_ref().shutdown(Shutdown::Read);
-        reading.await;
+        // the hub is gone, the server is gone too. Boxed: the send's state
+        // is paid for once, by a connection being handed over, not by every
+        // connection's future all its life.
+        let hub = reader.hub;
+        let _ = Box::pin(hub.send(Event::Frozen { id, handed })).await;
     }
 }
 
@@ -875,5 +866,28 @@ mod tests {
                 assert_eq!(bucket.take(now), None);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::*;
+
+    /// Every connection's task holds this future all its life: 10,000 idle
+    /// clients pay for each byte 10,000 times (docs/performance.md has the
+    /// memory per client). Whatever only some connections need (a full
+    /// socket's wait, the last phase's timers, a live upgrade's handover)
+    /// is boxed when it happens; this keeps it so.
+    #[test]
+    fn an_idle_connections_future_stays_small() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let stream = Arc::new(Async::new(client).unwrap());
+        let (hub, _events) = async_channel::bounded(1);
+        let live = Arc::new(LiveConfig::new(Arc::new(Config::default())));
+        let outbox = Arc::new(Outbox::new());
+        let future = serve(1, stream, outbox, hub, live, Arc::default(), None);
+        let size = std::mem::size_of_val(&future);
+        assert!(size <= 640, "a connection's future grew to {size} bytes");
     }
 }

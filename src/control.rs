@@ -24,7 +24,11 @@
 //! # Who answers
 //! `reload` is the server's own: it re-reads the config file the way SIGHUP does,
 //! and answers only once the new settings are in force (or with the file's
-//! `file:line:` errors); [`serve`] hands it over as a [`ReloadRequest`]. `metrics`
+//! `file:line:` errors); [`serve`] hands it over as a [`ReloadRequest`].
+//! `upgrade [PATH]` is the server's too ([`UpgradeRequest`], with a second
+//! descriptor of the connection): a refusal comes back from the running
+//! chatd, success from the new one, which answers on the same connection
+//! ([`write_answer`]). `metrics`
 //! is answered here, by [`crate::scrape::collect`]: the hub only hands over a copy
 //! of its counts, and the text is written off the hub. Every other line goes to
 //! the hub as [`Event::ControlRequest`], and the hub answers it exactly once.

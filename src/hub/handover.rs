@@ -81,8 +81,18 @@ pub fn restore(
     config: Arc<Config>,
     shared: Arc<SharedCounters>,
     bans: Bans,
-) -> Result<Restored, (DecodeError, Bans)> {
+) -> Result<Restored, Box<NotRestored>> {
     Hub::restore(state, config, shared, bans)
+}
+
+/// Why a hub could not be read back, and the bans it was given (with
+/// whatever of the old lists was read already in them), for a hub that
+/// starts afresh.
+pub struct NotRestored {
+    /// What is wrong with the state.
+    pub error: DecodeError,
+    /// The bans, back.
+    pub bans: Bans,
 }
 
 /// A hub read back from a handover state, ready for [`super::dispatch_restored`].
@@ -263,11 +273,14 @@ impl Hub {
         config: Arc<Config>,
         shared: Arc<SharedCounters>,
         bans: Bans,
-    ) -> Result<Restored, (DecodeError, Bans)> {
+    ) -> Result<Restored, Box<NotRestored>> {
         let mut hub = Hub::new(config, shared, bans);
         match hub.read_state(state) {
             Ok(conns) => Ok(Restored { hub, conns }),
-            Err(err) => Err((err, hub.bans)),
+            Err(error) => Err(Box::new(NotRestored {
+                error,
+                bans: hub.bans,
+            })),
         }
     }
 

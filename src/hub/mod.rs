@@ -68,7 +68,7 @@ use backlog::{Overflow, QueueBounds};
 use counts::Counts;
 pub use counts::{Rejection, ReloadResult, SharedCounters};
 use handover::Upgrade;
-pub use handover::{Frozen, Restored, Resumed, restore};
+pub use handover::{Frozen, NotRestored, Restored, Resumed, restore};
 use members::Members;
 
 pub use rooms::MAX_ROOM_NAME_CHARS;

@@ -710,10 +710,10 @@ fn a_hub_handed_over_carries_on_as_the_old_one_would() {
             })
             .collect();
         let state = twin.room.encode(&conns);
-        let restored = restore(&state, config, Arc::default(), Bans::in_memory())
-            .map_err(|(err, _)| err)
-            .unwrap();
-        let mut outboxes = vec![Arc::new(Outbox::new()); CLIENTS];
+        let Ok(restored) = restore(&state, config, Arc::default(), Bans::in_memory()) else {
+            panic!("the state does not read back");
+        };
+        let mut outboxes: Vec<_> = (0..CLIENTS).map(|_| Arc::new(Outbox::new())).collect();
         for conn in &restored.conns {
             outboxes[conn.id as usize] = Arc::clone(&conn.outbox);
         }

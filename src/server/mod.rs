@@ -157,8 +157,9 @@ struct Conn {
     peer: SocketAddr,
     stream: Arc<Async<TcpStream>>,
     outbox: Arc<Outbox>,
-    /// Its reader's state, when a live upgrade handed it over.
-    input: Option<connection::Input>,
+    /// Its reader's state, when a live upgrade handed it over (boxed: a
+    /// connection's task keeps its arguments all its life).
+    input: Option<Box<connection::Input>>,
 }
 
 /// Counts connections per remote address for `max_clients_per_ip`.
@@ -564,9 +565,10 @@ impl Server {
                 }
                 Woke::Order(Some(Order::Upgrade(request))) => {
                     if checking.is_some() {
-                        let _ = request
-                            .reply
-                            .try_send(Reply::Refused("already upgrading\n".to_owned()));
+                        // SIGUSR2 has nobody to answer: the log says it.
+                        warn!("upgrade refused: already upgrading");
+                        let why = "upgrade refused: already upgrading\n".to_owned();
+                        let _ = request.reply.try_send(Reply::Refused(why));
                     } else {
                         checking = Some(self.check_upgrade(request));
                     }

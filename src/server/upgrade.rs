@@ -146,9 +146,9 @@ pub(super) fn start_hub(
             };
             (task, Some(resumed))
         }
-        Err((err, bans)) => {
-            not_kept(&err.to_string(), asker);
-            (fresh(bans), None)
+        Err(not) => {
+            not_kept(&not.error.to_string(), asker);
+            (fresh(not.bans), None)
         }
     }
 }
@@ -276,7 +276,7 @@ impl Server {
                 peer,
                 stream: handed.stream,
                 outbox: handed.outbox,
-                input: Some(handed.input),
+                input: Some(Box::new(handed.input)),
             };
             self.adopt_conn(conn);
         }
@@ -309,7 +309,7 @@ impl Server {
                     peer,
                     stream: Arc::new(stream),
                     outbox: conn.outbox,
-                    input: Some(conn.input),
+                    input: Some(Box::new(conn.input)),
                 }),
                 Err(err) => {
                     warn!(
