@@ -248,7 +248,7 @@ fn fifty_clients_in_five_rooms_chat_through_ten_upgrades() {
     /// Each sender's pace: about 100 lines a second each, 45,000 deliveries a
     /// second in all (pacing, not synchronizing).
     const PACE: Duration = Duration::from_millis(10);
-    let (mut server, control) = with_control("");
+    let (mut server, control) = with_control("max_clients_per_ip = 64");
     let pid = server.child.id();
     let copy = copy_of_chatd();
     let mut seated = Vec::new();
