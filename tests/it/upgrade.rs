@@ -773,6 +773,33 @@ fn rooms_topics_and_history_outlast_the_upgrade() {
     expect_quiet(&mut alice);
 }
 
+/// Lines held back by flood control when the upgrade comes follow after it,
+/// all of them, in order, once each.
+#[test]
+fn lines_held_back_by_flood_control_follow_after_the_upgrade() {
+    let (server, control) = with_control("flood_burst = 2\nflood_lines_per_sec = 5");
+    let [mut alice, mut bob] = server.users(["alice", "bob"]);
+    let paste: String = (0..10).map(|i| format!("line {i}\n")).collect();
+    alice.send(&paste);
+    alice.expect_prefix("! slow down: ");
+    bob.expect_line("> alice: line 0");
+    upgrade(&control, None);
+    let heard = bob.read_until("> alice: line 9");
+    let lines: Vec<&str> = (heard.iter())
+        .filter(|l| *l != NOTICE)
+        .map(String::as_str)
+        .collect();
+    let expected: Vec<String> = (1..10).map(|i| format!("> alice: line {i}")).collect();
+    assert_eq!(lines, expected, "{heard:?}");
+    match heard.len() - lines.len() {
+        // Only if the paste was all out before the upgrade (it takes 1.6 s).
+        0 => bob.expect_line(NOTICE),
+        notices => assert_eq!(notices, 1, "{heard:?}"),
+    }
+    alice.read_until(NOTICE);
+    expect_quiet(&mut bob);
+}
+
 // ---- refusals -------------------------------------------------------------------
 
 /// A server with alice and bob signed in, an upgrade to `to` refused; the
