@@ -245,9 +245,9 @@ fn fifty_clients_in_five_rooms_chat_through_ten_upgrades() {
     const ROOMS: usize = 5;
     const PER_ROOM: usize = 10;
     const UPGRADES: usize = 10;
-    /// Each sender's pace: about 100 lines a second each, 45,000 deliveries a
+    /// Each sender's pace: about 50 lines a second each, 22,500 deliveries a
     /// second in all (pacing, not synchronizing).
-    const PACE: Duration = Duration::from_millis(10);
+    const PACE: Duration = Duration::from_millis(20);
     let (mut server, control) = with_control("max_clients_per_ip = 64");
     let pid = server.child.id();
     let copy = copy_of_chatd();
