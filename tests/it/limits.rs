@@ -151,7 +151,8 @@ fn flood_is_delayed_not_dropped_and_delays_only_the_flooder() {
 // The kernel takes about 4 MiB into a loopback socket's buffers before a writer
 // has to wait, so a client's queue in chatd grows only after that much is unread;
 // the tests below send until the server logs (at debug level) that the queue has
-// passed the soft bound, rather than guessing how much that takes.
+// passed the soft bound, rather than guessing how much that takes. The upgrade
+// tests (`upgrade.rs`) fill a stopped reader's queue with the same helpers.
 
 /// Bytes in each line the send-queue tests send, with its number and padding.
 pub(crate) const LINE_BYTES: usize = 1000;
