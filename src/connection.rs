@@ -19,6 +19,7 @@ use smol::Async;
 use smol::future;
 
 use crate::config::{Config, LiveConfig};
+use crate::handover::{Clock, DecodeError, Decoder, Encoder};
 use crate::hub::{ClientId, Event, SharedCounters};
 use crate::outbox::{Block, Outbox};
 use crate::protocol::{Frame, LineFramer, TIMING_MARK_REPLY};
@@ -36,7 +37,10 @@ const CLOSE_LINGER: Duration = Duration::from_secs(2);
 /// How often the last bytes' acknowledgement is checked meanwhile.
 const ACK_POLL: Duration = Duration::from_millis(10);
 
-/// Serves one connection until both its reader and its writer are done.
+/// Serves one connection until both its reader and its writer are done, or
+/// until a live upgrade freezes its outbox: then it hands the hub its socket
+/// and its reader's [`Input`] ([`Event::Frozen`]) and ends. `input`: the
+/// reader's state as the old chatd handed it over (None for a new connection).
 ///
 /// When the server ends the conversation (`/quit`, kick, shutdown, too slow), the
 /// writer sends everything and then a FIN. telnet and `chat` close at once on it;
@@ -50,25 +54,78 @@ pub async fn serve(
     hub: Sender<Event>,
     live: Arc<LiveConfig>,
     counters: Arc<SharedCounters>,
+    input: Option<Input>,
 ) {
-    let mut reading = pin!(read_from_client(id, &stream, &outbox, hub, live, counters));
-    let mut writing = pin!(write_to_client(&stream, &outbox));
-    let client_closed_first = future::or(
-        async {
-            reading.as_mut().await;
-            true
+    let (generation, config) = live.get();
+    let mut reader = Reader {
+        id,
+        outbox: &outbox,
+        hub,
+        counters,
+        input: match input {
+            // Settings come from this chatd's config, not the old one's.
+            Some(mut input) => {
+                input.bucket.reconfigure(&config);
+                input.framer.set_max_line_bytes(config.max_line_bytes);
+                input
+            }
+            None => Input::new(&config),
         },
-        async {
-            writing.as_mut().await;
-            false
-        },
-    )
-    .await;
-    if client_closed_first {
-        // The hub learns of it and closes the outbox, which ends the writer.
-        writing.await;
-        return;
+        generation,
+        config,
+        live,
+    };
+    let frozen = {
+        let mut reading = pin!(read_from_client(&mut reader, &stream));
+        let mut writing = pin!(write_to_client(&stream, &outbox));
+        let first = future::or(
+            async {
+                reading.as_mut().await;
+                None
+            },
+            async { Some(writing.as_mut().await) },
+        )
+        .await;
+        match first {
+            // The hub learns of it and closes the outbox, which ends the
+            // writer (frozen or not: the hub forgets this client either way).
+            None => {
+                writing.await;
+                return;
+            }
+            // The reader stops wherever it is: every state it can be in is
+            // kept in `reader.input` (see `Reader::hand_on`).
+            Some(WriterEnd::Frozen) => true,
+            Some(WriterEnd::Closed) => {
+                close(&stream, reading).await;
+                false
+            }
+        }
+    };
+    if frozen {
+        let handed = Handed {
+            stream,
+            outbox: Arc::clone(&outbox),
+            input: reader.input,
+        };
+        // After every line this reader sent: the hub has them all first. If
+        // the hub is gone, the server is gone too.
+        let _ = reader
+            .hub
+            .send(Event::Frozen {
+                id,
+                handed: Box::new(handed),
+            })
+            .await;
     }
+}
+
+/// The server's side is closed: waits for the client to close too, or for
+/// it to have acknowledged everything (then resets, so that `nc` exits).
+async fn close(
+    stream: &Async<TcpStream>,
+    mut reading: std::pin::Pin<&mut impl Future<Output = ()>>,
+) {
     let client_closed = future::or(
         async {
             reading.as_mut().await;
@@ -91,6 +148,17 @@ pub async fn serve(
         let _ = stream.get_ref().shutdown(Shutdown::Read);
         reading.await;
     }
+}
+
+/// A connection frozen for a live upgrade, as its task hands it to the hub.
+#[derive(Debug, Clone)]
+pub struct Handed {
+    /// The socket, which must outlive the exec.
+    pub stream: Arc<Async<TcpStream>>,
+    /// Its outbox, for a new task should the exec fail.
+    pub outbox: Arc<Outbox>,
+    /// What the reader held.
+    pub input: Input,
 }
 
 /// Makes closing `stream` send a reset (a zero linger) instead of waiting on
@@ -130,29 +198,16 @@ fn unacknowledged_bytes(stream: &TcpStream) -> i32 {
 /// in its future. Handing lines on (framing, flood waits, a full hub queue) is
 /// a future of its own, boxed for as long as it runs: were it inlined, every
 /// connection's future would be sized for its largest state, idle or not.
-async fn read_from_client(
-    id: ClientId,
-    stream: &Async<TcpStream>,
-    outbox: &Outbox,
-    hub: Sender<Event>,
-    live: Arc<LiveConfig>,
-    counters: Arc<SharedCounters>,
-) {
-    let (generation, config) = live.get();
-    let mut reader = Reader {
-        id,
-        outbox,
-        hub,
-        counters,
-        framer: LineFramer::new(config.max_line_bytes),
-        bucket: FloodBucket::new(&config, Instant::now()),
-        generation,
-        config,
-        live,
-        unframed: Vec::new(),
-        told_held: false,
-    };
+///
+/// The future may be dropped at any await (a live upgrade freezes the
+/// connection): what was read and not yet handed on stays in `reader.input`.
+async fn read_from_client(reader: &mut Reader<'_>, stream: &Async<TcpStream>) {
+    let id = reader.id;
     let reason = loop {
+        // Input an old chatd had not handed on when it froze goes first.
+        if reader.input.pending.is_some() && Box::pin(reader.hand_on(false)).await.is_err() {
+            return;
+        }
         if let Err(err) = stream.readable().await {
             break LeaveReason::Error(err.to_string());
         }
@@ -162,7 +217,10 @@ async fn read_from_client(
             match stream.get_ref().read(&mut chunk) {
                 Ok(0) => true,
                 Ok(n) => {
-                    reader.unframed.extend_from_slice(&chunk[..n]);
+                    reader.input.pending = Some(Box::new(Pending {
+                        unframed: chunk[..n].to_vec(),
+                        ..Pending::default()
+                    }));
                     false
                 }
                 Err(err)
@@ -174,6 +232,9 @@ async fn read_from_client(
                 Err(err) => break LeaveReason::Error(err.to_string()),
             }
         };
+        if eof {
+            reader.input.pending.get_or_insert_default();
+        }
         if Box::pin(reader.hand_on(eof)).await.is_err() {
             return; // The hub has closed: the server is shutting down.
         }
@@ -185,145 +246,293 @@ async fn read_from_client(
     let _ = reader.hub.send(Event::Disconnected { id, reason }).await;
 }
 
-/// The reading half's state between reads.
+/// The reading half: its state ([`Input`]) and what it talks to.
 struct Reader<'a> {
     id: ClientId,
     outbox: &'a Outbox,
     hub: Sender<Event>,
     /// Where the lines flood control holds back are counted.
     counters: Arc<SharedCounters>,
-    framer: LineFramer,
-    bucket: FloodBucket,
+    input: Input,
     /// The config generation `config` was taken at.
     generation: u64,
     config: Arc<Config>,
     live: Arc<LiveConfig>,
-    /// Input read but not yet framed. While the hub or flood control holds this
-    /// reader up, the rest of a read waits here as bytes (at most READ_CHUNK), not
-    /// as a list of framed lines, which for tiny lines would be many times larger.
-    unframed: Vec<u8>,
+}
+
+/// What a connection's reader holds between reads, and what a live upgrade
+/// hands over of it: the framer (an unfinished line, a telnet command cut in
+/// two), the flood bucket, and input read but not yet handed to the hub.
+#[derive(Debug, Clone)]
+pub struct Input {
+    framer: LineFramer,
+    bucket: FloodBucket,
     /// The client was told that flood control holds its lines back; not again
     /// until its bucket has filled up (the burst is over).
     told_held: bool,
+    /// Input read and not yet handed on; None when idle, so that an idle
+    /// connection keeps no input buffers (a pointer, not a queue).
+    pending: Option<Box<Pending>>,
+}
+
+/// Input read and not yet handed to the hub.
+#[derive(Debug, Clone, Default)]
+struct Pending {
+    /// A read's bytes; those before `pos` are framed. While the hub or flood
+    /// control holds the reader up, the rest of a read waits here as bytes (at
+    /// most READ_CHUNK), not as a list of framed lines, which for tiny lines
+    /// would be many times larger.
+    unframed: Vec<u8>,
+    pos: usize,
+    /// Lines framed and not yet handed on (usually at most one: framing goes
+    /// up to the next newline only).
+    frames: VecDeque<Frame>,
+    /// The first frame has had its flood-control token.
+    admitted: bool,
+}
+
+impl Input {
+    /// A new connection's: nothing read, a full flood bucket.
+    pub fn new(config: &Config) -> Input {
+        Input {
+            framer: LineFramer::new(config.max_line_bytes),
+            bucket: FloodBucket::new(config, Instant::now()),
+            told_held: false,
+            pending: None,
+        }
+    }
+
+    /// Writes the reader's state for a live upgrade.
+    pub fn encode(&self, enc: &mut Encoder, clock: &Clock) {
+        self.framer.encode(enc);
+        self.bucket.encode(enc, clock);
+        enc.bool(self.told_held);
+        let empty = Pending::default();
+        let pending = self.pending.as_deref().unwrap_or(&empty);
+        enc.bytes(&pending.unframed[pending.pos.min(pending.unframed.len())..]);
+        enc.usize(pending.frames.len());
+        for frame in &pending.frames {
+            match frame {
+                Frame::Line(text) => {
+                    enc.u8(0);
+                    enc.str(text);
+                }
+                Frame::TooLong => enc.u8(1),
+            }
+        }
+        enc.bool(pending.admitted);
+    }
+
+    /// Reads what [`encode`](Self::encode) wrote.
+    ///
+    /// # Errors
+    /// A truncated or damaged state.
+    pub fn decode(dec: &mut Decoder<'_>, clock: &Clock) -> Result<Input, DecodeError> {
+        let framer = LineFramer::decode(dec)?;
+        let bucket = FloodBucket::decode(dec, clock)?;
+        let told_held = dec.bool("a flood notice flag")?;
+        let unframed = dec.bytes("input not yet framed")?.to_vec();
+        let count = dec.count("framed lines", 1)?;
+        let mut frames = VecDeque::with_capacity(count);
+        for _ in 0..count {
+            frames.push_back(match dec.u8("a framed line")? {
+                0 => Frame::Line(dec.str("a framed line")?.to_owned()),
+                1 => Frame::TooLong,
+                tag => return Err(dec.bad("a framed line", &format!("tag {tag}"))),
+            });
+        }
+        let admitted = dec.bool("a flood admission")?;
+        let pending = (!unframed.is_empty() || !frames.is_empty()).then(|| {
+            Box::new(Pending {
+                unframed,
+                pos: 0,
+                frames,
+                admitted,
+            })
+        });
+        Ok(Input {
+            framer,
+            bucket,
+            told_held,
+            pending,
+        })
+    }
 }
 
 /// The hub's event channel has closed.
-struct RoomClosed;
+struct HubClosed;
 
 impl Reader<'_> {
     /// Takes up a reloaded config, if there is one.
     fn reload(&mut self) {
         if self.live.generation() != self.generation {
             (self.generation, self.config) = self.live.get();
-            self.framer.set_max_line_bytes(self.config.max_line_bytes);
-            self.bucket.reconfigure(&self.config);
+            self.input
+                .framer
+                .set_max_line_bytes(self.config.max_line_bytes);
+            self.input.bucket.reconfigure(&self.config);
         }
+    }
+
+    /// Sends `event` to the hub. The fast way moves it; when the hub's queue
+    /// is full, a copy of a line waits in the frame it came from until the
+    /// send completes, so that dropping this future mid-wait (an upgrade)
+    /// loses nothing.
+    async fn send(&mut self, event: Event) -> Result<(), HubClosed> {
+        let event = match self.hub.try_send(event) {
+            Ok(()) => return Ok(()),
+            Err(async_channel::TrySendError::Closed(_)) => return Err(HubClosed),
+            Err(async_channel::TrySendError::Full(event)) => event,
+        };
+        if let (Event::Line { text, .. }, Some(pending)) =
+            (&event, self.input.pending.as_deref_mut())
+            && let Some(Frame::Line(kept)) = pending.frames.front_mut()
+            && kept.is_empty()
+        {
+            kept.clone_from(text);
+        }
+        self.hub.send(event).await.map_err(|_| HubClosed)
     }
 
     /// Frames what was read and sends the hub each line in turn (waiting for
     /// flood control and for room in the hub's queue). `eof`: the client has
     /// closed, so an unterminated last line counts too.
-    async fn hand_on(&mut self, eof: bool) -> Result<(), RoomClosed> {
-        // A queue, so that what is still waiting can be counted as it goes.
-        let mut frames = VecDeque::new();
-        let mut pos = 0;
+    ///
+    /// May be dropped at any await: a line leaves `pending.frames` only once
+    /// the hub has it, and its flood token is remembered (`admitted`).
+    async fn hand_on(&mut self, eof: bool) -> Result<(), HubClosed> {
         loop {
-            if pos < self.unframed.len() {
-                // Up to the next newline only: lines are framed as they are handed on.
-                let rest = &self.unframed[pos..];
-                let end = rest
-                    .iter()
-                    .position(|&b| b == b'\n')
-                    .map_or(rest.len(), |i| i + 1);
-                self.framer
-                    .push(&rest[..end], &mut |frame| frames.push_back(frame));
-                pos += end;
-            } else if eof {
-                // A last line without its newline still counts: nothing is lost.
-                self.framer.finish(&mut |frame| frames.push_back(frame));
-            }
-            if self.framer.take_timing_marks() > 0 {
-                // One answer is enough to resynchronise telnet. It goes straight
-                // to the outbox (not through the hub: it is not chat) and within
-                // the queue's soft bound, so a flood of requests cannot grow
-                // memory; a full or closed queue needs no answer.
-                let reply = Arc::from(&TIMING_MARK_REPLY[..]);
-                let _ = self.outbox.try_push(reply, self.config.send_queue_bytes);
-            }
-            while let Some(frame) = frames.pop_front() {
-                // Once the hub has closed this client's outbox (kicked, banned,
-                // quit, too slow), nothing it sent after is heard: a spammer's
-                // pasted lines stop with it instead of trickling out through
-                // flood control.
-                if !self.outbox.is_open() {
-                    self.unframed.clear();
-                    pos = 0;
-                    break;
-                }
-                let event = match frame {
-                    // Blank lines mean nothing to the hub; they need not cost a token.
-                    Frame::Line(text) if text.trim().is_empty() => continue,
-                    Frame::Line(text) => {
-                        // The clock flood control reads is the line's
-                        // arrival: read, and let through.
-                        let mut now = Instant::now();
-                        if self.told_held && self.bucket.is_full(now) {
-                            self.told_held = false;
-                        }
-                        if let Some(mut wait) = self.bucket.take(now) {
-                            // Counted once per line, however many waits it takes.
-                            self.counters.flood_held();
-                            if !self.told_held {
-                                // Once per burst, the sender learns why its
-                                // lines trickle out: this one, the framed ones
-                                // after it, and those read but not framed yet.
-                                self.told_held = true;
-                                let unframed = &self.unframed[pos..];
-                                let waiting = 1
-                                    + frames.len()
-                                    + unframed.iter().filter(|&&b| b == b'\n').count();
-                                let held = Event::FloodHeld {
-                                    id: self.id,
-                                    waiting,
-                                };
-                                if self.hub.send(held).await.is_err() {
-                                    return Err(RoomClosed);
-                                }
-                            }
-                            loop {
-                                smol::Timer::after(wait).await;
-                                now = Instant::now();
-                                match self.bucket.take(now) {
-                                    None => break,
-                                    Some(more) => wait = more,
-                                }
-                            }
-                        }
-                        Event::Line {
-                            id: self.id,
-                            text,
-                            at: now,
-                        }
+            let Some(pending) = self.input.pending.as_deref_mut() else {
+                return Ok(());
+            };
+            if pending.frames.is_empty() {
+                if pending.pos < pending.unframed.len() {
+                    // Up to the next newline only: lines are framed as they are handed on.
+                    let rest = &pending.unframed[pending.pos..];
+                    let end = rest
+                        .iter()
+                        .position(|&b| b == b'\n')
+                        .map_or(rest.len(), |i| i + 1);
+                    let frames = &mut pending.frames;
+                    self.input
+                        .framer
+                        .push(&rest[..end], &mut |frame| frames.push_back(frame));
+                    pending.pos += end;
+                } else {
+                    if eof {
+                        // A last line without its newline still counts: nothing is lost.
+                        let frames = &mut pending.frames;
+                        self.input
+                            .framer
+                            .finish(&mut |frame| frames.push_back(frame));
                     }
-                    Frame::TooLong => Event::TooLong { id: self.id },
-                };
-                if self.hub.send(event).await.is_err() {
-                    return Err(RoomClosed);
+                    if pending.frames.is_empty() {
+                        // An idle connection keeps no input buffers.
+                        self.input.pending = None;
+                        self.input.framer.shrink();
+                        return Ok(());
+                    }
                 }
+                self.answer_timing_marks();
+                continue;
             }
-            if pos == self.unframed.len() {
-                break;
+            // Once the hub has closed this client's outbox (kicked, banned,
+            // quit, too slow), nothing it sent after is heard: a spammer's
+            // pasted lines stop with it instead of trickling out through
+            // flood control.
+            if !self.outbox.is_open() {
+                self.input.pending = None;
+                return Ok(());
+            }
+            let event = match pending.frames.front_mut() {
+                // Blank lines mean nothing to the hub; they need not cost a token.
+                Some(Frame::Line(text)) if text.trim().is_empty() => {
+                    pending.frames.pop_front();
+                    continue;
+                }
+                Some(Frame::Line(_)) => {
+                    let now = self.admit().await?;
+                    let Some(pending) = self.input.pending.as_deref_mut() else {
+                        return Ok(());
+                    };
+                    let Some(Frame::Line(text)) = pending.frames.front_mut() else {
+                        return Ok(());
+                    };
+                    Event::Line {
+                        id: self.id,
+                        text: std::mem::take(text),
+                        at: now,
+                    }
+                }
+                Some(Frame::TooLong) | None => Event::TooLong { id: self.id },
+            };
+            self.send(event).await?;
+            if let Some(pending) = self.input.pending.as_deref_mut() {
+                pending.frames.pop_front();
+                pending.admitted = false;
             }
         }
-        // An idle connection keeps no input buffers.
-        self.unframed = Vec::new();
-        self.framer.shrink();
-        Ok(())
+    }
+
+    /// Waits until flood control lets the first framed line through, and
+    /// returns when that was (the line's arrival, for the latency metric).
+    async fn admit(&mut self) -> Result<Instant, HubClosed> {
+        let mut now = Instant::now();
+        if self.input.pending.as_ref().is_some_and(|p| p.admitted) {
+            return Ok(now);
+        }
+        let bucket = &mut self.input.bucket;
+        if self.input.told_held && bucket.is_full(now) {
+            self.input.told_held = false;
+        }
+        if let Some(mut wait) = bucket.take(now) {
+            // Counted once per line, however many waits it takes.
+            self.counters.flood_held();
+            if !self.input.told_held {
+                // Once per burst, the sender learns why its lines trickle
+                // out: this one, the framed ones after it, and those read
+                // but not framed yet.
+                let waiting = self.input.pending.as_deref().map_or(1, |p| {
+                    p.frames.len() + p.unframed[p.pos..].iter().filter(|&&b| b == b'\n').count()
+                });
+                let held = Event::FloodHeld {
+                    id: self.id,
+                    waiting,
+                };
+                self.send(held).await?;
+                self.input.told_held = true;
+            }
+            loop {
+                smol::Timer::after(wait).await;
+                now = Instant::now();
+                match self.input.bucket.take(now) {
+                    None => break,
+                    Some(more) => wait = more,
+                }
+            }
+        }
+        if let Some(pending) = self.input.pending.as_deref_mut() {
+            pending.admitted = true;
+        }
+        Ok(now)
+    }
+
+    /// Answers telnet's timing-mark requests seen so far. One answer is
+    /// enough to resynchronise telnet. It goes straight to the outbox (not
+    /// through the hub: it is not chat) and within the queue's soft bound, so
+    /// a flood of requests cannot grow memory; a full or closed queue needs
+    /// no answer.
+    fn answer_timing_marks(&mut self) {
+        if self.input.framer.take_timing_marks() > 0 {
+            let reply = Arc::from(&TIMING_MARK_REPLY[..]);
+            let _ = self.outbox.try_push(reply, self.config.send_queue_bytes);
+        }
     }
 }
 
 /// Writes what the hub queues until the outbox is closed or aborted, then
-/// closes the sending side (FIN); [`serve`] decides how the rest ends.
+/// closes the sending side (FIN); [`serve`] decides how the rest ends. Ends
+/// without closing when the outbox is frozen (a live upgrade).
 ///
 /// Each batch goes to the kernel straight from the queued blocks, which are
 /// shared by every recipient of a round, with one non-blocking `writev` per
@@ -332,7 +541,7 @@ impl Reader<'_> {
 /// take stays where it is, as a position in the batch (still counted against
 /// the client's queue bound), until the socket is writable or the hub aborts
 /// the outbox.
-async fn write_to_client(stream: &Async<TcpStream>, outbox: &Outbox) {
+async fn write_to_client(stream: &Async<TcpStream>, outbox: &Outbox) -> WriterEnd {
     'batches: while let Some(blocks) = outbox.next_blocks().await {
         let mut at = Position::default();
         at.advance(&blocks, 0);
@@ -352,6 +561,11 @@ async fn write_to_client(stream: &Async<TcpStream>, outbox: &Outbox) {
                     // Boxed: only a connection whose socket is full pays for
                     // this wait's state, not every idle one.
                     if !Box::pin(future::or(writable, aborted)).await {
+                        if outbox.is_frozen() {
+                            // A live upgrade: the new chatd writes the rest.
+                            outbox.put_back(blocks, at.block, at.offset);
+                            return WriterEnd::Frozen;
+                        }
                         break 'batches;
                     }
                 }
@@ -360,10 +574,22 @@ async fn write_to_client(stream: &Async<TcpStream>, outbox: &Outbox) {
             }
         }
     }
+    if outbox.is_frozen() {
+        return WriterEnd::Frozen;
+    }
     // Whatever ended the writer, the hub must stop queueing for this client.
     outbox.abort();
     // The peer may already be gone; shutting down a dead socket is harmless.
     let _ = stream.get_ref().shutdown(Shutdown::Write);
+    WriterEnd::Closed
+}
+
+/// How a writer ended.
+enum WriterEnd {
+    /// The connection is over: the sending side is closed.
+    Closed,
+    /// A live upgrade froze the outbox; what is not written is back in it.
+    Frozen,
 }
 
 /// Blocks handed to one `writev`: a round's batch is usually one or two, a
@@ -421,7 +647,7 @@ fn write_blocks(
 /// Flood control: a token bucket per client. Each line takes a token; tokens come
 /// back at `flood_lines_per_sec` up to `flood_burst`. When none is left the reader
 /// waits (and so stops reading) instead of dropping the line.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct FloodBucket {
     tokens: f64,
     burst: f64,
@@ -453,6 +679,31 @@ impl FloodBucket {
             self.rate = 0.0;
         }
         self.tokens = self.tokens.min(self.burst);
+    }
+
+    /// Writes the bucket for a live upgrade (its settings come from the config).
+    pub fn encode(&self, enc: &mut Encoder, clock: &Clock) {
+        enc.f64(self.tokens);
+        enc.i64(clock.encode(self.last));
+    }
+
+    /// Reads what [`encode`](Self::encode) wrote; the settings are taken up
+    /// at the reader's next reload check.
+    ///
+    /// # Errors
+    /// A truncated or damaged state.
+    pub fn decode(dec: &mut Decoder<'_>, clock: &Clock) -> Result<FloodBucket, DecodeError> {
+        let tokens = dec.f64("flood tokens")?;
+        if !tokens.is_finite() {
+            return Err(dec.bad("flood tokens", &tokens.to_string()));
+        }
+        let last = clock.decode(dec.i64("a flood time")?);
+        Ok(FloodBucket {
+            tokens,
+            burst: 0.0,
+            rate: 0.0,
+            last,
+        })
     }
 
     /// Whether the bucket is full at `now`: the client has been quiet long

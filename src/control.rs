@@ -70,6 +70,20 @@ pub const MAX_CONNECTIONS: usize = 16;
 /// Wait before accepting again after accept failed for want of resources.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
+/// An `upgrade [PATH]` request (or SIGUSR2's): the server checks the new
+/// binary and hands everything over to it; a refusal comes back on `reply`,
+/// success from the new image, on `asker`.
+#[derive(Debug)]
+pub struct UpgradeRequest {
+    /// The binary to exec; None: the one this chatd was started from.
+    pub path: Option<PathBuf>,
+    /// Where a refusal goes; the receiver may be gone.
+    pub reply: Sender<Reply>,
+    /// The control connection that asked (a second descriptor of it), which
+    /// the new image answers; None for SIGUSR2.
+    pub asker: Option<UnixStream>,
+}
+
 /// A `reload` request: the server re-reads its config file the way SIGHUP does,
 /// applies it, and only then sends the answer on `reply` (Done, or Refused with
 /// the file's `file:line:` errors).
@@ -89,6 +103,21 @@ pub struct SocketFile {
 }
 
 impl SocketFile {
+    /// The socket file at `path` as it is now: one a live upgrade handed
+    /// over with its listener, to be removed at exit like one [`bind`] made.
+    ///
+    /// # Errors
+    /// Nothing is at `path`.
+    pub fn adopt(path: &Path) -> Result<SocketFile, String> {
+        let meta = std::fs::symlink_metadata(path)
+            .map_err(|e| format!("control socket {}: {e}", path.display()))?;
+        Ok(SocketFile {
+            path: path.to_owned(),
+            dev: meta.dev(),
+            ino: meta.ino(),
+        })
+    }
+
     /// Where the socket is.
     pub fn path(&self) -> &Path {
         &self.path
@@ -189,11 +218,7 @@ fn bind_private(path: &Path) -> io::Result<UnixListener> {
 /// does so when it has shut down): one task per connection, at most
 /// [`MAX_CONNECTIONS`] at once, each bounded by [`READ_TIMEOUT`] and
 /// [`WRITE_TIMEOUT`].
-pub async fn serve(
-    listener: Async<UnixListener>,
-    hub: Sender<Event>,
-    reload: Sender<ReloadRequest>,
-) {
+pub async fn serve(listener: Async<UnixListener>, hub: Sender<Event>, server: ServerRequests) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
         let slot = slots.acquire_arc().await;
@@ -213,23 +238,38 @@ pub async fn serve(
             }
         };
         let hub = hub.clone();
-        let reload = reload.clone();
+        let server = server.clone();
         // Detached: each ends within its timeouts, and at exit an unanswered
         // control client only sees the connection close.
         crate::exec::spawn(async move {
             let _slot = slot;
-            answer(stream, &hub, &reload).await;
+            answer(stream, &hub, &server).await;
         })
         .detach();
     }
 }
 
+/// The requests the server answers itself: `reload` and `upgrade`.
+#[derive(Debug, Clone)]
+pub struct ServerRequests {
+    /// Where `reload` goes.
+    pub reload: Sender<ReloadRequest>,
+    /// Where `upgrade` goes.
+    pub upgrade: Sender<UpgradeRequest>,
+}
+
 /// Reads one request, answers it, closes.
-async fn answer(stream: Async<UnixStream>, hub: &Sender<Event>, reload: &Sender<ReloadRequest>) {
+async fn answer(stream: Async<UnixStream>, hub: &Sender<Event>, server: &ServerRequests) {
     let reply = match read_request(&stream).await {
-        Ok(line) => carry_out(line, hub, reload).await,
+        Ok(line) => carry_out(line, hub, server, &stream).await,
         Err(reply) => reply,
     };
+    write_answer(stream, reply).await;
+}
+
+/// Writes `reply` and closes; public for the new image of a live upgrade,
+/// which answers the control connection that asked for it.
+pub async fn write_answer(stream: Async<UnixStream>, reply: Reply) {
     let sent = async {
         let mut writer = &stream;
         smol::io::AsyncWriteExt::write_all(&mut writer, reply.encode().as_bytes()).await?;
@@ -305,7 +345,12 @@ async fn read_request(stream: &Async<UnixStream>) -> Result<String, Reply> {
 }
 
 /// Hands the request to whoever answers it and waits for that answer.
-async fn carry_out(line: String, hub: &Sender<Event>, reload: &Sender<ReloadRequest>) -> Reply {
+async fn carry_out(
+    line: String,
+    hub: &Sender<Event>,
+    server: &ServerRequests,
+    stream: &Async<UnixStream>,
+) -> Reply {
     if line.split_whitespace().next() == Some("metrics") {
         if line.split_whitespace().nth(1).is_some() {
             return Reply::Refused("metrics takes no arguments\n".to_owned());
@@ -318,12 +363,30 @@ async fn carry_out(line: String, hub: &Sender<Event>, reload: &Sender<ReloadRequ
     }
     let (reply, answer) = async_channel::bounded(1);
     // A failed send drops `reply` with the request, so the wait below ends at once.
-    if line.split_whitespace().next() == Some("reload") {
-        if line.split_whitespace().nth(1).is_some() {
+    let mut words = line.split_whitespace();
+    if words.next() == Some("reload") {
+        if words.next().is_some() {
             return Reply::Refused("reload takes no arguments\n".to_owned());
         }
         info!("control socket: reload");
-        let _ = reload.send(ReloadRequest { reply }).await;
+        let _ = server.reload.send(ReloadRequest { reply }).await;
+    } else if line.split_whitespace().next() == Some("upgrade") {
+        let path = line
+            .trim()
+            .strip_prefix("upgrade")
+            .unwrap_or_default()
+            .trim();
+        info!("control socket: upgrade {path}");
+        let asker = match stream.get_ref().try_clone() {
+            Ok(asker) => asker,
+            Err(err) => return Reply::Refused(format!("upgrade refused: {err}\n")),
+        };
+        let request = UpgradeRequest {
+            path: (!path.is_empty()).then(|| PathBuf::from(path)),
+            reply,
+            asker: Some(asker),
+        };
+        let _ = server.upgrade.send(request).await;
     } else {
         debug!("control socket: {line:?}");
         let _ = hub.send(Event::ControlRequest { line, reply }).await;

@@ -29,6 +29,7 @@ pub mod connection;
 pub mod control;
 pub mod ctl;
 pub mod exec;
+pub mod handover;
 pub mod hub;
 pub mod listener;
 pub mod log;

@@ -8,7 +8,7 @@ use chatd::cli::{self, Command};
 use chatd::config::{Config, Source};
 use chatd::startup::{self, Finding};
 use chatd::systemd::notify_or_warn;
-use chatd::{error, info, listener, server, signals};
+use chatd::{error, handover, info, listener, server, signals};
 
 /// Exit status for configuration errors (sysexits' EX_CONFIG); systemd is told
 /// not to restart on it, since restarting cannot fix a bad file.
@@ -29,6 +29,8 @@ fn main() -> ExitCode {
         }
         Command::Version => {
             println!("chatd {}", env!("CARGO_PKG_VERSION"));
+            // What a live upgrade checks before it hands over to this binary.
+            println!("handover versions: {}", handover::format::versions());
             return ExitCode::SUCCESS;
         }
         Command::Ctl(args) => return chatd::ctl::main(args),
@@ -93,22 +95,70 @@ fn main() -> ExitCode {
     }
 }
 
+/// The sockets an old chatd handed over (see `chatd::handover`): the
+/// listener, and the control socket, the metrics endpoint and the control
+/// connection that asked, where there are; the state goes into `extras`.
+fn resumed_sockets(
+    config: &Config,
+    state: Result<Vec<u8>, String>,
+    extras: &mut server::Extras,
+) -> Result<(std::net::TcpListener, Option<chatd::control::SocketFile>), String> {
+    let sockets = handover::sockets_from_env()?.ok_or_else(|| {
+        format!(
+            "{} is set but {} is not",
+            handover::ENV_FD,
+            handover::ENV_SOCKETS
+        )
+    })?;
+    let take = |fd: i32| handover::adopt(fd).map_err(|e| format!("handover: descriptor {fd}: {e}"));
+    let listener = std::net::TcpListener::from(take(sockets.listener)?);
+    let mut socket_file = None;
+    if let Some(fd) = sockets.control {
+        extras.control_socket = Some(std::os::unix::net::UnixListener::from(take(fd)?));
+        if let Some(path) = &config.control_socket {
+            socket_file = Some(chatd::control::SocketFile::adopt(std::path::Path::new(
+                path,
+            ))?);
+            info!("control socket at {path} (kept)");
+        }
+    }
+    if let Some(fd) = sockets.metrics {
+        extras.metrics = Some(std::net::TcpListener::from(take(fd)?));
+    }
+    if let Some(fd) = sockets.asker {
+        extras.asker = Some(std::os::unix::net::UnixStream::from(take(fd)?));
+    }
+    extras.resume =
+        Some(state.and_then(|state| server::read_state(&state).map_err(|e| e.to_string())));
+    info!("upgrade: resuming with the sockets of the old chatd");
+    Ok((listener, socket_file))
+}
+
 fn run(config: Config, mut extras: server::Extras) -> Result<(), String> {
-    let listener = listener::open(&config)?;
+    // A new image after a live upgrade takes the sockets the old one left
+    // open; an ordinary start binds them.
+    let handed = match handover::take_state() {
+        Some(state) => Some(resumed_sockets(&config, state, &mut extras)?),
+        None => None,
+    };
+    let (listener, _socket_file) = match handed {
+        Some(sockets) => sockets,
+        None => (listener::open(&config)?, None),
+    };
     let local = listener
         .local_addr()
         .map_err(|e| format!("listening socket: {e}"))?;
     // Bound before "listening" is logged: whoever waits for that line may use it.
-    let _socket_file = match &config.control_socket {
-        Some(path) => {
+    let _socket_file = match (&config.control_socket, &extras.control_socket) {
+        (Some(path), None) => {
             let (socket, file) = chatd::control::bind(std::path::Path::new(path))?;
             info!("control socket at {path}");
             extras.control_socket = Some(socket);
             Some(file)
         }
-        None => None,
+        _ => _socket_file,
     };
-    if let Some(addr) = config.metrics_address {
+    if let (Some(addr), None) = (config.metrics_address, &extras.metrics) {
         let metrics = chatd::scrape::bind(addr)?;
         let bound = metrics
             .local_addr()
@@ -121,9 +171,11 @@ fn run(config: Config, mut extras: server::Extras) -> Result<(), String> {
     // the process.
     let (orders, orders_rx) = server::orders();
     let reloads = orders.clone();
+    let upgrades = orders.clone();
     let handlers = signals::Handlers {
         shutdown: Box::new(move || orders.shutdown()),
         reload: Box::new(move || reloads.reload_and_wait()),
+        upgrade: Box::new(move || upgrades.upgrade()),
     };
     signals::start(handlers, config.shutdown_grace_secs)?;
     info!("listening on {local}");

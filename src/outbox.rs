@@ -78,6 +78,9 @@ struct State {
     /// bytes instead of 80 (on x86-64), and its `Arc` stays within glibc's
     /// 112-byte chunk, so an idle connection costs no more than before.
     probe_left: u32,
+    /// A live upgrade is handing this client over: the writer stops and puts
+    /// back what it took, and pushes still queue (in the padding too).
+    frozen: bool,
 }
 
 impl State {
@@ -124,8 +127,69 @@ impl Outbox {
                 waker: None,
                 probe: None,
                 probe_left: 0,
+                frozen: false,
             }),
         }
+    }
+
+    /// An open queue holding `queued` (what a client had not been sent when
+    /// its chatd handed it over) and having written `written` bytes over its
+    /// life.
+    pub fn restored(queued: Vec<u8>, written: u64) -> Self {
+        let outbox = Outbox::new();
+        {
+            let mut state = outbox.lock();
+            state.written = written;
+            if !queued.is_empty() {
+                state.bytes = queued.len();
+                state.blocks.push_back(Block::from(queued));
+            }
+        }
+        outbox
+    }
+
+    /// Stops the writer for a live upgrade: it puts back what it has not
+    /// written ([`put_back`](Self::put_back)) and ends; pushes still queue.
+    pub fn freeze(&self) {
+        self.change(|state| state.frozen = true);
+    }
+
+    /// Undoes [`freeze`](Self::freeze) (the upgrade failed): a new writer
+    /// takes up what is queued.
+    pub fn thaw(&self) {
+        self.lock().frozen = false;
+    }
+
+    /// Whether the outbox is frozen for an upgrade.
+    pub fn is_frozen(&self) -> bool {
+        self.lock().frozen
+    }
+
+    /// Gives back the part of a batch the writer had not written when it was
+    /// frozen: `blocks` from block `block`, byte `offset` on, ahead of what
+    /// was queued since. The byte count already includes them.
+    pub fn put_back(&self, mut blocks: VecDeque<Block>, block: usize, offset: usize) {
+        blocks.drain(..block.min(blocks.len()));
+        if offset > 0
+            && let Some(first) = blocks.front_mut()
+        {
+            *first = Block::from(&first[offset.min(first.len())..]);
+        }
+        let mut state = self.lock();
+        let newer = std::mem::take(&mut state.blocks);
+        blocks.extend(newer);
+        state.blocks = blocks;
+    }
+
+    /// What is queued, as one run of bytes, and the bytes written over the
+    /// outbox's life: what a live upgrade hands over.
+    pub fn contents(&self) -> (Vec<u8>, u64) {
+        let state = self.lock();
+        let mut bytes = Vec::with_capacity(state.bytes);
+        for block in &state.blocks {
+            bytes.extend_from_slice(block);
+        }
+        (bytes, state.written)
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -253,12 +317,13 @@ impl Outbox {
     /// Waits until there is something to write, then takes all of it (leaving an
     /// empty queue that owns no memory). Returns `None` when the connection should
     /// be closed: after a `close` once the queue is empty, or at once after an
-    /// `abort`. Call [`written`](Self::written) as the lines get written.
+    /// `abort`; and when the outbox is frozen ([`is_frozen`](Self::is_frozen)). Call [`written`](Self::written) as the lines get written.
     pub async fn next_blocks(&self) -> Option<VecDeque<Block>> {
         poll_fn(|cx| {
             let mut state = self.lock();
             match state.phase {
                 Phase::Aborted => Poll::Ready(None),
+                _ if state.frozen => Poll::Ready(None),
                 _ if !state.blocks.is_empty() => {
                     Poll::Ready(Some(std::mem::take(&mut state.blocks)))
                 }
@@ -291,13 +356,14 @@ impl Outbox {
         }
     }
 
-    /// Resolves once the outbox has been aborted: lets the writer give up on a
-    /// write that a dead client will never accept. Must be polled by the same
-    /// task that drains the outbox (they share one waker slot).
+    /// Resolves once the outbox has been aborted (or frozen): lets the writer
+    /// give up on a write that a dead client will never accept. Must be
+    /// polled by the same task that drains the outbox (they share one waker
+    /// slot).
     pub async fn aborted(&self) {
         poll_fn(|cx| {
             let mut state = self.lock();
-            if state.phase == Phase::Aborted {
+            if state.phase == Phase::Aborted || state.frozen {
                 Poll::Ready(())
             } else {
                 state.wait(cx);

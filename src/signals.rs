@@ -2,7 +2,7 @@
 //! one ends the grace), SIGHUP a reload. The signal thread knows nothing of
 //! the server: it calls what it is given.
 
-use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR2};
 
 use crate::info;
 
@@ -15,6 +15,9 @@ pub struct Handlers {
     /// that reloads happen one at a time (systemd's `RELOADING=1` … `READY=1`
     /// wraps it).
     pub reload: Box<dyn Fn() -> bool + Send>,
+    /// SIGUSR2: a live upgrade to the binary chatd was started from; the
+    /// server logs the outcome.
+    pub upgrade: Box<dyn Fn() -> bool + Send>,
 }
 
 /// Starts the signal thread: SIGTERM/SIGINT call `handlers.shutdown` (the
@@ -22,13 +25,20 @@ pub struct Handlers {
 /// as `STOPPING=1`, the next as skipping the rest of the grace), SIGHUP calls
 /// `handlers.reload`. A plain thread: the signal iterator blocks.
 pub fn start(handlers: Handlers, grace_secs: u64) -> Result<(), String> {
-    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP, SIGUSR2])
         .map_err(|e| format!("cannot install signal handlers: {e}"))?;
     std::thread::Builder::new()
         .name("signals".to_owned())
         .spawn(move || {
             let mut shutdowns = 0;
             for signal in signals.forever() {
+                if signal == SIGUSR2 {
+                    info!("SIGUSR2: live upgrade");
+                    if !(handlers.upgrade)() {
+                        return;
+                    }
+                    continue;
+                }
                 if signal == SIGHUP {
                     // Logged as `chatd ctl reload` is ("control socket: reload"),
                     // so the log says what asked for each reload.

@@ -127,6 +127,10 @@ pub fn open(source: Source, config: &Config) -> Result<server::Extras, String> {
         source,
         motd,
         metrics: None,
+        resume: None,
+        asker: None,
+        exe: std::env::current_exe().ok(),
+        args: std::env::args_os().skip(1).collect(),
     })
 }
 

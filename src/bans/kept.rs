@@ -181,6 +181,14 @@ impl Bans {
         kept.save()
     }
 
+    /// Takes up the list of `kind` a live upgrade handed over (the old
+    /// chatd's, which its saver may not have finished writing), and saves it.
+    pub fn adopt(&mut self, list: AddressList) {
+        let kept = self.kept_mut(list.kind());
+        kept.list = list;
+        kept.save();
+    }
+
     /// Lifts the entry of `kind` on exactly `net`, saving; None when there was
     /// none.
     pub fn remove(&mut self, kind: Kind, net: &IpNet) -> Option<Change> {

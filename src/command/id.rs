@@ -132,5 +132,7 @@ ids! {
         Metrics,
         /// `reload`: answered by the server, not the hub.
         Reload,
+        /// `upgrade [PATH]`: a live upgrade, carried out by the server.
+        Upgrade,
     }
 }

@@ -524,4 +524,21 @@ pub const COMMANDS: &[Command] = &[
             zh: "重新读取配置文件",
         },
     },
+    Command {
+        id: Id::Server(ServerCommand::Upgrade),
+        name: "upgrade",
+        aliases: &[],
+        params: Params::OptValue,
+        access: Access::ControlSocket,
+        ctl: true,
+        muted: Muted::Runs,
+        usage: Words {
+            en: "[PATH]",
+            zh: "[路径]",
+        },
+        help: Words {
+            en: "hand every connection to a new chatd binary (default: the one started), keeping everything",
+            zh: "把所有连接交给新的 chatd 程序（默认：启动时的那个），什么都不丢",
+        },
+    },
 ];

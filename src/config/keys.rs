@@ -22,7 +22,7 @@ pub(super) struct Key {
 }
 
 /// Every key, in the order `render` writes them.
-pub(super) const KEYS: [Key; 29] = [
+pub(super) const KEYS: [Key; 30] = [
     Key {
         name: "address",
         restart: Some(|new, old| new.address = old.address.clone()),
@@ -83,6 +83,12 @@ pub(super) const KEYS: [Key; 29] = [
         restart: None,
         set: |c, v| v.boolean().map(|on| c.timestamps = on),
         show: |c| Some(c.timestamps.to_string()),
+    },
+    Key {
+        name: "upgrade_notice",
+        restart: None,
+        set: |c, v| v.boolean().map(|on| c.upgrade_notice = on),
+        show: |c| Some(c.upgrade_notice.to_string()),
     },
     Key {
         name: "utc_offset",

@@ -103,6 +103,8 @@ pub struct Config {
     pub colors: bool,
     /// Whether users start with `/timestamps on`: the time before every line.
     pub timestamps: bool,
+    /// Whether users see `* server upgraded` after a live upgrade.
+    pub upgrade_notice: bool,
     /// The time zone of timestamps, as minutes east of UTC (`utc_offset = "+08:00"`).
     pub utc_offset_minutes: i32,
     /// Least important log lines still written.
@@ -167,6 +169,7 @@ impl Default for Config {
             language: Language::En,
             colors: true,
             timestamps: false,
+            upgrade_notice: true,
             utc_offset_minutes: 0,
             log_level: LogLevel::Info,
             max_nick_chars: 24,

@@ -22,6 +22,22 @@ impl Source {
         self.path.as_deref()
     }
 
+    /// The command-line options that make this source (`--config FILE`,
+    /// `--port N`): what another chatd is given to read the same settings
+    /// (a live upgrade's `--check-config`).
+    pub fn args(&self) -> Vec<std::ffi::OsString> {
+        let mut args = Vec::new();
+        if let Some(path) = &self.path {
+            args.push("--config".into());
+            args.push(path.clone().into_os_string());
+        }
+        if let Some(port) = self.port_override {
+            args.push("--port".into());
+            args.push(port.to_string().into());
+        }
+        args
+    }
+
     /// How the start-up log names it: the file's path, or "built-in defaults".
     pub fn describe(&self) -> String {
         match &self.path {

@@ -111,6 +111,7 @@ fn every_key_parses() {
         language: Language::Zh,
         colors: false,
         timestamps: true,
+        upgrade_notice: true,
         utc_offset_minutes: -570,
         log_level: LogLevel::Debug,
         max_nick_chars: 64,

@@ -96,6 +96,21 @@ impl Backlog {
         }
     }
 
+    /// What a live upgrade hands over: when it went over, and the written
+    /// count last seen with when it moved.
+    pub(super) fn parts(&self) -> (Instant, u64, Instant) {
+        (self.over_since, self.written, self.moved_at)
+    }
+
+    /// Reads back [`parts`](Self::parts).
+    pub(super) fn from_parts(over_since: Instant, written: u64, moved_at: Instant) -> Backlog {
+        Backlog {
+            over_since,
+            written,
+            moved_at,
+        }
+    }
+
     /// Looks at the client again at `now`, its outbox reading `progress`.
     pub(super) fn check(
         &mut self,

@@ -89,6 +89,27 @@ pub struct SharedCounters {
 }
 
 impl SharedCounters {
+    /// Every counter, in a fixed order, for a live upgrade.
+    pub(crate) fn values(&self) -> Vec<u64> {
+        let load = |n: &AtomicU64| n.load(Ordering::Relaxed);
+        let mut all: Vec<u64> = self.rejected.iter().map(load).collect();
+        all.push(load(&self.flood_holds));
+        all.extend(self.reloads.iter().map(load));
+        all
+    }
+
+    /// Adds counts written by [`values`](Self::values) (an old chatd's).
+    pub(crate) fn add_values(&self, values: &[u64]) {
+        let counters = self
+            .rejected
+            .iter()
+            .chain([&self.flood_holds])
+            .chain(self.reloads.iter());
+        for (counter, &n) in counters.zip(values) {
+            counter.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
     /// A connection was turned away for `why`.
     pub fn rejected(&self, why: Rejection) {
         self.rejected[why as usize].fetch_add(1, Ordering::Relaxed);
@@ -213,6 +234,35 @@ impl Counts {
                 .collect(),
             rounds: Histogram::new(ROUND_BUCKETS),
             latency: LineLatency::new(now),
+        }
+    }
+
+    /// The plain counters, for a live upgrade: connections admitted,
+    /// sign-ins, slow drops by bound, then each moderation action's count
+    /// by name. (The histograms start again.)
+    pub(super) fn values(&self) -> (Vec<u64>, Vec<(&'static str, u64)>) {
+        let plain = vec![
+            self.accepted,
+            self.sign_ins,
+            self.slow_drops[0],
+            self.slow_drops[1],
+        ];
+        let actions = self.actions.iter().map(|&(_, name, n)| (name, n)).collect();
+        (plain, actions)
+    }
+
+    /// Takes up counters written by [`values`](Self::values); an action
+    /// this chatd does not have is dropped.
+    pub(super) fn restore(&mut self, plain: &[u64], actions: &[(String, u64)]) {
+        if let [accepted, sign_ins, hard, stalled] = *plain {
+            self.accepted = accepted;
+            self.sign_ins = sign_ins;
+            self.slow_drops = [hard, stalled];
+        }
+        for (name, n) in actions {
+            if let Some(action) = self.actions.iter_mut().find(|(_, a, _)| a == name) {
+                action.2 = *n;
+            }
         }
     }
 

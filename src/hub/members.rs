@@ -107,6 +107,17 @@ impl Member {
         self.own.get_or_insert_with(Box::default)
     }
 
+    /// The member's own settings, if it changed any (a live upgrade hands
+    /// over only those).
+    pub(super) fn own(&self) -> Option<&Comfort> {
+        self.own.as_deref()
+    }
+
+    /// Sets the member's own settings (a live upgrade restoring them).
+    pub(super) fn set_own(&mut self, own: Option<Box<Comfort>>) {
+        self.own = own;
+    }
+
     /// Takes the member's away message, if it is away; a member that never
     /// used a comfort command gets no settings made for the asking.
     pub(super) fn own_away_taken(&mut self) -> Option<String> {

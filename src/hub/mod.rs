@@ -52,6 +52,7 @@ mod comfort;
 mod commands;
 mod counts;
 mod delivery;
+mod handover;
 mod joins;
 mod members;
 mod moderation;
@@ -66,6 +67,8 @@ mod tests;
 use backlog::{Overflow, QueueBounds};
 use counts::Counts;
 pub use counts::{Rejection, ReloadResult, SharedCounters};
+use handover::Upgrade;
+pub use handover::{Frozen, Restored, Resumed, restore};
 use members::Members;
 
 pub use rooms::MAX_ROOM_NAME_CHARS;
@@ -167,6 +170,23 @@ pub enum Event {
         /// Where the snapshot goes.
         reply: async_channel::Sender<Snapshot>,
     },
+    /// A live upgrade begins: stop every connection, then send the state
+    /// (see `hub/handover.rs`). No answer means no (a shutdown has begun).
+    Freeze {
+        /// Where the state goes.
+        reply: async_channel::Sender<Frozen>,
+    },
+    /// A connection stopped for the upgrade, after its last line: its socket
+    /// and reader's state.
+    Frozen {
+        /// The connection.
+        id: ClientId,
+        /// Its socket and reader's state.
+        handed: Box<crate::connection::Handed>,
+    },
+    /// The upgrade's exec failed: carry on (the server restarts the
+    /// connections' tasks).
+    Thaw,
 }
 
 /// What the hub did over its life, for the shutdown summary.
@@ -218,6 +238,8 @@ struct Hub {
     shared: Arc<SharedCounters>,
     /// Status and watchdog pings to systemd, sent from the tick.
     heartbeat: crate::systemd::Heartbeat,
+    /// A live upgrade under way: connections freezing, or the state written.
+    upgrade: Option<Upgrade>,
 }
 
 /// Runs the hub until shutdown completes (or every event sender is gone).
@@ -227,8 +249,19 @@ pub async fn dispatch(
     shared: Arc<SharedCounters>,
     bans: Bans,
 ) -> Summary {
-    let saved = bans.saved_signal();
-    let mut hub = Hub::new(config, shared, bans);
+    run(Hub::new(config, shared, bans), events).await
+}
+
+/// Runs a hub a live upgrade handed over (see [`Hub::restore`]) until
+/// shutdown: every client first hears that the server was upgraded.
+pub async fn dispatch_restored(events: Receiver<Event>, restored: Restored) -> Summary {
+    let mut hub = restored.hub;
+    hub.announce_upgrade();
+    run(hub, events).await
+}
+
+async fn run(mut hub: Hub, events: Receiver<Event>) -> Summary {
+    let saved = hub.bans.saved_signal();
     // No yielding between events: while events keep coming the hub works
     // through a round of them, queues the round's broadcasts as one block per
     // recipient, and each writer then finds a long run of lines to send in one
@@ -266,6 +299,23 @@ pub async fn dispatch(
     hub.summary
 }
 
+/// Whether a live upgrade under way changes how `event` is handled: lines,
+/// leaves and the like, sent before their reader froze, are handled as
+/// ever; what would change the state after it is written waits or is
+/// refused.
+fn upgrade_holds(event: &Event) -> bool {
+    matches!(
+        event,
+        Event::Frozen { .. }
+            | Event::Thaw
+            | Event::ControlRequest { .. }
+            | Event::Tick
+            | Event::Metrics { .. }
+            | Event::Saved
+            | Event::Freeze { .. }
+    )
+}
+
 /// A block holding the server's text `text` (one or more whole lines).
 fn block(text: String) -> Block {
     Arc::from(text.into_bytes().into_boxed_slice())
@@ -293,11 +343,25 @@ impl Hub {
             line_arrived: now,
             shared,
             heartbeat: crate::systemd::Heartbeat::from_env(),
+            upgrade: None,
         }
     }
 
     /// Handles one event; returns true when the hub should close.
     fn handle(&mut self, event: Event) -> bool {
+        if self.upgrade.is_some() && upgrade_holds(&event) {
+            self.handle_upgrading(event);
+            return false;
+        }
+        let done = self.handle_event(event);
+        if self.upgrade.is_some() {
+            self.finish_freeze_if_done();
+        }
+        done
+    }
+
+    /// Handles one event as ever.
+    fn handle_event(&mut self, event: Event) -> bool {
         match event {
             Event::Connected { id, peer, outbox } => self.connected(id, peer, outbox),
             Event::Line { id, text, at } => {
@@ -336,10 +400,31 @@ impl Hub {
                 // The asker may have given up; then nobody wants the numbers.
                 let _ = reply.try_send(self.snapshot());
             }
+            Event::Freeze { reply } => {
+                self.begin_freeze(reply);
+                self.finish_freeze_if_done();
+            }
+            // Not upgrading: a stray handover closes its socket.
+            Event::Frozen { .. } | Event::Thaw => {}
         }
         // During a shutdown the hub closes as soon as the last user has left:
         // connections that never signed in have nothing to finish.
         self.shutting_down && self.members.registered() == 0
+    }
+
+    /// Handles, during a live upgrade, an event [`upgrade_holds`].
+    fn handle_upgrading(&mut self, event: Event) {
+        match event {
+            Event::Frozen { id, handed } => self.frozen_conn(id, handed),
+            Event::Thaw => self.thaw(),
+            Event::ControlRequest { reply, .. } => {
+                let why = "chatd is upgrading; ask again in a moment\n".to_owned();
+                let _ = reply.try_send(crate::reply::Reply::Refused(why));
+            }
+            // The clock, the metrics and the disk wait for the new image.
+            _ => {}
+        }
+        self.finish_freeze_if_done();
     }
 
     fn connected(&mut self, id: ClientId, peer: SocketAddr, outbox: Arc<Outbox>) {
@@ -372,6 +457,7 @@ impl Hub {
         let Some(member) = self.members.remove(id) else {
             return;
         };
+        self.unfreeze_wait(id);
         self.fanout.backlogs.remove(&id);
         if reason == LeaveReason::TooSlow {
             member.outbox.abort();

@@ -334,8 +334,8 @@ impl Hub {
                 Ok(String::new())
             }
             ServerCommand::Stats => Ok(format!("{}\r\n", self.health())),
-            ServerCommand::Reload => {
-                Err("! reload is answered by the server itself\r\n".to_owned())
+            ServerCommand::Reload | ServerCommand::Upgrade => {
+                Err("! this is answered by the server itself\r\n".to_owned())
             }
             // The control socket asks with `Event::Metrics` and writes the text itself.
             ServerCommand::Metrics => {

@@ -155,6 +155,27 @@ impl Room {
     pub(super) fn said(&self) -> u64 {
         self.said
     }
+
+    /// A room as a live upgrade hands it over; its members come back as
+    /// their connections do ([`Rooms::add`]).
+    pub(super) fn restored(
+        name: Option<Arc<str>>,
+        topic: Option<String>,
+        creator: Option<ClientId>,
+        history: VecDeque<HistoryEntry>,
+        presence: Presence,
+        said: u64,
+    ) -> Room {
+        Room {
+            name,
+            topic,
+            creator,
+            history,
+            presence,
+            said,
+            ..Room::default()
+        }
+    }
 }
 
 /// Every room, the lobby in slot [`LOBBY`].
@@ -180,6 +201,46 @@ impl Default for Rooms {
 }
 
 impl Rooms {
+    /// Rooms as a live upgrade hands them over, each in the slot it had
+    /// (members name their room by slot).
+    ///
+    /// # Errors
+    /// No lobby in slot 0, or two rooms in one slot or with one name.
+    pub(super) fn restored(rooms: Vec<(RoomId, Room)>) -> Result<Rooms, String> {
+        let len = rooms
+            .iter()
+            .map(|(id, _)| *id as usize + 1)
+            .max()
+            .unwrap_or(0);
+        let mut slots: Vec<Option<Room>> = Vec::with_capacity(len);
+        slots.resize_with(len, || None);
+        let mut by_key = HashMap::new();
+        for (id, room) in rooms {
+            if let Some(name) = &room.name {
+                if id == LOBBY || by_key.insert(crate::nick::nick_key(name), id).is_some() {
+                    return Err(format!("room {name:?} in slot {id}"));
+                }
+            } else if id != LOBBY {
+                return Err(format!("a room without a name in slot {id}"));
+            }
+            if slots[id as usize].replace(room).is_some() {
+                return Err(format!("two rooms in slot {id}"));
+            }
+        }
+        if slots.first().is_none_or(Option::is_none) {
+            return Err("no lobby".to_owned());
+        }
+        let free = (0..len as RoomId)
+            .filter(|&id| slots[id as usize].is_none())
+            .collect();
+        Ok(Rooms {
+            slots,
+            free,
+            by_key,
+            pending: Vec::new(),
+        })
+    }
+
     pub(super) fn get(&self, id: RoomId) -> Option<&Room> {
         self.slots.get(id as usize)?.as_ref()
     }

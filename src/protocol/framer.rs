@@ -47,7 +47,7 @@ enum Telnet {
 }
 
 /// One result of line framing.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Frame {
     /// A complete line without its terminator, decoded lossily from UTF-8 and
     /// not yet sanitized. May be empty.
@@ -65,7 +65,7 @@ pub enum Frame {
 /// and whether the current line is being discarded for being too long. The
 /// unfinished line never holds more than `max_line_bytes` bytes, whatever the
 /// client sends, and telnet subnegotiations are skipped without buffering.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct LineFramer {
     /// Content of the unfinished line, after telnet removal.
     buf: Vec<u8>,
@@ -198,6 +198,56 @@ impl LineFramer {
         if !self.buf.is_empty() {
             self.end_line(out);
         }
+    }
+
+    /// Writes the framer's state for a live upgrade: the unfinished line's
+    /// bytes (a split UTF-8 character among them: lines are decoded whole),
+    /// where it is in a telnet command, a pending `\r`, discarding.
+    pub fn encode(&self, enc: &mut crate::handover::Encoder) {
+        enc.bytes(&self.buf);
+        enc.usize(self.max);
+        enc.usize(self.next_max);
+        let (tag, option) = match self.telnet {
+            Telnet::Data => (0, 0),
+            Telnet::Iac => (1, 0),
+            Telnet::Option(b) => (2, b),
+            Telnet::Sub => (3, 0),
+            Telnet::SubIac => (4, 0),
+        };
+        enc.u8(tag);
+        enc.u8(option);
+        enc.bool(self.cr);
+        enc.bool(self.discarding);
+        enc.usize(self.timing_marks);
+    }
+
+    /// Reads what [`encode`](Self::encode) wrote.
+    ///
+    /// # Errors
+    /// A truncated or damaged state.
+    pub fn decode(
+        dec: &mut crate::handover::Decoder<'_>,
+    ) -> Result<LineFramer, crate::handover::DecodeError> {
+        let buf = dec.bytes("an unfinished line")?.to_vec();
+        let max = dec.usize("a line limit")?;
+        let next_max = dec.usize("a line limit")?;
+        let telnet = match (dec.u8("a telnet state")?, dec.u8("a telnet option")?) {
+            (0, _) => Telnet::Data,
+            (1, _) => Telnet::Iac,
+            (2, b) => Telnet::Option(b),
+            (3, _) => Telnet::Sub,
+            (4, _) => Telnet::SubIac,
+            (tag, _) => return Err(dec.bad("a telnet state", &format!("tag {tag}"))),
+        };
+        Ok(LineFramer {
+            buf,
+            max,
+            next_max,
+            telnet,
+            cr: dec.bool("a pending carriage return")?,
+            discarding: dec.bool("a discarding flag")?,
+            timing_marks: dec.usize("timing marks")?,
+        })
     }
 
     /// Bytes currently buffered for the unfinished line (for memory

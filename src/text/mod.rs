@@ -465,6 +465,23 @@ impl Texts {
         }
     }
 
+    /// What every client sees once a live upgrade has handed it over
+    /// (`upgrade_notice`).
+    pub fn upgraded(&self) -> String {
+        if self.zh() {
+            "* 服务器已升级\r\n".to_owned()
+        } else {
+            "* server upgraded\r\n".to_owned()
+        }
+    }
+
+    /// What every client gets when a new chatd could not read what the old
+    /// one handed over, before it is closed. Not in the configured language:
+    /// the config is not what failed to arrive, but this line is said once.
+    pub fn session_not_kept() -> &'static str {
+        "* the server restarted and could not keep your session; please reconnect\r\n"
+    }
+
     /// The last line every client gets.
     pub fn shutdown_now(&self) -> String {
         if self.zh() {

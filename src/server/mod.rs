@@ -18,6 +18,7 @@
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixListener;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -30,11 +31,15 @@ use smol::{Async, Task, Timer};
 
 use crate::bans::Bans;
 use crate::config::{Config, LiveConfig, Source};
-use crate::control::{self, ReloadRequest, Reply};
-use crate::hub::{self, ClientId, Event, Rejection, ReloadResult, SharedCounters, Summary};
+use crate::control::{self, ReloadRequest, Reply, ServerRequests, UpgradeRequest};
+use crate::hub::{ClientId, Event, Rejection, ReloadResult, SharedCounters, Summary};
 use crate::outbox::Outbox;
 use crate::text::Texts;
 use crate::{connection, debug, error, info, motd, warn};
+
+mod upgrade;
+
+pub use upgrade::{Resumption, read_state};
 
 /// Events that may wait between the readers and the hub. When it is full, readers
 /// wait (input pauses) rather than any queue growing: with `max_line_bytes` lines
@@ -66,6 +71,8 @@ pub enum Order {
     /// SIGHUP: re-read the config file, apply it, and answer on the request's
     /// channel once the new settings are in force (or with the file's errors).
     Reload(ReloadRequest),
+    /// SIGUSR2 or `chatd ctl upgrade`: a live upgrade (see `upgrade.rs`).
+    Upgrade(UpgradeRequest),
 }
 
 /// The sending side of a server's [`Order`]s, for whoever turns outside events
@@ -86,6 +93,19 @@ impl Orders {
     /// false once the server has finished.
     pub fn shutdown(&self) -> bool {
         self.0.send_blocking(Order::Shutdown).is_ok()
+    }
+
+    /// Asks for a live upgrade to the binary chatd was started from (SIGUSR2);
+    /// the outcome is logged. False once the server has finished.
+    pub fn upgrade(&self) -> bool {
+        // Nobody waits for the answer: the server logs it.
+        let (reply, _) = async_channel::bounded(1);
+        let request = UpgradeRequest {
+            path: None,
+            reply,
+            asker: None,
+        };
+        self.0.send_blocking(Order::Upgrade(request)).is_ok()
     }
 
     /// Asks for a reload and waits until it is applied or refused (the server
@@ -118,6 +138,27 @@ pub struct Extras {
     pub motd: Option<String>,
     /// The metrics endpoint's socket, bound (`metrics_address`), if configured.
     pub metrics: Option<TcpListener>,
+    /// A new image resuming after a live upgrade: what the old one handed
+    /// over, or why it cannot be read (then every client it held is told so).
+    pub resume: Option<Result<Resumption, String>>,
+    /// The control connection that asked for the upgrade, if one did: the
+    /// new image answers it.
+    pub asker: Option<std::os::unix::net::UnixStream>,
+    /// The binary a live upgrade execs by default, and the arguments it gets
+    /// (this process's own, read at start).
+    pub exe: Option<std::path::PathBuf>,
+    /// This process's arguments, without the program's name.
+    pub args: Vec<std::ffi::OsString>,
+}
+
+/// A connection, for [`Server::spawn_conn`].
+struct Conn {
+    id: ClientId,
+    peer: SocketAddr,
+    stream: Arc<Async<TcpStream>>,
+    outbox: Arc<Outbox>,
+    /// Its reader's state, when a live upgrade handed it over.
+    input: Option<connection::Input>,
 }
 
 /// Counts connections per remote address for `max_clients_per_ip`.
@@ -181,6 +222,17 @@ struct Server {
     orders: Receiver<Order>,
     /// Reloads asked for over the control socket.
     ctl_reloads: Receiver<ReloadRequest>,
+    /// Upgrades asked for over the control socket.
+    ctl_upgrades: Receiver<UpgradeRequest>,
+    /// The client limit: one permit per connection. Changing `max_clients`
+    /// needs a restart, because a semaphore cannot take permits back.
+    clients: Arc<Semaphore>,
+    /// Connections per address, for `max_clients_per_ip`.
+    addresses: Arc<AddressSlots>,
+    /// The last connection id given out.
+    last_id: std::sync::atomic::AtomicU64,
+    /// What a live upgrade needs besides the hub's state.
+    upgrade: upgrade::Upgrades,
     /// Connections turned away before the hub saw them, for the health line.
     counters: Arc<SharedCounters>,
     /// Cloned into every connection task; when the server's copy and every
@@ -247,24 +299,40 @@ impl Server {
             source,
             motd,
             metrics,
+            resume,
+            asker,
+            exe,
+            args,
         } = extras;
+        let upgrades = upgrade::Upgrades {
+            exe,
+            args,
+            control: control_socket.as_ref().map(|s| s.as_raw_fd()),
+            metrics: metrics.as_ref().map(|s| s.as_raw_fd()),
+        };
+        let max_clients = config.max_clients;
         let config = Arc::new(config);
         let live = Arc::new(LiveConfig::new(Arc::clone(&config)));
         let counters = Arc::new(SharedCounters::default());
         let (hub, hub_rx) = async_channel::bounded(HUB_QUEUE);
-        let hub_task =
-            crate::exec::spawn(hub::dispatch(hub_rx, config, Arc::clone(&counters), bans));
+        let (hub_task, resumed) =
+            upgrade::start_hub(hub_rx, config, Arc::clone(&counters), bans, resume, asker);
         // The ticker ends when the hub does (its send fails); dropping it with
         // the server cancels it in any case.
         let ticker = crate::exec::spawn(tick(hub.clone()));
         // Fails only if the hub has already closed, which it cannot have yet.
         let _ = hub.send(Event::Motd(motd.map(Arc::from))).await;
         let (ctl_reload_tx, ctl_reloads) = async_channel::bounded(4);
+        let (ctl_upgrade_tx, ctl_upgrades) = async_channel::bounded(4);
+        let requests = ServerRequests {
+            reload: ctl_reload_tx,
+            upgrade: ctl_upgrade_tx,
+        };
         let control_task = match control_socket {
             Some(socket) => Some(crate::exec::spawn(control::serve(
                 Async::new(socket)?,
                 hub.clone(),
-                ctl_reload_tx,
+                requests,
             ))),
             None => None,
         };
@@ -276,7 +344,7 @@ impl Server {
             None => None,
         };
         let (all_done, all_done_rx) = async_channel::bounded::<()>(1);
-        let server = Server {
+        let mut server = Server {
             hub,
             _ticker: ticker,
             _control_task: control_task,
@@ -285,21 +353,36 @@ impl Server {
             source,
             orders,
             ctl_reloads,
+            ctl_upgrades,
             counters,
             all_done: Some(all_done),
             all_done_rx,
+            clients: Arc::new(Semaphore::new(max_clients)),
+            addresses: Arc::new(AddressSlots::default()),
+            last_id: std::sync::atomic::AtomicU64::new(0),
+            upgrade: upgrades,
         };
+        if let Some(resumed) = resumed {
+            server.resume(resumed).await;
+        }
         Ok((server, hub_task))
     }
 
     /// The next order from main (signals) or from the control socket
     /// (`reload`); None once main has hung up.
     async fn next_order(&self) -> Option<Order> {
+        let ctl = async {
+            future::or(
+                async { self.ctl_reloads.recv().await.ok().map(Order::Reload) },
+                async { self.ctl_upgrades.recv().await.ok().map(Order::Upgrade) },
+            )
+            .await
+        };
         future::or(async { self.orders.recv().await.ok() }, async {
-            match self.ctl_reloads.recv().await {
-                Ok(request) => Some(Order::Reload(request)),
+            match ctl.await {
+                Some(order) => Some(order),
                 // No control socket: only main speaks.
-                Err(_) => future::pending().await,
+                None => future::pending().await,
             }
         })
         .await
@@ -331,6 +414,10 @@ impl Server {
                     // A reload during the grace is applied without telling
                     // systemd: once STOPPING=1 is sent, READY=1 would say the opposite.
                     Some(Order::Reload(request)) => self.reload(request, false).await,
+                    Some(Order::Upgrade(request)) => {
+                        let why = "upgrade refused: chatd is shutting down\n";
+                        let _ = request.reply.try_send(Reply::Refused(why.to_owned()));
+                    }
                     // main is gone; let the grace run its course.
                     None => future::pending::<()>().await,
                 }
@@ -440,22 +527,26 @@ impl Server {
     /// socket itself failed; the server then shuts down gracefully as if
     /// signalled, and `run` reports the error.
     async fn accept_until_shutdown(&self, listener: Async<TcpListener>) -> Option<io::Error> {
-        let (_, config) = self.live.get();
-        // The client limit: one permit per connection. Changing `max_clients` needs a
-        // restart, because a semaphore cannot take permits back.
-        let clients = Arc::new(Semaphore::new(config.max_clients));
-        let addresses = Arc::new(AddressSlots::default());
         let rejects_in_flight = Arc::new(AtomicUsize::new(0));
-        let mut next_id: ClientId = 0;
+        // A live upgrade's checks of the new binary, while they run.
+        let mut checking: Option<Task<upgrade::Checked>> = None;
 
         enum Woke {
             Accepted(io::Result<(Async<TcpStream>, SocketAddr)>),
             Order(Option<Order>),
+            Checked(upgrade::Checked),
         }
         loop {
-            let woke = future::or(async { Woke::Accepted(listener.accept().await) }, async {
-                Woke::Order(self.next_order().await)
-            })
+            let checked = async {
+                match checking.as_mut() {
+                    Some(task) => Woke::Checked(task.await),
+                    None => future::pending().await,
+                }
+            };
+            let woke = future::or(
+                async { Woke::Accepted(listener.accept().await) },
+                future::or(async { Woke::Order(self.next_order().await) }, checked),
+            )
             .await;
             let (stream, peer) = match woke {
                 Woke::Accepted(Ok(accepted)) => accepted,
@@ -471,12 +562,28 @@ impl Server {
                     self.reload(request, true).await;
                     continue;
                 }
+                Woke::Order(Some(Order::Upgrade(request))) => {
+                    if checking.is_some() {
+                        let _ = request
+                            .reply
+                            .try_send(Reply::Refused("already upgrading\n".to_owned()));
+                    } else {
+                        checking = Some(self.check_upgrade(request));
+                    }
+                    continue;
+                }
+                Woke::Checked(checked) => {
+                    checking = None;
+                    // Returns only if the upgrade did not happen.
+                    self.upgrade(checked, &listener).await;
+                    continue;
+                }
                 // A shutdown, or main hung up: stop accepting either way.
                 Woke::Order(Some(Order::Shutdown) | None) => return None,
             };
             let (_, config) = self.live.get();
             let texts = Texts::of(&config);
-            let Some(permit) = clients.try_acquire_arc() else {
+            let Some(permit) = self.clients.try_acquire_arc() else {
                 info!(
                     "rejected {peer}: server full ({} clients)",
                     config.max_clients
@@ -489,7 +596,10 @@ impl Server {
                 );
                 continue;
             };
-            let Some(slot) = addresses.try_take(peer.ip(), config.max_clients_per_ip) else {
+            let Some(slot) = self
+                .addresses
+                .try_take(peer.ip(), config.max_clients_per_ip)
+            else {
                 info!(
                     "rejected {peer}: too many connections from {} (max {})",
                     peer.ip(),
@@ -506,8 +616,7 @@ impl Server {
             // Lines are batched by the writer already; Nagle would only add latency.
             // Failing to set it costs latency, not correctness.
             let _ = stream.get_ref().set_nodelay(true);
-            next_id += 1;
-            let id = next_id;
+            let id = self.last_id.fetch_add(1, Ordering::Relaxed) + 1;
             info!("connect {peer} (client {id})");
             let stream = Arc::new(stream);
             let outbox = Arc::new(Outbox::new());
@@ -519,21 +628,46 @@ impl Server {
             if self.hub.send(connected).await.is_err() {
                 return None;
             }
-            let hub = self.hub.clone();
-            let live = Arc::clone(&self.live);
-            let counters = Arc::clone(&self.counters);
-            let done = self.all_done.clone();
-            // Detached, but not forgotten: `run` waits for every connection's `done`
-            // sender to drop before it returns.
-            crate::exec::spawn(async move {
-                let _permit = permit;
-                let _slot = slot;
-                let _done = done;
-                connection::serve(id, stream, outbox, hub, live, counters).await;
-                debug!("closed {peer} (client {id})");
-            })
-            .detach();
+            let conn = Conn {
+                id,
+                peer,
+                stream,
+                outbox,
+                input: None,
+            };
+            self.spawn_conn(conn, Some(permit), Some(slot));
         }
+    }
+
+    /// Starts a connection's task. Its permit and address slot go with it
+    /// (None: a connection a live upgrade handed over past the limits).
+    fn spawn_conn(
+        &self,
+        conn: Conn,
+        permit: Option<async_lock::SemaphoreGuardArc>,
+        slot: Option<AddressSlot>,
+    ) {
+        let hub = self.hub.clone();
+        let live = Arc::clone(&self.live);
+        let counters = Arc::clone(&self.counters);
+        let done = self.all_done.clone();
+        let Conn {
+            id,
+            peer,
+            stream,
+            outbox,
+            input,
+        } = conn;
+        // Detached, but not forgotten: `run` waits for every connection's `done`
+        // sender to drop before it returns.
+        crate::exec::spawn(async move {
+            let _permit = permit;
+            let _slot = slot;
+            let _done = done;
+            connection::serve(id, stream, outbox, hub, live, counters, input).await;
+            debug!("closed {peer} (client {id})");
+        })
+        .detach();
     }
 
     /// Tells a turned-away client why in one line, then closes.
