@@ -990,9 +990,15 @@ fn an_exec_that_fails_resumes_the_old_process() {
     bob.expect_line("* carol joined (3 online: alice, bob, carol)");
     same_process_running(&mut server, pid, Path::new(CHATD));
     assert_eq!(upgrade(&control, None).kept, 3);
-    for user in [&mut alice, &mut bob, &mut carol] {
-        user.expect_line(NOTICE);
-    }
+    alice.expect_line(NOTICE);
+    bob.expect_line(NOTICE);
+    // carol has the history she was shown on signing in to read first.
+    let shown = carol.read_until(NOTICE);
+    assert_eq!(
+        shown.first().map(String::as_str),
+        Some("* Last 3 messages:")
+    );
+    assert_eq!(shown.len(), 5, "{shown:?}");
     still_chatting(&mut alice, &mut bob, "upgraded after all");
 }
 
