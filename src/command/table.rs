@@ -537,8 +537,8 @@ pub const COMMANDS: &[Command] = &[
             zh: "[路径]",
         },
         help: Words {
-            en: "hand every connection to a new chatd binary (default: the one started), keeping everything",
-            zh: "把所有连接交给新的 chatd 程序（默认：启动时的那个），什么都不丢",
+            en: "live upgrade to a new binary, keeping everything (default: this one)",
+            zh: "在线升级到新的程序，什么都不丢（默认：当前这个）",
         },
     },
 ];

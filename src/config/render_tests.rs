@@ -46,6 +46,7 @@ fn render_writes_every_key_in_order() {
         "language",
         "colors",
         "timestamps",
+        "upgrade_notice",
         "utc_offset",
         "log_level",
         "max_nick_chars",
@@ -71,7 +72,7 @@ fn render_writes_every_key_in_order() {
         "# metrics_address is not set",
     ];
     assert_eq!(names, expected);
-    assert!(rendered.starts_with("address = \"127.0.0.1\"\nport = 8194\nroom_name = \"chatd\"\nlanguage = \"en\"\ncolors = true\ntimestamps = false\nutc_offset = \"+00:00\"\n"));
+    assert!(rendered.starts_with("address = \"127.0.0.1\"\nport = 8194\nroom_name = \"chatd\"\nlanguage = \"en\"\ncolors = true\ntimestamps = false\nupgrade_notice = true\nutc_offset = \"+00:00\"\n"));
 }
 
 #[test]

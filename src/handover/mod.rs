@@ -423,8 +423,12 @@ mod tests {
         };
         let err = check_binary(Path::new("/nonexistent/chatd"), &source).unwrap_err();
         assert!(err.starts_with("/nonexistent/chatd: "), "{err}");
-        let err = check_binary(Path::new("/etc/hostname"), &source).unwrap_err();
-        assert_eq!(err, "/etc/hostname: not executable");
+        let plain = std::env::temp_dir().join(format!("chatd-plain-{}", std::process::id()));
+        std::fs::write(&plain, "not a program\n").unwrap();
+        std::fs::set_permissions(&plain, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = check_binary(&plain, &source).unwrap_err();
+        let _ = std::fs::remove_file(&plain);
+        assert_eq!(err, format!("{}: not executable", plain.display()));
         let err = check_binary(Path::new("/bin/true"), &source).unwrap_err();
         assert!(err.contains("is not chatd"), "{err}");
     }

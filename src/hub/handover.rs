@@ -167,7 +167,7 @@ impl Hub {
     }
 
     /// Writes the hub's state; `conns` give each member's socket and reader.
-    fn encode(&self, conns: &[(ClientId, Box<Handed>)]) -> Vec<u8> {
+    pub(super) fn encode(&self, conns: &[(ClientId, Box<Handed>)]) -> Vec<u8> {
         let clock = Clock::now();
         let mut enc = Encoder::new();
         enc.i64(clock.encode(self.started));

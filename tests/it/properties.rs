@@ -184,6 +184,7 @@ fn random_config(rng: &mut Rng) -> Config {
         language: *rng.pick(&[Language::En, Language::Zh]),
         colors: rng.below(2) == 0,
         timestamps: rng.below(2) == 0,
+        upgrade_notice: rng.below(2) == 0,
         utc_offset_minutes: rng.below(14 * 60 * 2 + 1) as i32 - 14 * 60,
         log_level: *rng.pick(&[
             LogLevel::Error,
