@@ -208,7 +208,6 @@ fn random_config(rng: &mut Rng) -> Config {
         presence_summary_above: rng.below(1_000_001),
         presence_interval_secs: 1 + rng.below(3600) as u64,
         shutdown_grace_secs: rng.below(3601) as u64,
-        upgrade_notice: rng.below(2) == 0,
         stats_interval_secs: rng.below(86_401) as u64,
         control_socket: (rng.below(2) == 0).then(|| "/run/chatd/control.sock".to_owned()),
         state_dir: (rng.below(2) == 0).then(|| format!("/var/lib/chatd {}", rng.below(9))),
