@@ -19,6 +19,7 @@ room_name = \"chatd\"
 language = \"en\"
 colors = true
 timestamps = false
+upgrade_notice = true
 utc_offset = \"+00:00\"
 log_level = \"info\"
 max_nick_chars = 24
@@ -222,7 +223,12 @@ fn help_prints_usage() {
 fn version_prints_name_and_version() {
     let run = chatd().no_config().args(&["--version"]).run();
     assert_eq!(run.status.code(), Some(0));
-    assert_eq!(run.stdout, format!("chatd {VERSION}\n"));
+    // The second line is what a running chatd checks before it upgrades to
+    // this binary: the handover state versions it reads.
+    assert_eq!(
+        run.stdout,
+        format!("chatd {VERSION}\nhandover versions: 1\n")
+    );
 }
 
 #[test]
