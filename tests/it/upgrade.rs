@@ -895,14 +895,13 @@ fn a_file_that_is_not_executable_is_refused() {
     assert!(reason.starts_with(&expected), "{reason:?}");
 }
 
-/// A second upgrade asked for while the first is still checking its binary
-/// (whose `--version` waits for a file) is refused; the first then goes ahead.
-#[test]
-fn an_upgrade_while_one_runs_is_refused() {
-    let (server, control) = with_control("");
-    let [mut alice, mut bob] = server.users(["alice", "bob"]);
+/// Runs `chatd ctl upgrade` to a binary whose `--version` waits for a file,
+/// calls `during` while that check runs, then lets the check go on; returns
+/// what the first upgrade's `chatd ctl` got.
+fn while_an_upgrade_checks(control: &Path, during: impl FnOnce()) -> Finished {
     let gate = temp_dir();
     let (started, release) = (gate.join("started"), gate.join("release"));
+    // The wait is bounded (20 s), so that a failed test leaves nothing behind.
     let slow = script(
         "slow",
         &format!(
@@ -917,7 +916,7 @@ fn an_upgrade_while_one_runs_is_refused() {
         ),
     );
     let first = {
-        let (control, slow) = (control.clone(), slow.clone());
+        let (control, slow) = (control.to_owned(), slow.clone());
         thread::spawn(move || ctl(&control, &["upgrade", slow.to_str().unwrap()]))
     };
     let deadline = Instant::now() + TIMEOUT;
@@ -925,31 +924,67 @@ fn an_upgrade_while_one_runs_is_refused() {
         assert!(Instant::now() < deadline, "the check never ran {slow:?}");
         thread::sleep(Duration::from_millis(10)); // polling, not synchronizing
     }
-    // The second request is answered at once, whatever the first is waiting
-    // for; it is run on a thread so that a hang shows as a failure here
-    // rather than as a deadlock with the gate.
-    let second = {
-        let control = control.clone();
-        thread::spawn(move || ctl(&control, &["upgrade"]))
-    };
-    let deadline = Instant::now() + TIMEOUT;
-    while !second.is_finished() && Instant::now() < deadline {
-        thread::sleep(Duration::from_millis(10)); // polling, not synchronizing
-    }
-    let second_done = second.is_finished();
+    // The gate opens whatever `during` does, so that a failure there shows
+    // as itself and not as a hang.
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(during));
     std::fs::write(&release, "").expect("open the gate");
-    assert!(
-        second_done,
-        "a second upgrade was not answered while the first checked its binary"
-    );
-    let second = second.join().expect("second ctl");
-    assert_eq!(
-        first_refusal_line(&second),
-        "upgrade refused: already upgrading"
-    );
-    let first = first.join().expect("first ctl");
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+    first.join().expect("first ctl")
+}
+
+/// A second upgrade asked for while the first is still checking its binary is
+/// refused at once; the first then goes ahead.
+#[test]
+fn an_upgrade_while_one_runs_is_refused() {
+    let (server, control) = with_control("");
+    let [mut alice, mut bob] = server.users(["alice", "bob"]);
+    let first = while_an_upgrade_checks(&control, || {
+        // On a thread, so that a hang shows as a failure rather than as a
+        // deadlock with the gate.
+        let second = {
+            let control = control.clone();
+            thread::spawn(move || ctl(&control, &["upgrade"]))
+        };
+        let deadline = Instant::now() + TIMEOUT;
+        while !second.is_finished() && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(10)); // polling, not synchronizing
+        }
+        assert!(
+            second.is_finished(),
+            "a second upgrade was not answered while the first checked its binary"
+        );
+        let second = second.join().expect("second ctl");
+        assert_eq!(
+            first_refusal_line(&second),
+            "upgrade refused: already upgrading"
+        );
+    });
     assert_eq!(first.status.code(), Some(0), "{first:?}");
     assert_eq!(Upgraded::parse(&first.stdout).kept, 2);
+    alice.expect_line(NOTICE);
+    bob.expect_line(NOTICE);
+    still_chatting(&mut alice, &mut bob, "one upgrade");
+}
+
+/// SIGUSR2 while an upgrade checks its binary: refused, and since nobody asked
+/// over the control socket, the refusal is logged at warn.
+#[test]
+fn a_sigusr2_while_one_runs_is_refused_at_warn() {
+    let (mut server, control) = with_control("");
+    let [mut alice, mut bob] = server.users(["alice", "bob"]);
+    let mark = server.log_lines.len();
+    let first = while_an_upgrade_checks(&control, || {
+        server.signal("USR2");
+        wait_log_at(
+            &mut server,
+            mark,
+            "WARN ",
+            "upgrade refused: already upgrading",
+        );
+    });
+    assert_eq!(first.status.code(), Some(0), "{first:?}");
     alice.expect_line(NOTICE);
     bob.expect_line(NOTICE);
     still_chatting(&mut alice, &mut bob, "one upgrade");
