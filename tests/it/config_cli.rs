@@ -223,8 +223,7 @@ fn help_prints_usage() {
 fn version_prints_name_and_version() {
     let run = chatd().no_config().args(&["--version"]).run();
     assert_eq!(run.status.code(), Some(0));
-    // The second line is what a running chatd checks before it upgrades to
-    // this binary: the handover state versions it reads.
+    // The second line is what a live upgrade checks before handing over.
     assert_eq!(
         run.stdout,
         format!("chatd {VERSION}\nhandover versions: 1\n")
