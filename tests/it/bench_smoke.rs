@@ -127,3 +127,41 @@ fn load_generator_refuses_half_a_target() {
         assert!(stderr.starts_with("chatd-bench: "), "{args:?}: {stderr}");
     }
 }
+
+/// `--scenario upgrade`, scaled down: the server upgrades itself in the middle
+/// of the chat, the bench checks every line arrived once and in order, and the
+/// report gives the pause and the state's size from the server's answer.
+#[test]
+fn load_generator_measures_a_live_upgrade() {
+    let output = Command::new(env!("CARGO_BIN_EXE_chatd-bench"))
+        .args(["--quick", "--scenario", "upgrade", "--clients", "100"])
+        .output()
+        .expect("run chatd-bench");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "chatd-bench failed:\n{stderr}\n{stdout}"
+    );
+    let json = stdout
+        .lines()
+        .find(|l| l.contains("\"scenario\":\"upgrade\""))
+        .unwrap_or_else(|| panic!("no upgrade result:\n{stdout}"));
+    let field = |name: &str| -> f64 {
+        json.split(&format!("\"{name}\":"))
+            .nth(1)
+            .and_then(|v| v.split([',', '}']).next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in {json}"))
+    };
+    assert_eq!(field("errors"), 0.0, "{json}");
+    assert_eq!(field("kept"), 100.0, "{json}");
+    assert_eq!(field("deliveries"), field("expected"), "{json}");
+    assert!(field("expected") > 0.0, "{json}");
+    assert!(field("state_bytes") > 0.0, "{json}");
+    assert!(field("pause_ms") > 0.0, "{json}");
+    assert!(
+        stdout.contains("upgrade: the answer came "),
+        "no pause reported:\n{stdout}"
+    );
+}

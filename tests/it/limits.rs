@@ -151,19 +151,20 @@ fn flood_is_delayed_not_dropped_and_delays_only_the_flooder() {
 // The kernel takes about 4 MiB into a loopback socket's buffers before a writer
 // has to wait, so a client's queue in chatd grows only after that much is unread;
 // the tests below send until the server logs (at debug level) that the queue has
-// passed the soft bound, rather than guessing how much that takes.
+// passed the soft bound, rather than guessing how much that takes. The upgrade
+// tests (`upgrade.rs`) fill a stopped reader's queue with the same helpers.
 
 /// Bytes in each line the send-queue tests send, with its number and padding.
-const LINE_BYTES: usize = 1000;
+pub(crate) const LINE_BYTES: usize = 1000;
 
 /// Lines per batch: the watcher reads each batch before the next is sent.
-const BATCH: usize = 32;
+pub(crate) const BATCH: usize = 32;
 
 /// Sender sends lines `first..first + BATCH`, and watcher, who reads promptly,
 /// must get each of them, in order, within the usual timeout: the room keeps
 /// serving everyone else whatever one slow client does. Returns the other lines
 /// watcher got meanwhile (a leave notice).
-fn send_batch(sender: &mut Client, watcher: &mut Client, first: usize) -> Vec<String> {
+pub(crate) fn send_batch(sender: &mut Client, watcher: &mut Client, first: usize) -> Vec<String> {
     let pad = "x".repeat(LINE_BYTES - 7);
     let batch: String = (first..first + BATCH)
         .map(|n| format!("{n:06} {pad}\n"))
@@ -189,7 +190,7 @@ fn send_batch(sender: &mut Client, watcher: &mut Client, first: usize) -> Vec<St
 
 /// Sends batches until the server logs that `nick`'s queue passed the soft
 /// bound `soft`; returns how many lines were sent (at most 20 MB of them).
-fn send_until_over_soft(
+pub(crate) fn send_until_over_soft(
     server: &mut Server,
     sender: &mut Client,
     watcher: &mut Client,

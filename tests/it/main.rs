@@ -27,3 +27,4 @@ mod sanitize;
 mod session;
 mod systemd;
 mod systemd_live;
+mod upgrade;

@@ -1,7 +1,8 @@
 //! chatd under a real systemd (issue 13): boots systemd as PID 1 of a throw-away
 //! container (`systemd_live/container.rs`), installs chatd there by running the
 //! Install block of docs/operating.md line by line, and checks what an operator relies on:
-//! start, status, chat, watchdog, reload, the journal's priorities, graceful stop,
+//! start, status, chat, watchdog, reload, the journal's priorities, a live
+//! upgrade (same PID, users kept, watchdog and reload after it), graceful stop,
 //! config errors, restarts, socket activation and the hardening.
 //!
 //! Each check has a name and runs even when an earlier one failed; the test
@@ -414,6 +415,27 @@ fn run_checks(live: &Live<'_>, checks: &mut Checks) {
         "journal: -p warning shows chatd's warnings and none of its info lines",
         warning_priority(live),
     );
+    let upgraded = live_upgrade(live);
+    let after_upgrade = |check: fn(&Live<'_>) -> Check| match &upgraded {
+        Ok(()) => check(live),
+        Err(_) => Err("the upgrade itself failed (see above)".to_owned()),
+    };
+    let (watchdog_after, reload_after) = (
+        after_upgrade(watchdog_after_upgrade),
+        after_upgrade(reload_after_upgrade),
+    );
+    checks.record(
+        "upgrade: `chatd ctl upgrade` keeps the PID, the unit active and the users chatting",
+        upgraded,
+    );
+    checks.record(
+        "upgrade: the new image pings the watchdog; nothing restarted (NRestarts=0)",
+        watchdog_after,
+    );
+    checks.record(
+        "upgrade: `systemctl reload` still reloads the config after an upgrade",
+        reload_after,
+    );
     checks.record(
         "stop: graceful with a connected user (notices, exit status 0)",
         graceful_stop(live),
@@ -650,6 +672,101 @@ fn warning_priority(live: &Live<'_>) -> Check {
     ensure(info.is_empty(), || {
         format!("info lines at -p warning: {info:?}")
     })
+}
+
+/// `chatd ctl upgrade` as root, to the binary chatd was started from: the
+/// answer, the same MainPID, the unit back to active/running (READY=1 after
+/// RELOADING=1), no restart, the users told once and chatting on, the log line.
+fn live_upgrade(live: &Live<'_>) -> Check {
+    let pid = live.main_pid()?;
+    let restarts = live.show("chatd", "NRestarts")?;
+    let mut ursula = live.join("ursula")?;
+    let mut victor = live.join("victor")?;
+    ursula.expect("* victor joined")?;
+    let mark = live.mark()?;
+    let out = live
+        .c
+        .sh(&format!("chatd ctl --config {CONFIG_PATH} upgrade"), "")?;
+    ensure(out.status.success(), || {
+        format!(
+            "`chatd ctl upgrade` failed: {}\n{}",
+            out.describe(),
+            live.status()
+        )
+    })?;
+    let answer: Vec<&str> = out.stdout.lines().collect();
+    let version = env!("CARGO_PKG_VERSION");
+    ensure(
+        answer.len() == 2
+            && answer[0].starts_with(&format!("upgraded to chatd {version}: "))
+            && answer[0].contains(" connections kept, paused ")
+            && answer[1].starts_with("state: "),
+        || format!("the answer: {:?}", out.stdout),
+    )?;
+    let now = live.main_pid()?;
+    ensure(now == pid, || format!("MainPID was {pid}, is {now}"))?;
+    // RELOADING=1 then READY=1: back to active/running, not left reloading.
+    live.wait_show("chatd", "ActiveState", |state| state == "active")?;
+    live.wait_show("chatd", "SubState", |state| state == "running")?;
+    let restarts_now = live.show("chatd", "NRestarts")?;
+    ensure(restarts_now == restarts, || {
+        format!("NRestarts was {restarts}, is {restarts_now}")
+    })?;
+    for user in [&mut ursula, &mut victor] {
+        user.expect("* server upgraded")?;
+    }
+    ursula.send("still here")?;
+    victor.expect("> ursula: still here")?;
+    victor.send("me too")?;
+    ursula.expect("> victor: me too")?;
+    live.wait_journal(&format!("-u chatd -p info {mark}"), "upgraded to chatd ")?;
+    // And the new image serves newcomers.
+    let mut walter = live.join("walter")?;
+    walter.send("hello")?;
+    ursula.expect("> walter: hello")?;
+    Ok(())
+}
+
+/// After the upgrade the watchdog is pinged by the new image (its timestamp
+/// moves), and systemd never restarted chatd: same PID, NRestarts=0.
+fn watchdog_after_upgrade(live: &Live<'_>) -> Check {
+    let pid = live.main_pid()?;
+    let before = live.show("chatd", "WatchdogTimestampMonotonic")?;
+    live.wait_show("chatd", "WatchdogTimestampMonotonic", |now| now != before)?;
+    let now = live.main_pid()?;
+    let restarts = live.show("chatd", "NRestarts")?;
+    let state = live.show("chatd", "ActiveState")?;
+    ensure(now == pid && restarts == "0" && state == "active", || {
+        format!("MainPID {pid} -> {now}, NRestarts={restarts}, ActiveState={state}")
+    })
+}
+
+/// `systemctl reload` after an upgrade: the new image answers the reload and
+/// the banner shows the new room name, in the same process.
+fn reload_after_upgrade(live: &Live<'_>) -> Check {
+    let pid = live.main_pid()?;
+    let renamed = reloaded_config().replace(
+        "\nroom_name = \"live-reloaded\"\n",
+        "\nroom_name = \"after-upgrade\"\n",
+    );
+    live.write_config(&renamed)?;
+    let out = live.c.sh("systemctl reload chatd", "")?;
+    // Later checks start from the reloaded config again.
+    let restored = live.write_config(&reloaded_config());
+    ensure(out.status.success(), || {
+        format!(
+            "`systemctl reload chatd` failed: {}\n{}",
+            out.describe(),
+            live.status()
+        )
+    })?;
+    restored?;
+    let (_client, room) = live.connect()?;
+    ensure(room == "after-upgrade", || {
+        format!("the banner says {room:?} after the reload")
+    })?;
+    let now = live.main_pid()?;
+    ensure(now == pid, || format!("MainPID was {pid}, is {now}"))
 }
 
 fn graceful_stop(live: &Live<'_>) -> Check {

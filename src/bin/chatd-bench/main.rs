@@ -19,6 +19,7 @@ mod report;
 mod rooms;
 mod soak;
 mod target;
+mod upgrade;
 
 use std::cell::RefCell;
 use std::net::SocketAddr;
@@ -54,10 +55,16 @@ Scenarios (default: all, in this order):
   soak      (only when named) mixed, churning load for --minutes N: readers,
             talkers, a flooder, sign-in/quit churn, slow readers; a sample of
             RSS, descriptors and deliveries each minute; fails if they keep growing
+  upgrade   (only when named) 10,000 clients in 100 rooms, one in each of
+            10 rooms chatting at 20 lines/s, and a live upgrade (`upgrade` on
+            the control socket) in the middle: how long deliveries stopped,
+            the longest any client waited, the state's size; fails if a line
+            was lost, doubled or reordered, or a client disconnected
 Options:
   --minutes N      how long the soak runs (default 30; with --quick 0.2)
   --quick          scale every scenario down (a smoke test, not a benchmark)
-  --clients N      override the number of clients of every scenario run; in
+  --clients N      override the number of clients of every scenario run (the
+                   upgrade's: 10,000; with --quick 200); in
                    rooms, the total: the number of rooms stays (100, or --rooms)
                    and each room grows or shrinks; fewer rooms only if there
                    are not 2 clients for each
@@ -113,6 +120,8 @@ struct Outcome {
     rss_after_kib: u64,
     rss_per_client_bytes: f64,
     errors: u64,
+    /// What `--scenario upgrade` measured besides.
+    upgrade: Option<upgrade::Figures>,
 }
 
 fn main() {
@@ -238,6 +247,19 @@ fn main() {
             }
             let minutes = minutes.unwrap_or(if quick { 0.2 } else { 30.0 });
             outcomes.push(soak::run(minutes, quick, &target));
+            continue;
+        }
+        if name == "upgrade" {
+            if target.running.is_some() {
+                eprintln!(
+                    "chatd-bench: the upgrade starts its own chatd (with a control socket); \
+                     it takes no --addr"
+                );
+                std::process::exit(2);
+            }
+            let clients = clients.unwrap_or(if quick { 200 } else { 10_000 });
+            let rooms = room_count.unwrap_or(if quick { 10 } else { 100 });
+            outcomes.push(upgrade::run(clients, rooms, quick, &target));
             continue;
         }
         let Some(mut scenario) = scenario(name, quick) else {
@@ -597,6 +619,7 @@ async fn drive(
         rss_after_kib: rss_after,
         rss_per_client_bytes: 0.0,
         errors: tally.errors + u64::from(delivered < expected),
+        upgrade: None,
     }
 }
 
