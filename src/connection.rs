@@ -47,7 +47,7 @@ const ACK_POLL: Duration = Duration::from_millis(10);
 /// `nc` and `ncat` keep their side open until the user presses Enter, so once the
 /// client's kernel has acknowledged every byte (nothing can be lost any more) the
 /// connection is reset, which makes them exit after showing the last line.
-pub async fn serve(
+pub fn serve(
     id: ClientId,
     stream: Arc<Async<TcpStream>>,
     outbox: Arc<Outbox>,
@@ -55,11 +55,10 @@ pub async fn serve(
     live: Arc<LiveConfig>,
     counters: Arc<SharedCounters>,
     input: Option<Box<Input>>,
-) {
+) -> impl Future<Output = ()> + Send + 'static {
     let (generation, config) = live.get();
-    let mut reader = Reader {
+    let reader = Reader {
         id,
-        outbox: &outbox,
         hub,
         counters,
         input: match input {
@@ -75,69 +74,84 @@ pub async fn serve(
         config,
         live,
     };
-    let frozen = {
-        let mut reading = pin!(read_from_client(&mut reader, &stream));
-        let mut writing = pin!(write_to_client(&stream, &outbox));
-        let first = future::or(
-            async {
-                reading.as_mut().await;
-                None
-            },
-            async { Some(writing.as_mut().await) },
-        )
-        .await;
-        match first {
-            // The hub learns of it and closes the outbox, which ends the
-            // writer (frozen or not: the hub forgets this client either way).
-            None => {
-                writing.await;
-                return;
-            }
-            // The reader stops wherever it is: every state it can be in is
-            // kept in `reader.input` (see `Reader::hand_on`).
-            Some(WriterEnd::Frozen) => true,
-            Some(WriterEnd::Closed) => {
-                // The server's side is closed: wait for the client to close
-                // too, or for it to have acknowledged everything (then
-                // reset, so that `nc` exits).
-                let client_closed = future::or(
-                    async {
-                        reading.as_mut().await;
-                        true
-                    },
-                    async {
-                        // Boxed: the timers of this last phase would otherwise
-                        // make every connection's future bigger for its whole life.
-                        Box::pin(future::or(all_acknowledged(stream.get_ref()), async {
-                            smol::Timer::after(CLOSE_LINGER).await;
-                        }))
-                        .await;
-                        false
-                    },
-                )
-                .await;
-                if !client_closed {
-                    reset_on_close(stream.get_ref());
-                    // Ending the reading side ends the reader now.
-                    let _ = stream.get_ref().shutdown(Shutdown::Read);
-                    reading.await;
+    // An async block, not an async fn: what it captures is kept once, where
+    // an async fn would keep its arguments beside what is made of them, for
+    // the whole life of every connection.
+    serve_with(reader, stream, outbox)
+}
+
+/// [`serve`]'s future, from the reader it made.
+fn serve_with(
+    mut reader: Reader,
+    stream: Arc<Async<TcpStream>>,
+    outbox: Arc<Outbox>,
+) -> impl Future<Output = ()> + Send + 'static {
+    async move {
+        let id = reader.id;
+        let frozen = {
+            let mut reading = pin!(read_from_client(&mut reader, &outbox, &stream));
+            let mut writing = pin!(write_to_client(&stream, &outbox));
+            let first = future::or(
+                async {
+                    reading.as_mut().await;
+                    None
+                },
+                async { Some(writing.as_mut().await) },
+            )
+            .await;
+            match first {
+                // The hub learns of it and closes the outbox, which ends the
+                // writer (frozen or not: the hub forgets this client either way).
+                None => {
+                    writing.await;
+                    return;
                 }
-                false
+                // The reader stops wherever it is: every state it can be in is
+                // kept in `reader.input` (see `Reader::hand_on`).
+                Some(WriterEnd::Frozen) => true,
+                Some(WriterEnd::Closed) => {
+                    // The server's side is closed: wait for the client to close
+                    // too, or for it to have acknowledged everything (then
+                    // reset, so that `nc` exits).
+                    let client_closed = future::or(
+                        async {
+                            reading.as_mut().await;
+                            true
+                        },
+                        async {
+                            // Boxed: the timers of this last phase would otherwise
+                            // make every connection's future bigger for its whole life.
+                            Box::pin(future::or(all_acknowledged(stream.get_ref()), async {
+                                smol::Timer::after(CLOSE_LINGER).await;
+                            }))
+                            .await;
+                            false
+                        },
+                    )
+                    .await;
+                    if !client_closed {
+                        reset_on_close(stream.get_ref());
+                        // Ending the reading side ends the reader now.
+                        let _ = stream.get_ref().shutdown(Shutdown::Read);
+                        reading.await;
+                    }
+                    false
+                }
             }
+        };
+        if frozen {
+            let handed = Box::new(Handed {
+                stream,
+                outbox: Arc::clone(&outbox),
+                input: reader.input,
+            });
+            // After every line this reader sent: the hub has them all first. If
+            // the hub is gone, the server is gone too. Boxed: the send's state
+            // is paid for once, by a connection being handed over, not by every
+            // connection's future all its life.
+            let hub = reader.hub;
+            let _ = Box::pin(hub.send(Event::Frozen { id, handed })).await;
         }
-    };
-    if frozen {
-        let handed = Box::new(Handed {
-            stream,
-            outbox: Arc::clone(&outbox),
-            input: reader.input,
-        });
-        // After every line this reader sent: the hub has them all first. If
-        // the hub is gone, the server is gone too. Boxed: the send's state
-        // is paid for once, by a connection being handed over, not by every
-        // connection's future all its life.
-        let hub = reader.hub;
-        let _ = Box::pin(hub.send(Event::Frozen { id, handed })).await;
     }
 }
 
@@ -192,11 +206,12 @@ fn unacknowledged_bytes(stream: &TcpStream) -> i32 {
 ///
 /// The future may be dropped at any await (a live upgrade freezes the
 /// connection): what was read and not yet handed on stays in `reader.input`.
-async fn read_from_client(reader: &mut Reader<'_>, stream: &Async<TcpStream>) {
+async fn read_from_client(reader: &mut Reader, outbox: &Outbox, stream: &Async<TcpStream>) {
     let id = reader.id;
     let reason = loop {
         // Input an old chatd had not handed on when it froze goes first.
-        if reader.input.pending.is_some() && Box::pin(reader.hand_on(false)).await.is_err() {
+        if reader.input.pending.is_some() && Box::pin(reader.hand_on(outbox, false)).await.is_err()
+        {
             return;
         }
         if let Err(err) = stream.readable().await {
@@ -226,7 +241,7 @@ async fn read_from_client(reader: &mut Reader<'_>, stream: &Async<TcpStream>) {
         if eof {
             reader.input.pending.get_or_insert_default();
         }
-        if Box::pin(reader.hand_on(eof)).await.is_err() {
+        if Box::pin(reader.hand_on(outbox, eof)).await.is_err() {
             return; // The hub has closed: the server is shutting down.
         }
         if eof {
@@ -237,10 +252,10 @@ async fn read_from_client(reader: &mut Reader<'_>, stream: &Async<TcpStream>) {
     let _ = reader.hub.send(Event::Disconnected { id, reason }).await;
 }
 
-/// The reading half: its state ([`Input`]) and what it talks to.
-struct Reader<'a> {
+/// The reading half: its state ([`Input`]) and what it talks to (and its
+/// outbox, for telnet's timing marks and to know when to stop, passed in).
+struct Reader {
     id: ClientId,
-    outbox: &'a Outbox,
     hub: Sender<Event>,
     /// Where the lines flood control holds back are counted.
     counters: Arc<SharedCounters>,
@@ -353,7 +368,7 @@ impl Input {
 /// The hub's event channel has closed.
 struct HubClosed;
 
-impl Reader<'_> {
+impl Reader {
     /// Takes up a reloaded config, if there is one.
     fn reload(&mut self) {
         if self.live.generation() != self.generation {
@@ -391,7 +406,7 @@ impl Reader<'_> {
     ///
     /// May be dropped at any await: a line leaves `pending.frames` only once
     /// the hub has it, and its flood token is remembered (`admitted`).
-    async fn hand_on(&mut self, eof: bool) -> Result<(), HubClosed> {
+    async fn hand_on(&mut self, outbox: &Outbox, eof: bool) -> Result<(), HubClosed> {
         loop {
             let Some(pending) = self.input.pending.as_deref_mut() else {
                 return Ok(());
@@ -424,14 +439,14 @@ impl Reader<'_> {
                         return Ok(());
                     }
                 }
-                self.answer_timing_marks();
+                self.answer_timing_marks(outbox);
                 continue;
             }
             // Once the hub has closed this client's outbox (kicked, banned,
             // quit, too slow), nothing it sent after is heard: a spammer's
             // pasted lines stop with it instead of trickling out through
             // flood control.
-            if !self.outbox.is_open() {
+            if !outbox.is_open() {
                 self.input.pending = None;
                 return Ok(());
             }
@@ -513,10 +528,10 @@ impl Reader<'_> {
     /// through the hub: it is not chat) and within the queue's soft bound, so
     /// a flood of requests cannot grow memory; a full or closed queue needs
     /// no answer.
-    fn answer_timing_marks(&mut self) {
+    fn answer_timing_marks(&mut self, outbox: &Outbox) {
         if self.input.framer.take_timing_marks() > 0 {
             let reply = Arc::from(&TIMING_MARK_REPLY[..]);
-            let _ = self.outbox.try_push(reply, self.config.send_queue_bytes);
+            let _ = outbox.try_push(reply, self.config.send_queue_bytes);
         }
     }
 }
@@ -888,6 +903,6 @@ mod size_tests {
         let outbox = Arc::new(Outbox::new());
         let future = serve(1, stream, outbox, hub, live, Arc::default(), None);
         let size = std::mem::size_of_val(&future);
-        assert!(size <= 640, "a connection's future grew to {size} bytes");
+        assert!(size <= 552, "a connection's future grew to {size} bytes");
     }
 }

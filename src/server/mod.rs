@@ -649,10 +649,6 @@ impl Server {
         permit: Option<async_lock::SemaphoreGuardArc>,
         slot: Option<AddressSlot>,
     ) {
-        let hub = self.hub.clone();
-        let live = Arc::clone(&self.live);
-        let counters = Arc::clone(&self.counters);
-        let done = self.all_done.clone();
         let Conn {
             id,
             peer,
@@ -660,13 +656,18 @@ impl Server {
             outbox,
             input,
         } = conn;
+        let hub = self.hub.clone();
+        let live = Arc::clone(&self.live);
+        let counters = Arc::clone(&self.counters);
+        // Made here, not in the task: the task keeps what it captures all its
+        // life, and would keep each argument twice.
+        let serve = connection::serve(id, stream, outbox, hub, live, counters, input);
+        let guards = (permit, slot, self.all_done.clone());
         // Detached, but not forgotten: `run` waits for every connection's `done`
         // sender to drop before it returns.
         crate::exec::spawn(async move {
-            let _permit = permit;
-            let _slot = slot;
-            let _done = done;
-            connection::serve(id, stream, outbox, hub, live, counters, input).await;
+            serve.await;
+            drop(guards);
             debug!("closed {peer} (client {id})");
         })
         .detach();
