@@ -77,15 +77,7 @@ pub fn serve(
     // An async block, not an async fn: what it captures is kept once, where
     // an async fn would keep its arguments beside what is made of them, for
     // the whole life of every connection.
-    serve_with(reader, stream, outbox)
-}
-
-/// [`serve`]'s future, from the reader it made.
-fn serve_with(
-    mut reader: Reader,
-    stream: Arc<Async<TcpStream>>,
-    outbox: Arc<Outbox>,
-) -> impl Future<Output = ()> + Send + 'static {
+    let mut reader = reader;
     async move {
         let id = reader.id;
         let frozen = {
