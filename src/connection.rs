@@ -57,7 +57,7 @@ pub fn serve(
     input: Option<Box<Input>>,
 ) -> impl Future<Output = ()> + Send + 'static {
     let (generation, config) = live.get();
-    let reader = Reader {
+    let mut reader = Reader {
         id,
         hub,
         counters,
@@ -77,7 +77,6 @@ pub fn serve(
     // An async block, not an async fn: what it captures is kept once, where
     // an async fn would keep its arguments beside what is made of them, for
     // the whole life of every connection.
-    let mut reader = reader;
     async move {
         let id = reader.id;
         let frozen = {
