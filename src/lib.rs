@@ -2,7 +2,7 @@
 //!
 //! Data flows one way through these modules:
 //! socket bytes → [`protocol`] (lines, telnet, UTF-8, sanitizing) →
-//! [`connection`] (reader task, flood control) → [`hub`] (the one owner of who
+//! [`connection`] (reader task, flood control; its state in [`input`]) → [`hub`] (the one owner of who
 //! is here and in which room; what each line does, by [`command`]'s table and
 //! [`nick`]'s rules; fan-out, shown to each reader by [`render`]) → [`outbox`]
 //! (bounded per-client queue) → [`connection`] (writer task) → socket.
@@ -15,7 +15,9 @@
 //! their files; [`text`] is everything the server says, in English and
 //! Chinese. [`config`], [`cli`], [`listener`], [`signals`], [`startup`] (what
 //! the config names, checked before the start and by `--check-config`),
-//! [`motd`], [`log`] and [`systemd`] serve `main`. [`test_rng`] is the tests'
+//! [`motd`], [`log`] and [`systemd`] serve `main`. [`handover`] is the way
+//! over in a live upgrade (`chatd ctl upgrade`): the state's format, the
+//! checks of the new binary, the memory file and the exec. [`test_rng`] is the tests'
 //! random numbers.
 
 #![deny(unsafe_code)]
@@ -31,6 +33,7 @@ pub mod ctl;
 pub mod exec;
 pub mod handover;
 pub mod hub;
+pub mod input;
 pub mod listener;
 pub mod log;
 pub mod metrics;

@@ -8,7 +8,7 @@
 //!    which state versions it reads) and accepts the config (`--check-config`
 //!    with the daemon's own options). Anything wrong: nothing changes.
 //! 2. The hub stops every reader and writer, finishes its round and writes the
-//!    state ([`format`]) — the point of no return begins here.
+//!    state ([`format`](mod@format)) — the point of no return begins here.
 //! 3. [`write_memfd`] puts it in a memory file; [`exec`] clears close-on-exec
 //!    on it and on every socket that must survive, names them in the
 //!    environment ([`ENV_FD`], [`ENV_SOCKETS`]) and execs the new image in the
@@ -114,7 +114,7 @@ pub struct Checked {
 /// Checks that `path` is a chatd this one can hand over to: it can be run,
 /// says it is chatd and reads this chatd's state version, and accepts the
 /// config as `source` names it. Blocking (it runs the binary twice); each run
-/// is bounded by [`CHECK_TIMEOUT`].
+/// is bounded by ten seconds (`CHECK_TIMEOUT`).
 ///
 /// # Errors
 /// Why not, for the operator, naming the path.

@@ -5,7 +5,7 @@
 //! Freezing ([`Hub::begin_freeze`]): the round so far goes out, every
 //! member's outbox is frozen (its writer puts back what it has not written
 //! and stops), and each connection's task then hands its socket and its
-//! reader's state to the hub ([`Event::Frozen`], after every line that
+//! reader's state to the hub ([`Event::Frozen`](super::Event::Frozen), after every line that
 //! reader sent, so the hub has handled them all). Once every member has
 //! (or has left), the hub ends the round and writes the state: what is
 //! written is exactly what users have been sent or will be, nothing in
@@ -26,8 +26,8 @@ use async_channel::Sender;
 
 use crate::bans::{AddressList, Bans, Kind};
 use crate::config::Config;
-use crate::connection::{Handed, Input};
 use crate::handover::{Clock, DecodeError, Decoder, Encoder};
+use crate::input::{Handed, Input};
 use crate::nick::nick_key;
 use crate::outbox::Outbox;
 
@@ -72,7 +72,7 @@ pub struct Resumed {
     pub input: Input,
 }
 
-/// Reads a hub back from a handover state (see [`Hub::restore`]).
+/// Reads a hub back from a handover state: the hub [`dispatch_restored`](super::dispatch_restored) runs.
 ///
 /// # Errors
 /// A damaged or truncated state, with the bans back.

@@ -182,7 +182,7 @@ pub enum Event {
         /// The connection.
         id: ClientId,
         /// Its socket and reader's state.
-        handed: Box<crate::connection::Handed>,
+        handed: Box<crate::input::Handed>,
     },
     /// The upgrade's exec failed: carry on (the server restarts the
     /// connections' tasks).
@@ -252,7 +252,7 @@ pub async fn dispatch(
     run(Hub::new(config, shared, bans), events).await
 }
 
-/// Runs a hub a live upgrade handed over (see [`Hub::restore`]) until
+/// Runs a hub a live upgrade handed over (see [`restore`]) until
 /// shutdown: every client first hears that the server was upgraded.
 pub async fn dispatch_restored(events: Receiver<Event>, restored: Restored) -> Summary {
     let mut hub = restored.hub;

@@ -667,7 +667,7 @@ fn clients_over_the_soft_bound_stay_while_they_read() {
 /// yet included (rooms, histories, nicknames, comfort, operators, mutes).
 #[test]
 fn a_hub_handed_over_carries_on_as_the_old_one_would() {
-    use crate::connection::{Handed, Input};
+    use crate::input::{Handed, Input};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     for _ in 0..40 {

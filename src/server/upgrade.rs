@@ -260,7 +260,7 @@ impl Server {
 
     /// After a failed exec: every connection's task starts again from where
     /// it froze, and the hub takes events as ever.
-    async fn carry_on(&self, conns: Vec<(hub::ClientId, Box<crate::connection::Handed>)>) {
+    async fn carry_on(&self, conns: Vec<(hub::ClientId, Box<crate::input::Handed>)>) {
         for (id, handed) in conns {
             let handed = *handed;
             // Before the task starts: a writer finding its outbox frozen
