@@ -389,6 +389,41 @@ mod tests {
     }
 
     #[test]
+    fn a_restored_outbox_counts_what_it_holds() {
+        // What a live upgrade hands over: 7 bytes not yet written, 100 written.
+        let outbox = Outbox::restored(b"abcdefg".to_vec(), 100);
+        assert_eq!(
+            outbox.progress(),
+            Progress {
+                queued: 7,
+                written: 100
+            }
+        );
+        // Against the bound as before the upgrade.
+        assert_eq!(outbox.try_push(line("123"), 10), Ok(10));
+        assert_eq!(outbox.try_push(line("1"), 10), Err(PushError::Full));
+        assert_eq!(next(&outbox).unwrap(), b"abcdefg123");
+    }
+
+    #[test]
+    fn a_frozen_writer_puts_back_what_it_did_not_write() {
+        let outbox = Outbox::new();
+        outbox.try_push(line("hello "), 100).unwrap();
+        outbox.try_push(line("world"), 100).unwrap();
+        let taken = smol::block_on(outbox.next_blocks()).unwrap();
+        outbox.written(3);
+        outbox.try_push(line("!"), 100).unwrap();
+        outbox.freeze();
+        assert!(smol::block_on(outbox.next_blocks()).is_none());
+        // Three bytes of the first block were written.
+        outbox.put_back(taken, 0, 3);
+        assert_eq!(outbox.contents(), (b"lo world!".to_vec(), 3));
+        assert_eq!(outbox.queued(), 9);
+        outbox.thaw();
+        assert_eq!(next(&outbox).unwrap(), b"lo world!");
+    }
+
+    #[test]
     fn bound_counts_unwritten_bytes() {
         let outbox = Outbox::new();
         assert_eq!(outbox.try_push(line("12345"), 10), Ok(5));
