@@ -19,6 +19,7 @@ use smol::Async;
 use smol::future;
 
 use crate::config::{Config, LiveConfig};
+use crate::debug;
 use crate::hub::{ClientId, Event, SharedCounters};
 use crate::input::Pending;
 use crate::input::{Handed, Input};
@@ -42,13 +43,16 @@ const ACK_POLL: Duration = Duration::from_millis(10);
 /// until a live upgrade freezes its outbox: then it hands the hub its socket
 /// and its reader's [`Input`] ([`Event::Frozen`]) and ends. `input`: the
 /// reader's state as the old chatd handed it over (None for a new connection).
+/// `guards`: what the connection holds while it lasts (its place under the
+/// server's limits), dropped when it ends.
 ///
 /// When the server ends the conversation (`/quit`, kick, shutdown, too slow), the
 /// writer sends everything and then a FIN. telnet and `chat` close at once on it;
 /// `nc` and `ncat` keep their side open until the user presses Enter, so once the
 /// client's kernel has acknowledged every byte (nothing can be lost any more) the
 /// connection is reset, which makes them exit after showing the last line.
-pub fn serve(
+#[allow(clippy::too_many_arguments)] // One connection's every part, each owned here.
+pub fn serve<G: Send + 'static>(
     id: ClientId,
     stream: Arc<Async<TcpStream>>,
     outbox: Arc<Outbox>,
@@ -56,6 +60,7 @@ pub fn serve(
     live: Arc<LiveConfig>,
     counters: Arc<SharedCounters>,
     input: Option<Box<Input>>,
+    guards: G,
 ) -> impl Future<Output = ()> + Send + 'static {
     let (generation, config) = live.get();
     let mut reader = Reader {
@@ -96,7 +101,7 @@ pub fn serve(
                 // writer (frozen or not: the hub forgets this client either way).
                 None => {
                     writing.await;
-                    return;
+                    false
                 }
                 // The reader stops wherever it is: every state it can be in is
                 // kept in `reader.input` (see `Reader::hand_on`).
@@ -144,6 +149,8 @@ pub fn serve(
             let hub = reader.hub;
             let _ = Box::pin(hub.send(Event::Frozen { id, handed })).await;
         }
+        drop(guards);
+        debug!("closed client {id}");
     }
 }
 
@@ -645,7 +652,7 @@ mod size_tests {
         let (hub, _events) = async_channel::bounded(1);
         let live = Arc::new(LiveConfig::new(Arc::new(Config::default())));
         let outbox = Arc::new(Outbox::new());
-        let future = serve(1, stream, outbox, hub, live, Arc::default(), None);
+        let future = serve(1, stream, outbox, hub, live, Arc::default(), None, ());
         let size = std::mem::size_of_val(&future);
         assert!(size <= 552, "a connection's future grew to {size} bytes");
     }

@@ -35,7 +35,7 @@ use crate::control::{self, ReloadRequest, Reply, ServerRequests, UpgradeRequest}
 use crate::hub::{ClientId, Event, Rejection, ReloadResult, SharedCounters, Summary};
 use crate::outbox::Outbox;
 use crate::text::Texts;
-use crate::{connection, debug, error, info, motd, warn};
+use crate::{connection, error, info, motd, warn};
 
 mod admit;
 mod upgrade;
@@ -609,20 +609,13 @@ impl Server {
         let hub = self.hub.clone();
         let live = Arc::clone(&self.live);
         let counters = Arc::clone(&self.counters);
-        // Made here, not in the task: the task keeps what it captures all its
-        // life, and would keep each argument twice.
-        let serve = connection::serve(id, stream, outbox, hub, live, counters, input);
+        // The permit, the address slot and `done` go with the connection and
+        // are dropped when it ends. Spawned as it is, not inside another
+        // future: an async block awaiting a future it captured would keep it
+        // twice, for the connection's whole life.
         let guards = (permit, slot, self.all_done.clone());
-        // Detached, but not forgotten: `run` waits for every connection's `done`
-        // sender to drop before it returns.
-        crate::exec::spawn(async move {
-            serve.await;
-            drop(guards);
-            // The client by its number only: its address was logged at
-            // connect, and kept here it would cost every connection 32 bytes.
-            debug!("closed client {id}");
-        })
-        .detach();
+        let serve = connection::serve(id, stream, outbox, hub, live, counters, input, guards);
+        crate::exec::spawn(serve).detach();
     }
 
     /// Tells a turned-away client why in one line, then closes.
