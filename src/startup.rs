@@ -14,7 +14,7 @@ use std::path::Path;
 
 use crate::bans::{Bans, CheckError};
 use crate::config::{Config, Source};
-use crate::{motd, server};
+use crate::{history, hub, info, motd, server};
 
 /// A problem found by [`check`]: one that stops the start, or a directory not
 /// there yet.
@@ -104,8 +104,10 @@ fn check_control_socket(path: &Path) -> Result<(), ControlSocketPlace> {
 }
 
 /// What the start needs besides the listener: the bans and mutes from
-/// `state_dir` (their saver threads started), the MOTD, and where reloads
-/// read from; the control socket's place checked (it is bound later).
+/// `state_dir` (their saver threads started), the kept rooms, topics and
+/// histories from there too (logged, with their saver started), the MOTD,
+/// and where reloads read from; the control socket's place checked (it is
+/// bound later).
 ///
 /// # Errors
 /// The first problem [`check`] would report, missing directories included:
@@ -115,6 +117,12 @@ pub fn open(source: Source, config: &Config) -> Result<server::Extras, String> {
         Some(dir) => Bans::open(Path::new(dir))?,
         None => Bans::in_memory(),
     };
+    // After the bans: `Bans::open` has checked that state_dir is usable.
+    let history = match &config.state_dir {
+        Some(dir) => history::open(Path::new(dir), config, hub::MAX_ROOM_NAME_CHARS)?,
+        None => history::Disk::in_memory(),
+    };
+    info!("{}", history.describe());
     let motd = motd::read(config)?;
     if let Some(path) = &config.control_socket {
         check_control_socket(Path::new(path)).map_err(|place| match place {
@@ -123,6 +131,7 @@ pub fn open(source: Source, config: &Config) -> Result<server::Extras, String> {
     }
     Ok(server::Extras {
         bans,
+        history,
         control_socket: None,
         source,
         motd,

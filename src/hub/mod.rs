@@ -22,6 +22,8 @@
 //!   `/timestamps`;
 //! - `moderation`: kick, purge, op, the control socket's requests, and
 //!   answers that wait for a change to reach the disk;
+//! - `keep`: kept rooms (`keep`, `unkeep`), the rooms the start read back,
+//!   and what goes to the history savers;
 //! - `sanctions`: bans and mutes, which bind to addresses, and what a mute
 //!   keeps from the room;
 //! - `timers`: the once-a-second tick (login timeouts, clients stalled over the
@@ -41,6 +43,7 @@ use async_channel::Receiver;
 
 use crate::bans::Bans;
 use crate::config::Config;
+use crate::history::Disk;
 use crate::metrics::Snapshot;
 use crate::nick::nick_key;
 use crate::outbox::{Block, Outbox};
@@ -53,6 +56,7 @@ mod commands;
 mod counts;
 mod delivery;
 mod joins;
+mod keep;
 mod members;
 mod moderation;
 mod rooms;
@@ -197,6 +201,9 @@ struct Hub {
     /// Who may not connect, and who may not be heard; kept on disk with
     /// `state_dir`.
     bans: Bans,
+    /// What is kept on disk about rooms (histories, kept rooms, topics) and
+    /// its savers; dropped with the hub, which writes what waits.
+    disk: Disk,
     /// Answers about changes to the bans or mutes, waiting for their file to
     /// be written.
     pending: Vec<moderation::Pending>,
@@ -226,9 +233,10 @@ pub async fn dispatch(
     config: Arc<Config>,
     shared: Arc<SharedCounters>,
     bans: Bans,
+    disk: Disk,
 ) -> Summary {
     let saved = bans.saved_signal();
-    let mut hub = Hub::new(config, shared, bans);
+    let mut hub = Hub::new(config, shared, bans, disk);
     // No yielding between events: while events keep coming the hub works
     // through a round of them, queues the round's broadcasts as one block per
     // recipient, and each writer then finds a long run of lines to send in one
@@ -263,6 +271,8 @@ pub async fn dispatch(
         }
     }
     hub.summary.deliveries = hub.fanout.deliveries;
+    // Dropping the hub stops the savers, which write what waits first: a
+    // graceful stop loses no line of history.
     hub.summary
 }
 
@@ -272,15 +282,17 @@ fn block(text: String) -> Block {
 }
 
 impl Hub {
-    fn new(config: Arc<Config>, shared: Arc<SharedCounters>, bans: Bans) -> Hub {
+    fn new(config: Arc<Config>, shared: Arc<SharedCounters>, bans: Bans, mut disk: Disk) -> Hub {
         let now = Instant::now();
-        Hub {
+        let restored = disk.take_restored();
+        let mut hub = Hub {
             texts: Texts::of(&config),
             bounds: QueueBounds::of(&config),
             config,
             members: Members::default(),
             rooms: Rooms::default(),
             bans,
+            disk,
             pending: Vec::new(),
             motd: None,
             login_deadlines: VecDeque::new(),
@@ -293,7 +305,9 @@ impl Hub {
             line_arrived: now,
             shared,
             heartbeat: crate::systemd::Heartbeat::from_env(),
-        }
+        };
+        hub.restore(restored);
+        hub
     }
 
     /// Handles one event; returns true when the hub should close.

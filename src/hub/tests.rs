@@ -24,7 +24,12 @@ impl Harness {
             ..Config::default()
         };
         let mut harness = Harness {
-            room: Hub::new(Arc::new(config), Arc::default(), Bans::in_memory()),
+            room: Hub::new(
+                Arc::new(config),
+                Arc::default(),
+                Bans::in_memory(),
+                Disk::in_memory(),
+            ),
             outboxes: Vec::new(),
         };
         for i in 0..CLIENTS {
