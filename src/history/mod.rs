@@ -175,11 +175,17 @@ pub fn open(state_dir: &Path, config: &Config, max_name_chars: usize) -> Result<
             None => Some(0),
             Some(name) => match validate_nick(name, max_name_chars) {
                 Err(err) => {
-                    warn!("{}: kept room #{name}: {err}; skipped", rooms_path.display());
+                    warn!(
+                        "{}: kept room #{name}: {err}; skipped",
+                        rooms_path.display()
+                    );
                     None
                 }
                 Ok(_) if files.contains_key(&file_name(Some(name))) => {
-                    warn!("{}: kept room #{name} twice; the second skipped", rooms_path.display());
+                    warn!(
+                        "{}: kept room #{name} twice; the second skipped",
+                        rooms_path.display()
+                    );
                     None
                 }
                 Ok(_) => Some(restored.rooms.len() + 1),

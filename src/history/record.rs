@@ -234,7 +234,11 @@ mod tests {
         assert_eq!(texts, ["one", "three"]);
         let lines: Vec<usize> = parsed.damaged.iter().map(|(n, _)| *n).collect();
         assert_eq!(lines, [2, 3, 5]);
-        assert!(parsed.damaged[1].1.contains("checksum"), "{:?}", parsed.damaged);
+        assert!(
+            parsed.damaged[1].1.contains("checksum"),
+            "{:?}",
+            parsed.damaged
+        );
         assert!(parsed.damaged[2].1.contains("UTF-8"));
         assert_eq!(parsed.torn, Some(6));
     }
@@ -244,7 +248,11 @@ mod tests {
         let line = |body: &str| format!("{:08x} {body}", checksum(body.as_bytes()));
         assert!(decode(&line("x say a b")).unwrap_err().contains("bad time"));
         assert!(decode(&line("1 shout a b")).unwrap_err().contains("kind"));
-        assert!(decode(&line("1 say a\\q b")).unwrap_err().contains("escape"));
+        assert!(
+            decode(&line("1 say a\\q b"))
+                .unwrap_err()
+                .contains("escape")
+        );
         assert!(decode(&line("1 say")).unwrap_err().contains("missing"));
         assert!(decode("nothing").is_err());
         assert!(decode("zz b").unwrap_err().contains("checksum"));

@@ -412,10 +412,8 @@ mod tests {
     use crate::history::record::Said;
 
     fn temp_dir(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "chatd-history-saver-{}-{name}",
-            std::process::id()
-        ));
+        let dir =
+            std::env::temp_dir().join(format!("chatd-history-saver-{}-{name}", std::process::id()));
         // Left over from an earlier run with the same pid, if any.
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();

@@ -21,8 +21,8 @@ use crate::render::BEL;
 use crate::text::{LeaveReason, MAX_LISTED_NAMES, MutedFrom};
 
 use super::rooms::HistoryEntry;
-use crate::history::Said;
 use super::{ClientId, Hub, JOIN_LIST_MAX_ROOM, LOBBY, RoomId, block};
+use crate::history::Said;
 
 impl Hub {
     /// Handles one input line from `id`.

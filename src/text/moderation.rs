@@ -294,9 +294,9 @@ impl Texts {
             (true, true, _) => format!("* 已创建常驻房间 #{room}：无人时也保留，重启后仍在\r\n"),
             (true, false, _) => format!("* #{room} 已设为常驻房间：无人时也保留，重启后仍在\r\n"),
             (false, _, true) => format!("* #{room} is kept already\r\n"),
-            (false, true, _) => format!(
-                "* #{room} made and kept: it stays when empty and outlives a restart\r\n"
-            ),
+            (false, true, _) => {
+                format!("* #{room} made and kept: it stays when empty and outlives a restart\r\n")
+            }
             (false, false, _) => {
                 format!("* #{room} is kept: it stays when empty and outlives a restart\r\n")
             }

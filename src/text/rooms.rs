@@ -513,7 +513,10 @@ mod tests {
                 "*   … and 2 more\r\n"
             )
         );
-        assert!(ZH.rooms("聊天室", &rooms, 3).contains("#help（0人，常驻）\r\n"));
+        assert!(
+            ZH.rooms("聊天室", &rooms, 3)
+                .contains("#help（0人，常驻）\r\n")
+        );
         assert!(
             ZH.rooms("聊天室", &rooms, 2)
                 .contains("聊天室（大厅）（3人）")
