@@ -14,7 +14,7 @@ use std::path::Path;
 
 use crate::bans::{Bans, CheckError};
 use crate::config::{Config, Source};
-use crate::{history, hub, info, motd, server};
+use crate::{history, hub, motd, server};
 
 /// A problem found by [`check`]: one that stops the start, or a directory not
 /// there yet.
@@ -105,7 +105,7 @@ fn check_control_socket(path: &Path) -> Result<(), ControlSocketPlace> {
 
 /// What the start needs besides the listener: the bans and mutes from
 /// `state_dir` (their saver threads started), the kept rooms, topics and
-/// histories from there too (logged, with their saver started), the MOTD,
+/// histories from there too (their savers started), the MOTD,
 /// and where reloads read from; the control socket's place checked (it is
 /// bound later).
 ///
@@ -122,7 +122,6 @@ pub fn open(source: Source, config: &Config) -> Result<server::Extras, String> {
         Some(dir) => history::open(Path::new(dir), config, hub::MAX_ROOM_NAME_CHARS)?,
         None => history::Disk::in_memory(),
     };
-    info!("{}", history.describe());
     let motd = motd::read(config)?;
     if let Some(path) = &config.control_socket {
         check_control_socket(Path::new(path)).map_err(|place| match place {

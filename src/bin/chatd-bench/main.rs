@@ -37,6 +37,7 @@ use target::{Target, rss_kib, server_cpu_secs, start_server};
 const USAGE: &str = "\
 Usage: chatd-bench [--scenario NAME]... [--quick] [--clients N] [--rooms N] [--minutes N]
                    [--lines N] [--server-cpu N] [--load-cpu N] [--threads N] [--json PATH]
+                   [--history-on-disk DIR]
                    [--addr HOST:PORT --pid PID [--protocol NAME]]
 
 Starts ./chatd (the binary beside this one) on a free loopback port and measures it,
@@ -69,6 +70,10 @@ Options:
   --threads N      start chatd with `threads = N` (default: its own default, 0:
                    the cores it may use)
   --json PATH      also write the results as JSON to PATH
+  --history-on-disk DIR
+                   start chatd with its history on disk: each chatd started
+                   gets a fresh state_dir under DIR (removed after it), so the
+                   cost of keeping the conversation on disk can be measured
   --addr HOST:PORT measure the server already listening there instead of
                    starting chatd (one scenario per run is fairest: the server
                    keeps what earlier scenarios left); --pid PID names its
@@ -129,6 +134,7 @@ fn main() {
     let mut addr: Option<SocketAddr> = None;
     let mut pid: Option<u32> = None;
     let mut protocol = Protocol::Chatd;
+    let mut history_on_disk: Option<PathBuf> = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -171,6 +177,7 @@ fn main() {
                 protocol = named;
             }
             "--load-cpu" => load_cpu = args.next(),
+            "--history-on-disk" => history_on_disk = args.next().map(PathBuf::from),
             "--json" => json = args.next().map(PathBuf::from),
             "-h" | "--help" => {
                 print!("{USAGE}");
@@ -213,6 +220,7 @@ fn main() {
         threads,
         running,
         protocol,
+        history_on_disk,
     };
     if scenarios.is_empty() {
         scenarios = [
