@@ -59,6 +59,8 @@ pub struct Target {
     pub running: Option<(SocketAddr, u32)>,
     /// What the server speaks.
     pub protocol: Protocol,
+    /// `history` for the throughput scenarios' chatd (`--history`; 0 by default).
+    pub history: usize,
     /// Start chatd with its history on disk (`--history-on-disk DIR`): each
     /// chatd gets a fresh `state_dir` under this directory.
     pub history_on_disk: Option<PathBuf>,
