@@ -1,5 +1,6 @@
 //! What the config names outside itself, checked before anything starts: the
-//! state directory and the ban and mute files in it, the MOTD, and the place of
+//! state directory and the ban and mute files in it (and its history
+//! directory), the MOTD, and the place of
 //! the control socket. The start ([`open`]) and `--check-config` ([`check`])
 //! check the same things with the same code, so that a config the check
 //! passes does not then fail to start — with one difference, told as a
@@ -38,6 +39,9 @@ pub fn check(config: &Config) -> Vec<Finding> {
                 found.push(Finding::Missing(missing(err, "StateDirectory=")));
             }
             Err(CheckError::Unusable(err)) => found.push(Finding::Error(err)),
+        }
+        if let Err(err) = history::check(Path::new(dir), config) {
+            found.push(Finding::Error(err));
         }
     }
     if let Err(err) = motd::read(config) {

@@ -148,6 +148,23 @@ impl Disk {
     }
 }
 
+/// What [`open`] would refuse, without reading or writing anything (for
+/// `--check-config`): a history directory that is there but is not a
+/// directory.
+///
+/// # Errors
+/// The message the start would stop with.
+pub fn check(state_dir: &Path, config: &Config) -> Result<(), String> {
+    let dir = state_dir.join("history");
+    match fs::metadata(&dir) {
+        Ok(meta) if !meta.is_dir() && config.history_on_disk => Err(format!(
+            "history directory {}: not a directory",
+            dir.display()
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Reads what `state_dir` holds about rooms (the kept rooms file, then the
 /// lobby's and each kept room's history, the last `history` lines of each),
 /// cleans what needs it, and starts the savers. `max_name_chars` is the
@@ -166,9 +183,12 @@ pub fn open(state_dir: &Path, config: &Config, max_name_chars: usize) -> Result<
         Err(err) => return Err(format!("cannot read {}: {err}", rooms_path.display())),
     };
     let (rooms, damaged) = kept::parse(&text);
-    for (line, why) in damaged {
+    for (line, why) in &damaged {
         warn!("{}:{line}: {why}; skipped", rooms_path.display());
     }
+    // A room whose line is damaged may still be meant to be kept: its history
+    // is not taken for an orphan's then.
+    let sure = damaged.is_empty();
     let mut files: HashMap<String, usize> = HashMap::new();
     for room in rooms {
         let slot = match &room.name {
@@ -208,7 +228,7 @@ pub fn open(state_dir: &Path, config: &Config, max_name_chars: usize) -> Result<
         .map_err(|e| format!("{}: cannot start saving: {e}", rooms_path.display()))?;
     let dir = state_dir.join("history");
     let saver = if config.history_on_disk {
-        let lines = read_histories(&dir, &files, &mut restored, config.history)?;
+        let lines = read_histories(&dir, &files, &mut restored, config.history, sure)?;
         let saver = Saver::start(dir.clone(), lines)
             .map_err(|e| format!("{}: cannot start saving: {e}", dir.display()))?;
         Some(saver)
@@ -224,13 +244,15 @@ pub fn open(state_dir: &Path, config: &Config, max_name_chars: usize) -> Result<
 }
 
 /// Reads the history directory (made if missing) into `restored`, each
-/// file's last `keep` lines; removes what belongs to no kept room and
-/// rewrites what was damaged. Returns each file's count of records.
+/// file's last `keep` lines; removes what belongs to no kept room (when the
+/// kept rooms are `sure`: their file was undamaged) and rewrites what was
+/// damaged. Returns each file's count of records.
 fn read_histories(
     dir: &Path,
     files: &HashMap<String, usize>,
     restored: &mut Restored,
     keep: usize,
+    sure: bool,
 ) -> Result<HashMap<String, usize>, String> {
     let fail = |err: io::Error| format!("history directory {}: {err}", dir.display());
     match fs::DirBuilder::new().mode(0o700).create(dir) {
@@ -243,6 +265,13 @@ fn read_histories(
         let path = entry.path();
         let name = entry.file_name().to_string_lossy().into_owned();
         let Some(&slot) = files.get(&name) else {
+            if !sure {
+                warn!(
+                    "{}: the history of no kept room, left alone: the kept rooms file is damaged",
+                    path.display()
+                );
+                continue;
+            }
             // A room no longer kept (or a temporary file a crash left).
             info!("removing {}: the history of no kept room", path.display());
             if let Err(err) = fs::remove_file(&path) {

@@ -402,4 +402,17 @@ fn keep_and_unkeep_refuse_bad_input_in_one_line() {
         )),
         "{log}"
     );
+    // And --check-config says so first.
+    let checked = chatd()
+        .config(&keeping(&broken))
+        .args(&["--check-config"])
+        .run();
+    assert_eq!(checked.status.code(), Some(78));
+    assert_eq!(
+        checked.stderr,
+        format!(
+            "chatd: history directory {}: not a directory\n",
+            broken.join("history").display()
+        )
+    );
 }
