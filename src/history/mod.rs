@@ -5,7 +5,7 @@
 //! never touches a file itself: lines go to the history [`Saver`] through a
 //! [`Mailbox`] per room, the kept rooms file to a [`crate::bans::Saver`] (the
 //! one-slot atomic saver the ban files use). What the start read comes back
-//! to the hub once, as [`Restored`].
+//! to the hub once, as [`Found`].
 //!
 //! # The files
 //! - `STATE_DIR/rooms`: the kept rooms and the topics ([`kept`]).
@@ -72,7 +72,7 @@ pub struct RoomState {
 
 /// What the start read: the lobby, then each kept room.
 #[derive(Debug, Default)]
-pub struct Restored {
+pub struct Found {
     /// The lobby's topic and history.
     pub lobby: RoomState,
     /// The kept rooms, in the file's order.
@@ -88,7 +88,7 @@ pub struct Disk {
     /// The kept rooms file and its saver; None without `state_dir`.
     rooms: Option<(PathBuf, crate::bans::Saver)>,
     /// What the start read, until the hub takes it.
-    restored: Restored,
+    found: Found,
 }
 
 impl Disk {
@@ -98,8 +98,8 @@ impl Disk {
     }
 
     /// What the start read (once; empty after).
-    pub fn take_restored(&mut self) -> Restored {
-        std::mem::take(&mut self.restored)
+    pub fn take_found(&mut self) -> Found {
+        std::mem::take(&mut self.found)
     }
 
     /// Whether rooms' histories go to disk.
@@ -123,14 +123,14 @@ impl Disk {
 
     /// For the start-up log: what is kept, and where.
     pub fn describe(&self) -> String {
-        let lines = self.restored.lobby.records.len()
+        let lines = self.found.lobby.records.len()
             + self
-                .restored
+                .found
                 .rooms
                 .iter()
                 .map(|room| room.records.len())
                 .sum::<usize>();
-        let kept = self.restored.rooms.len();
+        let kept = self.found.rooms.len();
         match (&self.rooms, &self.saver) {
             (None, _) => {
                 "no state_dir: history, kept rooms and topics last until chatd exits".to_owned()
@@ -176,7 +176,7 @@ pub fn check(state_dir: &Path, config: &Config) -> Result<(), String> {
 /// as it can be.
 pub fn open(state_dir: &Path, config: &Config, max_name_chars: usize) -> Result<Disk, String> {
     let rooms_path = state_dir.join("rooms");
-    let mut restored = Restored::default();
+    let mut found = Found::default();
     let text = match fs::read(&rooms_path) {
         Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
         Err(err) if err.kind() == io::ErrorKind::NotFound => String::new(),
@@ -208,7 +208,7 @@ pub fn open(state_dir: &Path, config: &Config, max_name_chars: usize) -> Result<
                     );
                     None
                 }
-                Ok(_) => Some(restored.rooms.len() + 1),
+                Ok(_) => Some(found.rooms.len() + 1),
             },
         };
         let Some(slot) = slot else { continue };
@@ -219,8 +219,8 @@ pub fn open(state_dir: &Path, config: &Config, max_name_chars: usize) -> Result<
             records: Vec::new(),
         };
         match slot {
-            0 => restored.lobby = state,
-            _ => restored.rooms.push(state),
+            0 => found.lobby = state,
+            _ => found.rooms.push(state),
         }
     }
     files.entry(file_name(None)).or_insert(0);
@@ -228,7 +228,7 @@ pub fn open(state_dir: &Path, config: &Config, max_name_chars: usize) -> Result<
         .map_err(|e| format!("{}: cannot start saving: {e}", rooms_path.display()))?;
     let dir = state_dir.join("history");
     let saver = if config.history_on_disk {
-        let lines = read_histories(&dir, &files, &mut restored, config.history, sure)?;
+        let lines = read_histories(&dir, &files, &mut found, config.history, sure)?;
         let saver = Saver::start(dir.clone(), lines)
             .map_err(|e| format!("{}: cannot start saving: {e}", dir.display()))?;
         Some(saver)
@@ -239,18 +239,18 @@ pub fn open(state_dir: &Path, config: &Config, max_name_chars: usize) -> Result<
     Ok(Disk {
         saver,
         rooms: Some((rooms_path, kept_saver)),
-        restored,
+        found,
     })
 }
 
-/// Reads the history directory (made if missing) into `restored`, each
+/// Reads the history directory (made if missing) into `found`, each
 /// file's last `keep` lines; removes what belongs to no kept room (when the
 /// kept rooms are `sure`: their file was undamaged) and rewrites what was
 /// damaged. Returns each file's count of records.
 fn read_histories(
     dir: &Path,
     files: &HashMap<String, usize>,
-    restored: &mut Restored,
+    found: &mut Found,
     keep: usize,
     sure: bool,
 ) -> Result<HashMap<String, usize>, String> {
@@ -306,8 +306,8 @@ fn read_histories(
         }
         lines.insert(name, records.len());
         match slot {
-            0 => restored.lobby.records = records,
-            n => restored.rooms[n - 1].records = records,
+            0 => found.lobby.records = records,
+            n => found.rooms[n - 1].records = records,
         }
     }
     Ok(lines)

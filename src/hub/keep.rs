@@ -12,7 +12,7 @@
 
 use std::sync::Arc;
 
-use crate::history::{KeptRoom, Restored};
+use crate::history::{Found, KeptRoom};
 use crate::nick::{nick_key, validate_nick};
 use crate::{info, warn};
 
@@ -29,15 +29,13 @@ enum Named<'a> {
 }
 
 impl Hub {
-    /// Puts back what the start read: the lobby's topic and history, and the
-    /// kept rooms with theirs. Called once, by `Hub::new`.
-    pub(super) fn restore(&mut self, restored: Restored) {
+    /// Puts back what the start found on disk: the lobby's topic and
+    /// history, and the kept rooms with theirs. Called once, by `Hub::new`.
+    pub(super) fn put_back(&mut self, found: Found) {
         let keep = self.config.history;
-        let Restored { lobby, rooms } = restored;
-        let lobby_disk = self.disk.mailbox(None);
+        let Found { lobby, rooms } = found;
         if let Some(room) = self.rooms.get_mut(LOBBY) {
             room.topic = lobby.topic;
-            room.disk = lobby_disk;
             for record in lobby.records {
                 room.remember(HistoryEntry::restored(record), keep);
             }
@@ -48,23 +46,40 @@ impl Hub {
             if self.rooms.find(&key).is_some() {
                 continue;
             }
-            let disk = self.disk.mailbox(Some(&name));
             let id = self.rooms.create(&name, key, None);
             if let Some(room) = self.rooms.get_mut(id) {
                 room.kept = true;
                 room.topic = state.topic;
-                room.disk = disk;
                 for record in state.records {
                     room.remember(HistoryEntry::restored(record), keep);
                 }
             }
         }
+        self.attach_disk();
         if self.rooms.made() > self.config.max_rooms {
             warn!(
                 "{} kept rooms, more than max_rooms ({}): no room can be made until some are unkept",
                 self.rooms.made(),
                 self.config.max_rooms
             );
+        }
+    }
+
+    /// Gives the lobby and every kept room the mailbox of its history file
+    /// (when history goes to disk): at start, and for a hub whose rooms came
+    /// from elsewhere (a live upgrade), whose `kept` marks say which.
+    pub(super) fn attach_disk(&mut self) {
+        let kept: Vec<(RoomId, Option<Arc<str>>)> = self
+            .rooms
+            .iter()
+            .filter(|&(id, room)| id == LOBBY || room.kept)
+            .map(|(id, room)| (id, room.name().cloned()))
+            .collect();
+        for (id, name) in kept {
+            let disk = self.disk.mailbox(name.as_deref());
+            if let Some(room) = self.rooms.get_mut(id) {
+                room.disk = disk;
+            }
         }
     }
 

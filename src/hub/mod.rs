@@ -284,7 +284,7 @@ fn block(text: String) -> Block {
 impl Hub {
     fn new(config: Arc<Config>, shared: Arc<SharedCounters>, bans: Bans, mut disk: Disk) -> Hub {
         let now = Instant::now();
-        let restored = disk.take_restored();
+        let found = disk.take_found();
         let mut hub = Hub {
             texts: Texts::of(&config),
             bounds: QueueBounds::of(&config),
@@ -306,7 +306,7 @@ impl Hub {
             shared,
             heartbeat: crate::systemd::Heartbeat::from_env(),
         };
-        hub.restore(restored);
+        hub.put_back(found);
         hub
     }
 
