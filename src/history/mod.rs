@@ -35,7 +35,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use kept::KeptRoom;
-pub use record::{Record, Said};
+pub use record::{Record, Said, Text};
 pub use saver::{FLUSH_EVERY, Mailbox, Saver};
 
 use crate::bans::save_atomic;

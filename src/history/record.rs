@@ -29,6 +29,51 @@ pub enum Said {
     Action,
 }
 
+/// What someone said: UTF-8 text inside shared bytes, so that the words of
+/// a line the hub formatted once (`> alice: hello\r\n`) are kept, handed to
+/// the saver and written without a copy of their own.
+#[derive(Debug, Clone)]
+pub struct Text {
+    bytes: Arc<[u8]>,
+    start: usize,
+    end: usize,
+}
+
+impl Text {
+    /// The words at `start..end` of `bytes`, which must be UTF-8 there
+    /// (else the words read as empty).
+    pub fn within(bytes: Arc<[u8]>, start: usize, end: usize) -> Text {
+        debug_assert!(std::str::from_utf8(&bytes[start..end]).is_ok());
+        Text { bytes, start, end }
+    }
+
+    /// The words.
+    pub fn as_str(&self) -> &str {
+        self.bytes
+            .get(self.start..self.end)
+            .and_then(|bytes| std::str::from_utf8(bytes).ok())
+            .unwrap_or_default()
+    }
+}
+
+impl From<&str> for Text {
+    fn from(text: &str) -> Text {
+        Text {
+            bytes: Arc::from(text.as_bytes()),
+            start: 0,
+            end: text.len(),
+        }
+    }
+}
+
+impl PartialEq for Text {
+    fn eq(&self, other: &Text) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Text {}
+
 /// A line said in a room, as the history keeps it: who said what, when.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
@@ -39,7 +84,7 @@ pub struct Record {
     /// The author's nickname as it was then.
     pub nick: Arc<str>,
     /// What they said, sanitized.
-    pub text: Arc<str>,
+    pub text: Text,
 }
 
 /// FNV-1a, 32 bits: cheap, and enough to tell a record from garbage.
@@ -93,7 +138,7 @@ pub fn encode(record: &Record, out: &mut String) {
     });
     escape_into(out, &record.nick, true);
     out.push(' ');
-    escape_into(out, &record.text, false);
+    escape_into(out, record.text.as_str(), false);
     let sum = format!("{:08x}", checksum(&out.as_bytes()[body..]));
     out.replace_range(start..start + 8, &sum);
     out.push('\n');
@@ -134,7 +179,7 @@ pub fn decode(line: &str) -> Result<Record, String> {
         at,
         said,
         nick: Arc::from(nick),
-        text: Arc::from(unescape(text)?),
+        text: Text::from(unescape(text)?.as_str()),
     })
 }
 
@@ -186,7 +231,7 @@ mod tests {
             at,
             said,
             nick: Arc::from(nick),
-            text: Arc::from(text),
+            text: Text::from(text),
         }
     }
 
@@ -230,7 +275,7 @@ mod tests {
         bytes.extend_from_slice(b"\xff\xfe\n");
         bytes.extend_from_slice(b"0123abcd 4 say a fo");
         let parsed = parse(&bytes);
-        let texts: Vec<&str> = parsed.records.iter().map(|r| &*r.text).collect();
+        let texts: Vec<&str> = parsed.records.iter().map(|r| r.text.as_str()).collect();
         assert_eq!(texts, ["one", "three"]);
         let lines: Vec<usize> = parsed.damaged.iter().map(|(n, _)| *n).collect();
         assert_eq!(lines, [2, 3, 5]);

@@ -409,7 +409,7 @@ fn rewrite(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::record::Said;
+    use crate::history::record::{Said, Text};
 
     fn temp_dir(name: &str) -> PathBuf {
         let dir =
@@ -425,14 +425,18 @@ mod tests {
             at: 1_796_000_000 + i as u64,
             said: Said::Chat,
             nick: Arc::from("ann"),
-            text: Arc::from(format!("line {i}").as_str()),
+            text: Text::from(format!("line {i}").as_str()),
         }
     }
 
     fn texts(path: &Path) -> Vec<String> {
         let parsed = record::parse(&fs::read(path).unwrap());
         assert!(parsed.damaged.is_empty() && parsed.torn.is_none());
-        parsed.records.iter().map(|r| r.text.to_string()).collect()
+        parsed
+            .records
+            .iter()
+            .map(|r| r.text.as_str().to_owned())
+            .collect()
     }
 
     fn lines(range: std::ops::Range<usize>) -> Vec<String> {

@@ -7,7 +7,6 @@
 //! and gets its history and topic. A room left empty goes.
 
 use crate::command::{Access, Args, Command, RoomCommand};
-use crate::history::Said;
 use crate::info;
 use crate::nick::{self, nick_key};
 use crate::protocol::sanitize;
@@ -103,10 +102,7 @@ impl Hub {
         let now = super::round::unix_now();
         for entry in shown {
             out += &stamp(entry.at, now, self.config.utc_offset_minutes);
-            out += &match entry.said {
-                Said::Chat => self.texts.chat(&entry.nick, &entry.text),
-                Said::Action => self.texts.action(&entry.nick, &entry.text),
-            };
+            out.push_str(&String::from_utf8_lossy(&entry.line));
         }
         out
     }

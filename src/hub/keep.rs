@@ -37,7 +37,7 @@ impl Hub {
         if let Some(room) = self.rooms.get_mut(LOBBY) {
             room.topic = lobby.topic;
             for record in lobby.records {
-                room.remember(HistoryEntry::restored(record), keep);
+                room.remember(HistoryEntry::restored(record, &self.texts), keep);
             }
         }
         for state in rooms {
@@ -51,7 +51,7 @@ impl Hub {
                 room.kept = true;
                 room.topic = state.topic;
                 for record in state.records {
-                    room.remember(HistoryEntry::restored(record), keep);
+                    room.remember(HistoryEntry::restored(record, &self.texts), keep);
                 }
             }
         }

@@ -15,8 +15,9 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::history::{Mailbox, Record, Said};
-use crate::text::Place;
+use crate::history::{Mailbox, Record, Said, Text};
+use crate::outbox::Block;
+use crate::text::{Place, Texts};
 
 use super::members::Members;
 use super::round::Round;
@@ -46,21 +47,23 @@ impl Presence {
     }
 }
 
-/// A line kept for newcomers to a room: what was said, not how it looked,
-/// so that the same words are shown again after a restart (from the
-/// [`Record`] on disk) and in the texts in force when replayed.
+/// A line kept for newcomers to a room: the line as it was shown, and what
+/// it was (who said which words, when), for the disk and for `purge`.
 pub(super) struct HistoryEntry {
     /// The author's [`nick_key`](crate::nick::nick_key) when they said it, for `purge`.
     pub(super) author_key: String,
     /// The author's connection, so that who ignores them is not replayed it;
     /// None for a line read back from disk at start.
     pub(super) author: Option<ClientId>,
+    /// The line as the room was shown it (for a line read back from disk:
+    /// as the texts in force at start show it).
+    pub(super) line: Block,
     /// Chat or action.
     pub(super) said: Said,
     /// The author's nickname when they said it.
     pub(super) nick: Arc<str>,
-    /// The words, sanitized.
-    pub(super) text: Arc<str>,
+    /// The words, inside `line`.
+    pub(super) text: Text,
     /// When it was said (Unix seconds); a replay shows it.
     pub(super) at: u64,
     /// Its place among every line remembered in the room: the room's
@@ -69,17 +72,45 @@ pub(super) struct HistoryEntry {
 }
 
 impl HistoryEntry {
-    /// A line read back from disk.
-    pub(super) fn restored(record: Record) -> HistoryEntry {
+    /// The entry of `line`, as `texts.chat` or `texts.action` made it from
+    /// `nick` and `text`: the words are its end, before the `\r\n`.
+    pub(super) fn new(
+        author: Option<ClientId>,
+        said: Said,
+        nick: &Arc<str>,
+        line: Block,
+        text: &str,
+        at: u64,
+    ) -> HistoryEntry {
+        let end = line.len().saturating_sub(2);
+        let text = Text::within(Arc::clone(&line), end.saturating_sub(text.len()), end);
         HistoryEntry {
-            author_key: crate::nick::nick_key(&record.nick),
-            author: None,
-            said: record.said,
-            nick: record.nick,
-            text: record.text,
-            at: record.at,
+            author_key: crate::nick::nick_key(nick),
+            author,
+            line,
+            said,
+            nick: Arc::clone(nick),
+            text,
+            at,
             seq: 0,
         }
+    }
+
+    /// A line read back from disk, shown in `texts`.
+    pub(super) fn restored(record: Record, texts: &Texts) -> HistoryEntry {
+        let shown = match record.said {
+            Said::Chat => texts.chat(&record.nick, record.text.as_str()),
+            Said::Action => texts.action(&record.nick, record.text.as_str()),
+        };
+        let line: Block = Arc::from(shown.into_bytes().into_boxed_slice());
+        HistoryEntry::new(
+            None,
+            record.said,
+            &record.nick,
+            line,
+            record.text.as_str(),
+            record.at,
+        )
     }
 
     /// The line as the history files keep it.
@@ -88,7 +119,7 @@ impl HistoryEntry {
             at: self.at,
             said: self.said,
             nick: Arc::clone(&self.nick),
-            text: Arc::clone(&self.text),
+            text: self.text.clone(),
         }
     }
 }
