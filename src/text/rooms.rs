@@ -543,6 +543,19 @@ mod tests {
             EN.presence_in(rust, 3, 1, 120, 200),
             EN.topic_not_allowed("rust"),
         ];
+        // Keeping rooms, in both languages and every case.
+        let mut samples = samples.to_vec();
+        for texts in [EN, ZH] {
+            for (made, already) in [(false, false), (true, false), (false, true)] {
+                samples.push(texts.kept("help", made, already));
+            }
+            samples.push(texts.lobby_always_kept());
+            samples.push(texts.lobby_cannot_be_unkept());
+            samples.push(texts.unkept("help", true));
+            samples.push(texts.unkept("help", false));
+            samples.push(texts.not_kept("help", true));
+            samples.push(texts.not_kept("help", false));
+        }
         for s in samples {
             assert!(s.ends_with("\r\n"), "{s:?}");
             assert!(!s.replace("\r\n", "").contains('\n'), "{s:?}");

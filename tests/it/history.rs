@@ -163,19 +163,23 @@ fn a_kept_room_keeps_its_topic_and_history_through_an_empty_spell_and_a_restart(
     alice.expect_line("* #help made and kept: it stays when empty and outlives a restart");
     alice.send("/part\n");
     alice.read_until("You are back in the lobby");
+    // The lobby is always kept: its topic too.
+    alice.send("/topic be nice\n");
+    alice.expect_line("* alice set the topic: be nice");
     alice.send("/rooms\n");
     alice.expect_line("* Rooms (3):");
-    alice.expect_line("*   chatd, the lobby (1)");
+    alice.expect_line("*   chatd, the lobby (1): be nice");
     alice.expect_line("*   #help (0, kept)");
     alice.expect_line("*   #rust (0, kept): all about borrowing");
     drop(alice);
     stop(server);
     let (server, _path) = with_control(&keeping(&state));
     let mut bob = server.join("bob");
+    bob.expect_line("* Topic: be nice");
     bob.expect_line("* 2 more rooms: /rooms lists them, /join NAME goes to one");
     bob.send("/rooms\n");
     bob.expect_line("* Rooms (3):");
-    bob.expect_line("*   chatd, the lobby (1)");
+    bob.expect_line("*   chatd, the lobby (1): be nice");
     bob.expect_line("*   #help (0, kept)");
     bob.expect_line("*   #rust (0, kept): all about borrowing");
     bob.send("/join rust\n");
