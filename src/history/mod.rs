@@ -342,6 +342,80 @@ fn remove_histories(dir: &Path) -> Result<(), String> {
 mod tests {
     use super::*;
 
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("chatd-history-open-{}-{name}", std::process::id()));
+        // Left over from an earlier run with the same pid, if any.
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(dir.join("history")).unwrap();
+        dir
+    }
+
+    fn line(text: &str) -> String {
+        let mut out = String::new();
+        let record = Record {
+            at: 1,
+            said: Said::Chat,
+            nick: Arc::from("ann"),
+            text: Text::from(text),
+        };
+        record::encode(&record, &mut out);
+        out
+    }
+
+    #[test]
+    fn open_reads_kept_rooms_and_their_last_lines_and_removes_orphans() {
+        // What it warns of is the point here, not the test output.
+        crate::log::set_level(crate::config::LogLevel::Error);
+        let state = temp_dir("open");
+        let config = Config {
+            history: 2,
+            ..Config::default()
+        };
+        let history = state.join("history");
+        fs::write(state.join("rooms"), "lobby topic=hi\n#Help\nnot a room\n").unwrap();
+        fs::write(history.join("lobby"), line("a") + &line("b") + &line("c")).unwrap();
+        fs::write(history.join("room.help"), line("h")).unwrap();
+        fs::write(history.join("room.gone"), line("g")).unwrap();
+        let mut disk = open(&state, &config, 32).unwrap();
+        let found = disk.take_found();
+        assert_eq!(found.lobby.topic.as_deref(), Some("hi"));
+        let texts: Vec<_> = found
+            .lobby
+            .records
+            .iter()
+            .map(|r| r.text.as_str())
+            .collect();
+        assert_eq!(texts, ["b", "c"]);
+        assert_eq!(found.rooms.len(), 1);
+        assert_eq!(found.rooms[0].name.as_deref(), Some("Help"));
+        assert_eq!(found.rooms[0].records.len(), 1);
+        // The lobby's file held more than the history: rewritten to it.
+        assert_eq!(
+            record::parse(&fs::read(history.join("lobby")).unwrap())
+                .records
+                .len(),
+            2
+        );
+        // The kept rooms file is damaged: a file of no kept room stays.
+        assert!(history.join("room.gone").exists());
+        drop(disk);
+        fs::write(state.join("rooms"), "#help\n").unwrap();
+        let disk = open(&state, &config, 32).unwrap();
+        assert!(!history.join("room.gone").exists());
+        drop(disk);
+        // history_on_disk = false: the files go, the kept rooms stay.
+        let config = Config {
+            history_on_disk: false,
+            ..config
+        };
+        let mut disk = open(&state, &config, 32).unwrap();
+        assert!(!history.exists());
+        assert!(!disk.keeps_history());
+        assert_eq!(disk.take_found().rooms.len(), 1);
+        fs::remove_dir_all(&state).unwrap();
+    }
+
     #[test]
     fn file_names_are_safe_and_distinct() {
         assert_eq!(file_name(None), "lobby");
