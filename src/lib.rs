@@ -12,7 +12,8 @@
 //! client is [`ctl`] (`chatd ctl`) and whose answers are [`reply`]s; [`scrape`]
 //! answers requests for the [`metrics`] (`chatd ctl metrics` and the HTTP
 //! endpoint) from the hub's counts; [`bans`] holds ban and mute state and
-//! their files; [`text`] is everything the server says, in English and
+//! their files, [`history`] the conversation on disk (histories, kept rooms,
+//! topics) and its saver; [`text`] is everything the server says, in English and
 //! Chinese. [`config`], [`cli`], [`listener`], [`signals`], [`startup`] (what
 //! the config names, checked before the start and by `--check-config`),
 //! [`motd`], [`log`] and [`systemd`] serve `main`. [`handover`] is the way
@@ -32,6 +33,7 @@ pub mod control;
 pub mod ctl;
 pub mod exec;
 pub mod handover;
+pub mod history;
 pub mod hub;
 pub mod input;
 pub mod listener;

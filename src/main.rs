@@ -181,6 +181,7 @@ fn run(config: Config, mut extras: server::Extras) -> Result<(), String> {
     info!("listening on {local}");
     notify_or_warn("READY=1\nSTATUS=accepting connections");
     info!("{}", extras.bans.describe());
+    info!("{}", extras.history.describe());
 
     let threads = chatd::exec::start(config.threads);
     info!("{threads} executor threads");

@@ -1,5 +1,6 @@
 //! What the config names outside itself, checked before anything starts: the
-//! state directory and the ban and mute files in it, the MOTD, and the place of
+//! state directory and the ban and mute files in it (and its history
+//! directory), the MOTD, and the place of
 //! the control socket. The start ([`open`]) and `--check-config` ([`check`])
 //! check the same things with the same code, so that a config the check
 //! passes does not then fail to start — with one difference, told as a
@@ -14,7 +15,7 @@ use std::path::Path;
 
 use crate::bans::{Bans, CheckError};
 use crate::config::{Config, Source};
-use crate::{motd, server};
+use crate::{history, hub, motd, server};
 
 /// A problem found by [`check`]: one that stops the start, or a directory not
 /// there yet.
@@ -38,6 +39,9 @@ pub fn check(config: &Config) -> Vec<Finding> {
                 found.push(Finding::Missing(missing(err, "StateDirectory=")));
             }
             Err(CheckError::Unusable(err)) => found.push(Finding::Error(err)),
+        }
+        if let Err(err) = history::check(Path::new(dir), config) {
+            found.push(Finding::Error(err));
         }
     }
     if let Err(err) = motd::read(config) {
@@ -104,8 +108,10 @@ fn check_control_socket(path: &Path) -> Result<(), ControlSocketPlace> {
 }
 
 /// What the start needs besides the listener: the bans and mutes from
-/// `state_dir` (their saver threads started), the MOTD, and where reloads
-/// read from; the control socket's place checked (it is bound later).
+/// `state_dir` (their saver threads started), the kept rooms, topics and
+/// histories from there too (their savers started), the MOTD,
+/// and where reloads read from; the control socket's place checked (it is
+/// bound later).
 ///
 /// # Errors
 /// The first problem [`check`] would report, missing directories included:
@@ -115,6 +121,11 @@ pub fn open(source: Source, config: &Config) -> Result<server::Extras, String> {
         Some(dir) => Bans::open(Path::new(dir))?,
         None => Bans::in_memory(),
     };
+    // After the bans: `Bans::open` has checked that state_dir is usable.
+    let history = match &config.state_dir {
+        Some(dir) => history::open(Path::new(dir), config, hub::MAX_ROOM_NAME_CHARS)?,
+        None => history::Disk::in_memory(),
+    };
     let motd = motd::read(config)?;
     if let Some(path) = &config.control_socket {
         check_control_socket(Path::new(path)).map_err(|place| match place {
@@ -123,6 +134,7 @@ pub fn open(source: Source, config: &Config) -> Result<server::Extras, String> {
     }
     Ok(server::Extras {
         bans,
+        history,
         control_socket: None,
         source,
         motd,

@@ -115,6 +115,10 @@ ids! {
         Mutes,
         /// `/purge NICK`: the user's lines leave the history.
         Purge,
+        /// `/keep ROOM`: the room stays when empty and outlives a restart.
+        Keep,
+        /// `/unkeep ROOM`: the room goes with its last member again.
+        Unkeep,
     }
     /// The server's commands, over the control socket only; the hub's
     /// `moderation` (and the server itself for `reload`).

@@ -432,6 +432,40 @@ pub const COMMANDS: &[Command] = &[
         },
     },
     Command {
+        id: Id::Moderation(ModerationCommand::Keep),
+        name: "keep",
+        aliases: &[],
+        params: Params::Value,
+        access: Access::Operator,
+        ctl: true,
+        muted: Muted::Runs,
+        usage: Words {
+            en: "ROOM",
+            zh: "房间名",
+        },
+        help: Words {
+            en: "keep a room: it stays when empty and outlives a restart",
+            zh: "设为常驻房间：无人时也保留，重启后仍在",
+        },
+    },
+    Command {
+        id: Id::Moderation(ModerationCommand::Unkeep),
+        name: "unkeep",
+        aliases: &[],
+        params: Params::Value,
+        access: Access::Operator,
+        ctl: true,
+        muted: Muted::Runs,
+        usage: Words {
+            en: "ROOM",
+            zh: "房间名",
+        },
+        help: Words {
+            en: "a kept room goes with its last member again",
+            zh: "取消常驻：最后一个人离开时房间消失",
+        },
+    },
+    Command {
         id: Id::Server(ServerCommand::Op),
         name: "op",
         aliases: &[],

@@ -22,7 +22,7 @@ pub(super) struct Key {
 }
 
 /// Every key, in the order `render` writes them.
-pub(super) const KEYS: [Key; 30] = [
+pub(super) const KEYS: [Key; 31] = [
     Key {
         name: "address",
         restart: Some(|new, old| new.address = old.address.clone()),
@@ -251,6 +251,12 @@ pub(super) const KEYS: [Key; 30] = [
         restart: Some(|new, old| new.state_dir = old.state_dir.clone()),
         set: |c, v| path(v, 4095).map(|p| c.state_dir = Some(p)),
         show: |c| c.state_dir.as_deref().map(quote),
+    },
+    Key {
+        name: "history_on_disk",
+        restart: Some(|new, old| new.history_on_disk = old.history_on_disk),
+        set: |c, v| v.boolean().map(|on| c.history_on_disk = on),
+        show: |c| Some(c.history_on_disk.to_string()),
     },
     Key {
         name: "motd_file",

@@ -153,6 +153,9 @@ pub struct Config {
     /// Where state that outlives a restart (the bans) is kept; None: bans last
     /// until exit.
     pub state_dir: Option<String>,
+    /// With `state_dir`: each kept room's history (the lobby's too) is kept
+    /// on disk too, and comes back after a restart; false: only in memory.
+    pub history_on_disk: bool,
     /// A file shown to each user after sign-in, re-read on reload; None: none.
     pub motd_file: Option<String>,
     /// Where the HTTP endpoint for Prometheus listens (`GET /metrics`); None:
@@ -191,6 +194,7 @@ impl Default for Config {
             stats_interval_secs: 60,
             control_socket: None,
             state_dir: None,
+            history_on_disk: true,
             motd_file: None,
             metrics_address: None,
         }

@@ -68,6 +68,7 @@ fn render_writes_every_key_in_order() {
         "stats_interval_secs",
         "# control_socket is not set",
         "# state_dir is not set",
+        "history_on_disk",
         "# motd_file is not set",
         "# metrics_address is not set",
     ];
@@ -194,7 +195,7 @@ fn paths_must_be_absolute_and_fit() {
 fn restart_column_and_reload_policy_agree() {
     let current = Config::default();
     let mut new = parse(
-        "address = \"::\"\nport = 1\nmax_clients = 5\nthreads = 3\ncontrol_socket = \"/x\"\nstate_dir = \"/y\"\nmotd_file = \"/z\"\nhistory = 3\nmetrics_address = \"127.0.0.1:1\"\n",
+        "address = \"::\"\nport = 1\nmax_clients = 5\nthreads = 3\ncontrol_socket = \"/x\"\nstate_dir = \"/y\"\nhistory_on_disk = false\nmotd_file = \"/z\"\nhistory = 3\nmetrics_address = \"127.0.0.1:1\"\n",
         "new.conf",
     )
     .unwrap();

@@ -101,6 +101,7 @@ fn every_key_parses() {
         "stats_interval_secs = 0\n",
         "control_socket = \"/run/chatd/control.sock\"\n",
         "state_dir = \"/var/lib/chatd\"\n",
+        "history_on_disk = false\n",
         "motd_file = \"/etc/chatd/motd\"\n",
         "metrics_address = \"[::1]:9194\"\n",
     ));
@@ -133,6 +134,7 @@ fn every_key_parses() {
         stats_interval_secs: 0,
         control_socket: Some("/run/chatd/control.sock".into()),
         state_dir: Some("/var/lib/chatd".into()),
+        history_on_disk: false,
         motd_file: Some("/etc/chatd/motd".into()),
         metrics_address: Some("[::1]:9194".parse().unwrap()),
     };

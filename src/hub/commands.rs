@@ -22,6 +22,7 @@ use crate::text::{LeaveReason, MAX_LISTED_NAMES, MutedFrom};
 
 use super::rooms::HistoryEntry;
 use super::{ClientId, Hub, JOIN_LIST_MAX_ROOM, LOBBY, RoomId, block};
+use crate::history::Said;
 
 impl Hub {
     /// Handles one input line from `id`.
@@ -110,7 +111,7 @@ impl Hub {
                     self.end_away(id, nick);
                 }
                 let msg = block(self.texts.chat(nick, &text));
-                let room_id = self.remember(id, nick, &msg);
+                let room_id = self.remember(id, nick, Said::Chat, &msg, &text);
                 let named = self.named(id, room_id, &text);
                 self.broadcast_said(room_id, &msg, Some(id), Some(id), named);
             }
@@ -204,7 +205,7 @@ impl Hub {
             TalkCommand::Me => {
                 let text = sanitize(args.rest);
                 let msg = block(self.texts.action(nick, &text));
-                let room_id = self.remember(id, nick, &msg);
+                let room_id = self.remember(id, nick, Said::Action, &msg, &text);
                 let named = self.named(id, room_id, &text);
                 self.broadcast_said(room_id, &msg, Some(id), Some(id), named);
             }
@@ -367,22 +368,30 @@ impl Hub {
         named
     }
 
-    /// Keeps a chat line by `author` (`id`) for the history replayed to
-    /// newcomers to its room; the room it was said in.
-    fn remember(&mut self, id: ClientId, author: &str, msg: &super::Block) -> RoomId {
+    /// Keeps a chat line (`said`: or an action) by `author` (`id`), shown as
+    /// `msg`, whose words are `text`, for the history replayed to newcomers
+    /// to its room, and hands it to the saver when that room's history is on
+    /// disk (a push into its mailbox, never a wait); the room it was said in.
+    fn remember(
+        &mut self,
+        id: ClientId,
+        author: &Arc<str>,
+        said: Said,
+        msg: &super::Block,
+        text: &str,
+    ) -> RoomId {
         let room_id = self.room_of(id);
-        if self.config.history == 0 {
+        let keep = self.config.history;
+        if keep == 0 {
             return room_id;
         }
         if let Some(room) = self.rooms.get_mut(room_id) {
-            let entry = HistoryEntry {
-                author_key: nick::nick_key(author),
-                author: id,
-                line: Arc::clone(msg),
-                at: super::round::unix_now(),
-                seq: 0,
-            };
-            room.remember(entry, self.config.history);
+            let at = super::round::unix_now();
+            let entry = HistoryEntry::new(Some(id), said, author, Arc::clone(msg), text, at);
+            if let Some(disk) = &room.disk {
+                disk.append(entry.record(), keep);
+            }
+            room.remember(entry, keep);
         }
         room_id
     }

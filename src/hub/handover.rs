@@ -27,6 +27,7 @@ use async_channel::Sender;
 use crate::bans::{AddressList, Bans, Kind};
 use crate::config::Config;
 use crate::handover::{Clock, DecodeError, Decoder, Encoder};
+use crate::history::{Disk, Said};
 use crate::input::{Handed, Input};
 use crate::nick::nick_key;
 use crate::outbox::Outbox;
@@ -81,8 +82,9 @@ pub fn restore(
     config: Arc<Config>,
     shared: Arc<SharedCounters>,
     bans: Bans,
+    disk: Disk,
 ) -> Result<Restored, Box<NotRestored>> {
-    Hub::restore(state, config, shared, bans)
+    Hub::restore(state, config, shared, bans, disk)
 }
 
 /// Why a hub could not be read back, and the bans it was given (with
@@ -93,6 +95,8 @@ pub struct NotRestored {
     pub error: DecodeError,
     /// The bans, back.
     pub bans: Bans,
+    /// The disk, back, with what the start read of it still in it.
+    pub disk: Disk,
 }
 
 /// A hub read back from a handover state, ready for [`super::dispatch_restored`].
@@ -209,6 +213,7 @@ impl Hub {
             enc.opt_str(room.name().map(|n| &**n));
             enc.opt_str(room.topic.as_deref());
             enc.opt_u64(room.creator);
+            enc.bool(room.kept);
             enc.u64(room.said());
             enc.u64(room.presence.joined);
             enc.u64(room.presence.left);
@@ -218,9 +223,14 @@ impl Hub {
             }
             enc.usize(room.history.len());
             for entry in &room.history {
-                enc.str(&entry.author_key);
-                enc.u64(entry.author);
+                enc.opt_u64(entry.author);
+                enc.u8(match entry.said {
+                    Said::Chat => 0,
+                    Said::Action => 1,
+                });
+                enc.str(&entry.nick);
                 enc.bytes(&entry.line);
+                enc.str(entry.text.as_str());
                 enc.u64(entry.at);
                 enc.u64(entry.seq);
             }
@@ -273,13 +283,25 @@ impl Hub {
         config: Arc<Config>,
         shared: Arc<SharedCounters>,
         bans: Bans,
+        disk: Disk,
     ) -> Result<Restored, Box<NotRestored>> {
-        let mut hub = Hub::new(config, shared, bans);
+        let mut hub = Hub::new(config, shared, bans, disk);
         match hub.read_state(state) {
-            Ok(conns) => Ok(Restored { hub, conns }),
+            Ok(conns) => {
+                // The state is newer than the disk, which an exec may have
+                // cut mid-write: what the start read is dropped, and every
+                // kept room's history and the kept rooms file are written
+                // again from what the hub holds.
+                drop(hub.disk.take_found());
+                hub.attach_disk();
+                hub.rewrite_histories();
+                hub.save_kept();
+                Ok(Restored { hub, conns })
+            }
             Err(error) => Err(Box::new(NotRestored {
                 error,
                 bans: hub.bans,
+                disk: hub.disk,
             })),
         }
     }
@@ -329,6 +351,7 @@ impl Hub {
             let name = dec.opt_str("a room's name")?.map(Arc::from);
             let topic = dec.opt_str("a topic")?.map(str::to_owned);
             let creator = dec.opt_u64("a room's maker")?;
+            let kept = dec.bool("a kept flag")?;
             let said = dec.u64("a room's line count")?;
             let mut presence = Presence {
                 joined: dec.u64("joins")?,
@@ -341,18 +364,26 @@ impl Hub {
             let count = dec.count("history", 32)?;
             let mut history = VecDeque::with_capacity(count);
             for _ in 0..count {
-                history.push_back(HistoryEntry {
-                    author_key: dec.str("a line's author")?.to_owned(),
-                    author: dec.u64("a line's author")?,
-                    line: block_of(dec.bytes("a history line")?),
-                    at: dec.u64("a line's time")?,
-                    seq: dec.u64("a line's place")?,
-                });
+                let author = dec.opt_u64("a line's author")?;
+                let said = match dec.u8("a line's kind")? {
+                    0 => Said::Chat,
+                    1 => Said::Action,
+                    tag => return Err(dec.bad("a line's kind", &format!("tag {tag}"))),
+                };
+                let nick: Arc<str> = Arc::from(dec.str("a line's author")?);
+                let line = block_of(dec.bytes("a history line")?);
+                let text = dec.str("a line's words")?;
+                if !line.ends_with(format!("{text}\r\n").as_bytes()) {
+                    return Err(dec.bad("a history line", "its words are not its end"));
+                }
+                let at = dec.u64("a line's time")?;
+                let mut entry = HistoryEntry::new(author, said, &nick, line, text, at);
+                entry.seq = dec.u64("a line's place")?;
+                history.push_back(entry);
             }
-            rooms.push((
-                id,
-                Room::restored(name, topic, creator, history, presence, said),
-            ));
+            let mut room = Room::restored(name, topic, creator, history, presence, said);
+            room.kept = kept;
+            rooms.push((id, room));
         }
         hub.rooms = Rooms::restored(rooms).map_err(|e| dec.bad("the rooms", &e))?;
 

@@ -87,7 +87,10 @@ impl Hub {
             .history
             .iter()
             .filter(|entry| since.is_none_or(|since| entry.seq >= since))
-            .filter(|entry| ignored.is_none_or(|ignored| !ignored.contains(&entry.author)))
+            .filter(|entry| {
+                let ignores = |author| ignored.is_some_and(|ignored| ignored.contains(&author));
+                !entry.author.is_some_and(ignores)
+            })
             .collect();
         if shown.is_empty() {
             return String::new();
@@ -154,7 +157,7 @@ impl Hub {
                 return;
             }
             None => {
-                let to = self.rooms.create(name, key, id);
+                let to = self.rooms.create(name, key, Some(id));
                 info!(
                     "room #{name} made by {nick:?} (rooms: {})",
                     self.rooms.made()
@@ -350,6 +353,7 @@ impl Hub {
                 place: room.place(),
                 members: room.len(),
                 topic: room.topic.as_deref(),
+                kept: room.kept,
             })
             .collect();
         texts.rooms(&self.config.room_name, &entries, self.rooms.made() + 1)
@@ -387,6 +391,10 @@ impl Hub {
         let msg = block(self.texts.topic_set(Some(nick), &topic));
         if let Some(room) = self.rooms.get_mut(room_id) {
             room.topic = Some(topic);
+        }
+        // A kept room's topic (the lobby's too) outlives a restart.
+        if self.is_kept(room_id) {
+            self.save_kept();
         }
         self.broadcast(room_id, &msg, None);
     }

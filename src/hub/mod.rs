@@ -22,6 +22,8 @@
 //!   `/timestamps`;
 //! - `moderation`: kick, purge, op, the control socket's requests, and
 //!   answers that wait for a change to reach the disk;
+//! - `keep`: kept rooms (`keep`, `unkeep`), the rooms the start read back,
+//!   and what goes to the history savers;
 //! - `sanctions`: bans and mutes, which bind to addresses, and what a mute
 //!   keeps from the room;
 //! - `timers`: the once-a-second tick (login timeouts, clients stalled over the
@@ -41,6 +43,7 @@ use async_channel::Receiver;
 
 use crate::bans::Bans;
 use crate::config::Config;
+use crate::history::Disk;
 use crate::metrics::Snapshot;
 use crate::nick::nick_key;
 use crate::outbox::{Block, Outbox};
@@ -54,6 +57,7 @@ mod counts;
 mod delivery;
 mod handover;
 mod joins;
+mod keep;
 mod members;
 mod moderation;
 mod rooms;
@@ -217,6 +221,9 @@ struct Hub {
     /// Who may not connect, and who may not be heard; kept on disk with
     /// `state_dir`.
     bans: Bans,
+    /// What is kept on disk about rooms (histories, kept rooms, topics) and
+    /// its savers; dropped with the hub, which writes what waits.
+    disk: Disk,
     /// Answers about changes to the bans or mutes, waiting for their file to
     /// be written.
     pending: Vec<moderation::Pending>,
@@ -248,8 +255,13 @@ pub async fn dispatch(
     config: Arc<Config>,
     shared: Arc<SharedCounters>,
     bans: Bans,
+    disk: Disk,
 ) -> Summary {
-    run(Hub::new(config, shared, bans), events).await
+    let mut hub = Hub::new(config, shared, bans, disk);
+    // What the disk kept (topics, kept rooms, histories) comes back now.
+    let found = hub.disk.take_found();
+    hub.put_back(found);
+    run(hub, events).await
 }
 
 /// Runs a hub a live upgrade handed over (see [`restore`]) until
@@ -296,6 +308,8 @@ async fn run(mut hub: Hub, events: Receiver<Event>) -> Summary {
         }
     }
     hub.summary.deliveries = hub.fanout.deliveries;
+    // Dropping the hub stops the savers, which write what waits first: a
+    // graceful stop loses no line of history.
     hub.summary
 }
 
@@ -322,7 +336,9 @@ fn block(text: String) -> Block {
 }
 
 impl Hub {
-    fn new(config: Arc<Config>, shared: Arc<SharedCounters>, bans: Bans) -> Hub {
+    /// A hub with no connections and no rooms but the lobby; what the disk
+    /// kept is put back by [`dispatch`] (a live upgrade brings its own).
+    fn new(config: Arc<Config>, shared: Arc<SharedCounters>, bans: Bans, disk: Disk) -> Hub {
         let now = Instant::now();
         Hub {
             texts: Texts::of(&config),
@@ -331,6 +347,7 @@ impl Hub {
             members: Members::default(),
             rooms: Rooms::default(),
             bans,
+            disk,
             pending: Vec::new(),
             motd: None,
             login_deadlines: VecDeque::new(),

@@ -1,5 +1,5 @@
 //! Moderation and the control socket: the moderation group (kick, ban, unban,
-//! mute, unmute, bans, mutes, purge), which operators use in the room and
+//! mute, unmute, bans, mutes, purge; keep and unkeep, in `keep`), which operators use in the room and
 //! `chatd ctl` over the control socket, and the control socket's requests
 //! ([`Hub::control_request`]): the moderation group, the server group (op,
 //! deop, say, stats; reload is answered by the server, metrics by the control
@@ -299,6 +299,8 @@ impl Hub {
             ModerationCommand::Unmute => self.lift(caller, Kind::Mute, args.rest),
             ModerationCommand::Bans => Ok(self.entry_table(Kind::Ban).into()),
             ModerationCommand::Mutes => Ok(self.entry_table(Kind::Mute).into()),
+            ModerationCommand::Keep => self.keep(caller, args.rest).map(Said::from),
+            ModerationCommand::Unkeep => self.unkeep(caller, args.rest).map(Said::from),
             ModerationCommand::Purge => {
                 let key = nick_key(args.rest);
                 let mut count = 0;
@@ -307,6 +309,8 @@ impl Hub {
                     room.history.retain(|entry| entry.author_key != key);
                     count += before - room.history.len();
                 }
+                // The files too: after a restart the lines are gone.
+                self.rewrite_histories();
                 info!(
                     "purged {count} lines by {:?} from the history, by {}",
                     args.rest,

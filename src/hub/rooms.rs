@@ -15,8 +15,9 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::history::{Mailbox, Record, Said, Text};
 use crate::outbox::Block;
-use crate::text::Place;
+use crate::text::{Place, Texts};
 
 use super::members::Members;
 use super::round::Round;
@@ -46,18 +47,81 @@ impl Presence {
     }
 }
 
-/// A line kept for newcomers to a room.
+/// A line kept for newcomers to a room: the line as it was shown, and what
+/// it was (who said which words, when), for the disk and for `purge`.
 pub(super) struct HistoryEntry {
     /// The author's [`nick_key`](crate::nick::nick_key) when they said it, for `purge`.
     pub(super) author_key: String,
-    /// The author's connection, so that who ignores them is not replayed it.
-    pub(super) author: ClientId,
+    /// The author's connection, so that who ignores them is not replayed it;
+    /// None for a line read back from disk at start.
+    pub(super) author: Option<ClientId>,
+    /// The line as the room was shown it (for a line read back from disk:
+    /// as the texts in force at start show it).
     pub(super) line: Block,
+    /// Chat or action.
+    pub(super) said: Said,
+    /// The author's nickname when they said it.
+    pub(super) nick: Arc<str>,
+    /// The words, inside `line`.
+    pub(super) text: Text,
     /// When it was said (Unix seconds); a replay shows it.
     pub(super) at: u64,
     /// Its place among every line remembered in the room: the room's
     /// [`said`](Room::said) count when it came. Set by [`Room::remember`].
     pub(super) seq: u64,
+}
+
+impl HistoryEntry {
+    /// The entry of `line`, as `texts.chat` or `texts.action` made it from
+    /// `nick` and `text`: the words are its end, before the `\r\n`.
+    pub(super) fn new(
+        author: Option<ClientId>,
+        said: Said,
+        nick: &Arc<str>,
+        line: Block,
+        text: &str,
+        at: u64,
+    ) -> HistoryEntry {
+        let end = line.len().saturating_sub(2);
+        let text = Text::within(Arc::clone(&line), end.saturating_sub(text.len()), end);
+        HistoryEntry {
+            author_key: crate::nick::nick_key(nick),
+            author,
+            line,
+            said,
+            nick: Arc::clone(nick),
+            text,
+            at,
+            seq: 0,
+        }
+    }
+
+    /// A line read back from disk, shown in `texts`.
+    pub(super) fn restored(record: Record, texts: &Texts) -> HistoryEntry {
+        let shown = match record.said {
+            Said::Chat => texts.chat(&record.nick, record.text.as_str()),
+            Said::Action => texts.action(&record.nick, record.text.as_str()),
+        };
+        let line: Block = Arc::from(shown.into_bytes().into_boxed_slice());
+        HistoryEntry::new(
+            None,
+            record.said,
+            &record.nick,
+            line,
+            record.text.as_str(),
+            record.at,
+        )
+    }
+
+    /// The line as the history files keep it.
+    pub(super) fn record(&self) -> Record {
+        Record {
+            at: self.at,
+            said: self.said,
+            nick: Arc::clone(&self.nick),
+            text: self.text.clone(),
+        }
+    }
 }
 
 /// One room.
@@ -82,6 +146,13 @@ pub(super) struct Room {
     /// How many lines were ever remembered here, so that someone coming back
     /// is replayed only those said after they left.
     said: u64,
+    /// Kept (`keep`): the room stays when empty, and outlives a restart with
+    /// its topic and history. The lobby is always kept and never marked.
+    pub(super) kept: bool,
+    /// Where its history goes on disk (the lobby's and a kept room's, with
+    /// `state_dir` and `history_on_disk`): each line remembered is handed to
+    /// the saver here.
+    pub(super) disk: Option<Arc<Mailbox>>,
 }
 
 impl Room {
@@ -265,11 +336,12 @@ impl Rooms {
         self.by_key.get(key).copied()
     }
 
-    /// Makes room `name` (key `key`), made by `creator`.
-    pub(super) fn create(&mut self, name: &str, key: String, creator: ClientId) -> RoomId {
+    /// Makes room `name` (key `key`), made by `creator` (None: kept by an
+    /// operator before anyone came, or read back at start).
+    pub(super) fn create(&mut self, name: &str, key: String, creator: Option<ClientId>) -> RoomId {
         let room_id = Room {
             name: Some(Arc::from(name)),
-            creator: Some(creator),
+            creator,
             ..Room::default()
         };
         let id = match self.free.pop() {
@@ -293,15 +365,22 @@ impl Rooms {
         }
     }
 
-    /// Takes a member out of room `id`. A room (not the lobby) left empty
-    /// is removed, and whatever it still had to say goes to nobody; its name
-    /// is returned, for the log.
+    /// Takes a member out of room `id`. A room (not the lobby, not kept)
+    /// left empty is removed, and whatever it still had to say goes to
+    /// nobody; its name is returned, for the log.
     pub(super) fn take_out(&mut self, id: RoomId, key: &str) -> Option<Arc<str>> {
         let room_id = self.get_mut(id)?;
         if let Some(member) = room_id.members.remove(key) {
             room_id.round.forget(member);
         }
-        if id == LOBBY || !room_id.members.is_empty() {
+        self.remove_if_empty(id)
+    }
+
+    /// Removes room `id` if it is empty, not kept and not the lobby; its
+    /// name, for the log.
+    pub(super) fn remove_if_empty(&mut self, id: RoomId) -> Option<Arc<str>> {
+        let room_id = self.get(id)?;
+        if id == LOBBY || room_id.kept || !room_id.members.is_empty() {
             return None;
         }
         let room = self.slots.get_mut(id as usize)?.take()?;

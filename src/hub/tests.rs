@@ -24,7 +24,12 @@ impl Harness {
             ..Config::default()
         };
         let mut harness = Harness {
-            room: Hub::new(Arc::new(config), Arc::default(), Bans::in_memory()),
+            room: Hub::new(
+                Arc::new(config),
+                Arc::default(),
+                Bans::in_memory(),
+                Disk::in_memory(),
+            ),
             outboxes: Vec::new(),
         };
         for i in 0..CLIENTS {
@@ -710,7 +715,13 @@ fn a_hub_handed_over_carries_on_as_the_old_one_would() {
             })
             .collect();
         let state = twin.room.encode(&conns);
-        let Ok(restored) = restore(&state, config, Arc::default(), Bans::in_memory()) else {
+        let Ok(restored) = restore(
+            &state,
+            config,
+            Arc::default(),
+            Bans::in_memory(),
+            Disk::in_memory(),
+        ) else {
             panic!("the state does not read back");
         };
         let mut outboxes: Vec<_> = (0..CLIENTS).map(|_| Arc::new(Outbox::new())).collect();

@@ -121,6 +121,9 @@ impl Orders {
 pub struct Extras {
     /// The bans, loaded from `state_dir` (or kept in memory).
     pub bans: Bans,
+    /// The kept rooms, topics and histories read from `state_dir`, and their
+    /// savers (or nothing on disk).
+    pub history: crate::history::Disk,
     /// The control socket, bound (`control_socket`), if configured.
     pub control_socket: Option<UnixListener>,
     /// Where the settings came from; reloads read it again.
@@ -246,6 +249,7 @@ impl Server {
     ) -> io::Result<(Server, Task<Summary>)> {
         let Extras {
             bans,
+            history,
             control_socket,
             source,
             motd,
@@ -266,8 +270,14 @@ impl Server {
         let live = Arc::new(LiveConfig::new(Arc::clone(&config)));
         let counters = Arc::new(SharedCounters::default());
         let (hub, hub_rx) = async_channel::bounded(HUB_QUEUE);
-        let (hub_task, resumed) =
-            upgrade::start_hub(hub_rx, config, Arc::clone(&counters), bans, resume, asker);
+        let (hub_task, resumed) = upgrade::start_hub(
+            hub_rx,
+            config,
+            Arc::clone(&counters),
+            (bans, history),
+            resume,
+            asker,
+        );
         // The ticker ends when the hub does (its send fails); dropping it with
         // the server cancels it in any case.
         let ticker = crate::exec::spawn(tick(hub.clone()));

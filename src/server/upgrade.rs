@@ -22,7 +22,8 @@ use crate::bans::Bans;
 use crate::config::Config;
 use crate::control::{Reply, UpgradeRequest};
 use crate::handover::{self, Clock, DecodeError, Decoder, Encoder, Sockets};
-use crate::hub::{self, Event, SharedCounters, Summary};
+use crate::history::Disk;
+use crate::hub::{self, Event, NotRestored, SharedCounters, Summary};
 use crate::text::Texts;
 use crate::{error, info, warn};
 
@@ -107,24 +108,25 @@ pub(super) fn start_hub(
     events: Receiver<Event>,
     config: Arc<Config>,
     counters: Arc<SharedCounters>,
-    bans: Bans,
+    (bans, disk): (Bans, Disk),
     resume: Option<Result<super::Resumption, String>>,
     asker: Option<UnixStream>,
 ) -> (Task<Summary>, Option<Resumed>) {
-    let fresh = |bans: Bans| {
+    let fresh = |bans: Bans, disk: Disk| {
         crate::exec::spawn(hub::dispatch(
             events.clone(),
             Arc::clone(&config),
             Arc::clone(&counters),
             bans,
+            disk,
         ))
     };
     let resumption = match resume {
-        None => return (fresh(bans), None),
+        None => return (fresh(bans, disk), None),
         Some(Ok(resumption)) => resumption,
         Some(Err(why)) => {
             not_kept(&why, asker);
-            return (fresh(bans), None);
+            return (fresh(bans, disk), None);
         }
     };
     match hub::restore(
@@ -132,6 +134,7 @@ pub(super) fn start_hub(
         Arc::clone(&config),
         Arc::clone(&counters),
         bans,
+        disk,
     ) {
         Ok(mut restored) => {
             let conns = std::mem::take(&mut restored.conns);
@@ -147,8 +150,9 @@ pub(super) fn start_hub(
             (task, Some(resumed))
         }
         Err(not) => {
-            not_kept(&not.error.to_string(), asker);
-            (fresh(not.bans), None)
+            let NotRestored { error, bans, disk } = *not;
+            not_kept(&error.to_string(), asker);
+            (fresh(bans, disk), None)
         }
     }
 }

@@ -286,6 +286,65 @@ impl Texts {
         }
     }
 
+    /// `keep ROOM` was carried out: `made`, the room did not exist and was
+    /// made empty; `already`, it was kept before.
+    pub fn kept(&self, room: &str, made: bool, already: bool) -> String {
+        match (self.zh(), made, already) {
+            (true, _, true) => format!("* #{room} 已经是常驻房间\r\n"),
+            (true, true, _) => format!("* 已创建常驻房间 #{room}：无人时也保留，重启后仍在\r\n"),
+            (true, false, _) => format!("* #{room} 已设为常驻房间：无人时也保留，重启后仍在\r\n"),
+            (false, _, true) => format!("* #{room} is kept already\r\n"),
+            (false, true, _) => {
+                format!("* #{room} made and kept: it stays when empty and outlives a restart\r\n")
+            }
+            (false, false, _) => {
+                format!("* #{room} is kept: it stays when empty and outlives a restart\r\n")
+            }
+        }
+    }
+
+    /// `keep` named the lobby, which is always kept.
+    pub fn lobby_always_kept(&self) -> String {
+        if self.zh() {
+            "* 大厅总是常驻的\r\n".to_owned()
+        } else {
+            "* the lobby is always kept\r\n".to_owned()
+        }
+    }
+
+    /// `unkeep` named the lobby.
+    pub fn lobby_cannot_be_unkept(&self) -> String {
+        if self.zh() {
+            "! 大厅总是常驻的，不能取消\r\n".to_owned()
+        } else {
+            "! the lobby is always kept: it cannot be unkept\r\n".to_owned()
+        }
+    }
+
+    /// `unkeep ROOM` was carried out; `gone`: the room was empty and went.
+    pub fn unkept(&self, room: &str, gone: bool) -> String {
+        match (self.zh(), gone) {
+            (true, true) => format!("* #{room} 不再常驻；房间里没有人，已关闭\r\n"),
+            (true, false) => {
+                format!("* #{room} 不再常驻：最后一个人离开时，房间和它的历史一起消失\r\n")
+            }
+            (false, true) => format!("* #{room} is no longer kept; it was empty and is gone\r\n"),
+            (false, false) => format!(
+                "* #{room} is no longer kept: it goes with its last member, its history with it\r\n"
+            ),
+        }
+    }
+
+    /// `unkeep` named a room that is not kept (`exists`) or not there at all.
+    pub fn not_kept(&self, room: &str, exists: bool) -> String {
+        match (self.zh(), exists) {
+            (true, true) => format!("! #{room} 不是常驻房间\r\n"),
+            (true, false) => format!("! 没有房间 #{room}\r\n"),
+            (false, true) => format!("! #{room} is not kept\r\n"),
+            (false, false) => format!("! there is no room #{room}\r\n"),
+        }
+    }
+
     /// To a user given operator rights.
     pub fn opped_you(&self) -> String {
         if self.zh() {

@@ -31,6 +31,8 @@ pub struct RoomEntry<'a> {
     pub members: usize,
     /// Its topic, if set.
     pub topic: Option<&'a str>,
+    /// Kept (`keep`): it stays when empty. The lobby, always kept, is not marked.
+    pub kept: bool,
 }
 
 impl Texts {
@@ -261,10 +263,15 @@ impl Texts {
                 Place::Lobby if self.zh() => format!("{lobby}（大厅）"),
                 Place::Lobby => format!("{lobby}, the lobby"),
             };
-            let count = entry.members;
+            let count = match (self.zh(), entry.kept) {
+                (true, true) => format!("{}人，常驻", entry.members),
+                (true, false) => format!("{}人", entry.members),
+                (false, true) => format!("{}, kept", entry.members),
+                (false, false) => entry.members.to_string(),
+            };
             let line = match (self.zh(), entry.topic) {
-                (true, Some(topic)) => format!("*   {name}（{count}人）：{topic}\r\n"),
-                (true, None) => format!("*   {name}（{count}人）\r\n"),
+                (true, Some(topic)) => format!("*   {name}（{count}）：{topic}\r\n"),
+                (true, None) => format!("*   {name}（{count}）\r\n"),
                 (false, Some(topic)) => format!("*   {name} ({count}): {topic}\r\n"),
                 (false, None) => format!("*   {name} ({count})\r\n"),
             };
@@ -481,11 +488,19 @@ mod tests {
                 place: Place::Lobby,
                 members: 3,
                 topic: None,
+                kept: false,
             },
             RoomEntry {
                 place: Place::Room("rust"),
                 members: 2,
                 topic: Some("borrowing"),
+                kept: false,
+            },
+            RoomEntry {
+                place: Place::Room("help"),
+                members: 0,
+                topic: None,
+                kept: true,
             },
         ];
         assert_eq!(
@@ -494,8 +509,13 @@ mod tests {
                 "* Rooms (5):\r\n",
                 "*   chatd, the lobby (3)\r\n",
                 "*   #rust (2): borrowing\r\n",
-                "*   … and 3 more\r\n"
+                "*   #help (0, kept)\r\n",
+                "*   … and 2 more\r\n"
             )
+        );
+        assert!(
+            ZH.rooms("聊天室", &rooms, 3)
+                .contains("#help（0人，常驻）\r\n")
         );
         assert!(
             ZH.rooms("聊天室", &rooms, 2)
@@ -523,6 +543,19 @@ mod tests {
             EN.presence_in(rust, 3, 1, 120, 200),
             EN.topic_not_allowed("rust"),
         ];
+        // Keeping rooms, in both languages and every case.
+        let mut samples = samples.to_vec();
+        for texts in [EN, ZH] {
+            for (made, already) in [(false, false), (true, false), (false, true)] {
+                samples.push(texts.kept("help", made, already));
+            }
+            samples.push(texts.lobby_always_kept());
+            samples.push(texts.lobby_cannot_be_unkept());
+            samples.push(texts.unkept("help", true));
+            samples.push(texts.unkept("help", false));
+            samples.push(texts.not_kept("help", true));
+            samples.push(texts.not_kept("help", false));
+        }
         for s in samples {
             assert!(s.ends_with("\r\n"), "{s:?}");
             assert!(!s.replace("\r\n", "").contains('\n'), "{s:?}");

@@ -326,7 +326,10 @@ fn timestamps_key_turns_them_on_in_the_configured_zone() {
 fn history_replay_shows_when_each_line_was_said() {
     let server = chatd().config("utc_offset = \"-03:00\"").start();
     let mut alice = server.join("alice");
-    alice.send("before you came\n");
+    // The answer to /who comes after the line is remembered: bob then signs
+    // in after it, not before (which would make it a live line, not replayed).
+    alice.send("before you came\n/who\n");
+    alice.expect_line("* Online (1): alice");
     let mut bob = server.join("bob");
     bob.expect_line("* Last message:");
     let clocks = clocks(-3 * 60);

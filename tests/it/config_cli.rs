@@ -41,6 +41,7 @@ shutdown_grace_secs = 10
 stats_interval_secs = 60
 # control_socket is not set
 # state_dir is not set
+history_on_disk = true
 # motd_file is not set
 # metrics_address is not set
 ";

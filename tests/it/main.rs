@@ -14,6 +14,7 @@ mod client;
 mod comfort;
 mod config_cli;
 mod control;
+mod history;
 mod lifecycle;
 mod limits;
 mod metrics;

@@ -211,6 +211,7 @@ fn random_config(rng: &mut Rng) -> Config {
         stats_interval_secs: rng.below(86_401) as u64,
         control_socket: (rng.below(2) == 0).then(|| "/run/chatd/control.sock".to_owned()),
         state_dir: (rng.below(2) == 0).then(|| format!("/var/lib/chatd {}", rng.below(9))),
+        history_on_disk: rng.below(2) == 0,
         motd_file: (rng.below(2) == 0).then(|| "/etc/chatd/\"motd\"".to_owned()),
         metrics_address: (rng.below(2) == 0).then(|| {
             let ip: std::net::IpAddr = rng.pick(&addresses).parse().unwrap();

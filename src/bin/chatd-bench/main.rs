@@ -38,6 +38,7 @@ use target::{Target, rss_kib, server_cpu_secs, start_server};
 const USAGE: &str = "\
 Usage: chatd-bench [--scenario NAME]... [--quick] [--clients N] [--rooms N] [--minutes N]
                    [--lines N] [--server-cpu N] [--load-cpu N] [--threads N] [--json PATH]
+                   [--history N] [--history-on-disk DIR]
                    [--addr HOST:PORT --pid PID [--protocol NAME]]
 
 Starts ./chatd (the binary beside this one) on a free loopback port and measures it,
@@ -76,6 +77,13 @@ Options:
   --threads N      start chatd with `threads = N` (default: its own default, 0:
                    the cores it may use)
   --json PATH      also write the results as JSON to PATH
+  --history N      start chatd with `history = N` (default 0: the throughput
+                   scenarios measure delivery alone)
+  --history-on-disk DIR
+                   start chatd with its history on disk: each chatd started
+                   gets a fresh state_dir under DIR (removed after it), so the
+                   cost of keeping the conversation on disk can be measured
+                   (with --history N, the same N measured without it)
   --addr HOST:PORT measure the server already listening there instead of
                    starting chatd (one scenario per run is fairest: the server
                    keeps what earlier scenarios left); --pid PID names its
@@ -138,6 +146,8 @@ fn main() {
     let mut addr: Option<SocketAddr> = None;
     let mut pid: Option<u32> = None;
     let mut protocol = Protocol::Chatd;
+    let mut history_on_disk: Option<PathBuf> = None;
+    let mut history: usize = 0;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -180,6 +190,8 @@ fn main() {
                 protocol = named;
             }
             "--load-cpu" => load_cpu = args.next(),
+            "--history" => history = value(&mut args, "--history", "a number"),
+            "--history-on-disk" => history_on_disk = args.next().map(PathBuf::from),
             "--json" => json = args.next().map(PathBuf::from),
             "-h" | "--help" => {
                 print!("{USAGE}");
@@ -222,6 +234,8 @@ fn main() {
         threads,
         running,
         protocol,
+        history,
+        history_on_disk,
     };
     if scenarios.is_empty() {
         scenarios = [
@@ -408,9 +422,9 @@ fn scenario(name: &str, quick: bool) -> Option<Scenario> {
     Some(s)
 }
 
-/// The throughput scenarios' settings: no flood control, no history, so the
-/// figures measure delivery alone.
-const THROUGHPUT_TUNING: &str = "flood_burst = 0\nflood_lines_per_sec = 0\nhistory = 0\n";
+/// The throughput scenarios' settings: no flood control, and no history
+/// unless `--history N` asks for it, so the figures measure delivery alone.
+const THROUGHPUT_TUNING: &str = "flood_burst = 0\nflood_lines_per_sec = 0\n";
 
 fn run_scenario(scenario: &Scenario, target: &Target) -> Outcome {
     eprintln!(
@@ -431,6 +445,7 @@ fn run_scenario(scenario: &Scenario, target: &Target) -> Outcome {
         }
     );
     let mut tuning = THROUGHPUT_TUNING.to_owned();
+    tuning += &format!("history = {}\n", target.history);
     if scenario.rooms > 0 {
         // The default (100) would refuse the 101st room of `--rooms 1000`.
         tuning += &format!("max_rooms = {}\n", scenario.rooms);

@@ -4,7 +4,9 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::peers::Protocol;
@@ -13,6 +15,8 @@ use crate::peers::Protocol;
 pub struct Server {
     pub child: Child,
     pub addr: SocketAddr,
+    /// The state directory made for it (`--history-on-disk`), removed after it.
+    state_dir: Option<PathBuf>,
 }
 
 impl Drop for Server {
@@ -25,15 +29,22 @@ impl Drop for Server {
             .arg(self.child.id().to_string())
             .status();
         let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
+        let mut exited = false;
+        while !exited && Instant::now() < deadline {
+            exited = matches!(self.child.try_wait(), Ok(Some(_)));
+            if !exited {
+                std::thread::sleep(Duration::from_millis(20));
             }
-            std::thread::sleep(Duration::from_millis(20));
         }
-        // Already gone is fine: we only want it gone.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if !exited {
+            // Already gone is fine: we only want it gone.
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        if let Some(dir) = &self.state_dir {
+            // Litter at worst, in a directory the user named.
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 
@@ -48,6 +59,11 @@ pub struct Target {
     pub running: Option<(SocketAddr, u32)>,
     /// What the server speaks.
     pub protocol: Protocol,
+    /// `history` for the throughput scenarios' chatd (`--history`; 0 by default).
+    pub history: usize,
+    /// Start chatd with its history on disk (`--history-on-disk DIR`): each
+    /// chatd gets a fresh `state_dir` under this directory.
+    pub history_on_disk: Option<PathBuf>,
 }
 
 /// Starts chatd for `clients` clients, with `tuning` (config lines) after the
@@ -59,13 +75,26 @@ pub fn start_server(clients: usize, target: &Target, tuning: &str) -> Server {
         .unwrap_or_default();
     let dir = std::env::temp_dir().join(format!("chatd-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
+    let state_dir = target.history_on_disk.as_ref().map(|parent| {
+        static STARTED: AtomicUsize = AtomicUsize::new(0);
+        let n = STARTED.fetch_add(1, Ordering::Relaxed);
+        let state = parent.join(format!("chatd-bench-state-{}-{n}", std::process::id()));
+        // Left by an earlier run with the same pid, if any: a fresh start.
+        let _ = std::fs::remove_dir_all(&state);
+        std::fs::create_dir_all(&state).expect("state dir");
+        state
+    });
+    let state = state_dir
+        .as_ref()
+        .map(|dir| format!("state_dir = \"{}\"\n", dir.display()))
+        .unwrap_or_default();
     let config = dir.join("bench.conf");
     std::fs::write(
         &config,
         format!(
             "address = \"127.0.0.1\"\nport = 0\ncolors = false\nlog_level = \"warn\"\n\
              max_clients = {}\nmax_clients_per_ip = {}\n\
-             stats_interval_secs = 0\nshutdown_grace_secs = 0\n{threads}{tuning}",
+             stats_interval_secs = 0\nshutdown_grace_secs = 0\n{threads}{state}{tuning}",
             clients + 100,
             clients + 100,
         ),
@@ -113,7 +142,11 @@ pub fn start_server(clients: usize, target: &Target, tuning: &str) -> Server {
         );
         std::thread::sleep(Duration::from_millis(10));
     }
-    Server { child, addr }
+    Server {
+        child,
+        addr,
+        state_dir,
+    }
 }
 
 /// Server CPU seconds (all threads) from /proc, with nanosecond resolution.
