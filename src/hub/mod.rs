@@ -66,6 +66,8 @@ mod sanctions;
 mod timers;
 
 #[cfg(test)]
+mod handover_tests;
+#[cfg(test)]
 mod tests;
 
 use backlog::{Overflow, QueueBounds};

@@ -4,17 +4,17 @@ use super::*;
 use crate::test_rng::Rng;
 use std::net::{Ipv4Addr, SocketAddr};
 
-const CLIENTS: usize = 6;
+pub(super) const CLIENTS: usize = 6;
 const NICKS: [&str; 4] = ["ann", "Bob", "carl", "ANN"];
 
 /// A room and its clients' outboxes, fed events directly (no sockets).
-struct Harness {
-    room: Hub,
-    outboxes: Vec<Arc<Outbox>>,
+pub(super) struct Harness {
+    pub(super) room: Hub,
+    pub(super) outboxes: Vec<Arc<Outbox>>,
 }
 
 impl Harness {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         // The room logs every join; thousands of them would bury the test output.
         crate::log::set_level(crate::config::LogLevel::Error);
         let config = Config {
@@ -56,7 +56,7 @@ impl Harness {
     }
 
     /// Client `i` sends `text`; the round ends.
-    fn say(&mut self, i: usize, text: &str) {
+    pub(super) fn say(&mut self, i: usize, text: &str) {
         let id = i as ClientId;
         let text = text.to_owned();
         self.room.handle(Event::Line {
@@ -68,7 +68,7 @@ impl Harness {
     }
 
     /// A control-socket request and the room's answer.
-    fn ctl(&mut self, line: &str) -> crate::reply::Reply {
+    pub(super) fn ctl(&mut self, line: &str) -> crate::reply::Reply {
         let (reply, answer) = async_channel::bounded(1);
         let line = line.to_owned();
         self.room.handle(Event::ControlRequest { line, reply });
@@ -92,7 +92,7 @@ impl Harness {
     }
 
     /// Everything queued for client `i` so far, taken and written as its writer would.
-    fn read(&self, i: usize) -> String {
+    pub(super) fn read(&self, i: usize) -> String {
         let outbox = &self.outboxes[i];
         let mut got = Vec::new();
         while let Some(Some(blocks)) = smol::block_on(smol::future::poll_once(outbox.next_blocks()))
@@ -106,7 +106,7 @@ impl Harness {
     }
 }
 
-fn random_event(rng: &mut Rng) -> Event {
+pub(super) fn random_event(rng: &mut Rng) -> Event {
     let id = rng.below(CLIENTS) as ClientId;
     let nick = NICKS[rng.below(NICKS.len())];
     // Leaving is rare, so that most cases keep a room to talk in.
@@ -664,85 +664,4 @@ fn clients_over_the_soft_bound_stay_while_they_read() {
         bob.ends_with("* carl left (too slow; 2 online)\r\n"),
         "{bob}"
     );
-}
-
-/// A hub handed over in a live upgrade carries on as the old one would: the
-/// same events after the handover give every client byte for byte what the
-/// hub that was never handed over gives them, what they had not been sent
-/// yet included (rooms, histories, nicknames, comfort, operators, mutes).
-#[test]
-fn a_hub_handed_over_carries_on_as_the_old_one_would() {
-    use crate::input::{Handed, Input};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-    for _ in 0..40 {
-        let mut old = Harness::new();
-        let mut twin = Harness::new();
-        let before: Vec<Event> = (0..60).map(|_| random_event(&mut rng)).collect();
-        for event in &before {
-            old.room.handle(event.clone());
-            twin.room.handle(event.clone());
-            old.room.end_round();
-            twin.room.end_round();
-        }
-        // Some of it read already, some not: both sides the same.
-        for i in 0..CLIENTS / 2 {
-            assert_eq!(old.read(i), twin.read(i));
-        }
-        old.ctl("op ann");
-        twin.ctl("op ann");
-        old.say(1, "/ignore ann");
-        twin.say(1, "/ignore ann");
-        old.say(2, "/away lunch");
-        twin.say(2, "/away lunch");
-
-        // Hand the twin over: each member's socket is a loopback connection.
-        let config = Arc::clone(&twin.room.config);
-        let mut peers = Vec::new();
-        let conns: Vec<(ClientId, Box<Handed>)> = twin
-            .room
-            .members
-            .iter()
-            .map(|(id, member)| {
-                let stream = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-                peers.push(listener.accept().unwrap());
-                let handed = Handed {
-                    stream: Arc::new(smol::Async::new(stream).unwrap()),
-                    outbox: Arc::clone(&member.outbox),
-                    input: Input::new(&config),
-                };
-                (id, Box::new(handed))
-            })
-            .collect();
-        let state = twin.room.encode(&conns);
-        let Ok(restored) = restore(
-            &state,
-            config,
-            Arc::default(),
-            Bans::in_memory(),
-            Disk::in_memory(),
-        ) else {
-            panic!("the state does not read back");
-        };
-        let mut outboxes: Vec<_> = (0..CLIENTS).map(|_| Arc::new(Outbox::new())).collect();
-        for conn in &restored.conns {
-            outboxes[conn.id as usize] = Arc::clone(&conn.outbox);
-        }
-        let mut new = Harness {
-            room: restored.hub,
-            outboxes,
-        };
-        let after: Vec<Event> = (0..60).map(|_| random_event(&mut rng)).collect();
-        for event in &after {
-            old.room.handle(event.clone());
-            new.room.handle(event.clone());
-            old.room.end_round();
-            new.room.end_round();
-        }
-        for i in 0..CLIENTS {
-            if old.room.members.get(i as ClientId).is_some() {
-                assert_eq!(old.read(i), new.read(i), "client {i}");
-            }
-        }
-    }
 }
