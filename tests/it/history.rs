@@ -420,3 +420,59 @@ fn keep_and_unkeep_refuse_bad_input_in_one_line() {
         )
     );
 }
+
+/// A live upgrade keeps a kept room and its history, and the disk goes on
+/// after it: what was said before and after the upgrade both come back after
+/// a restart, once each, in order.
+#[test]
+fn a_kept_room_and_its_history_on_disk_go_on_through_a_live_upgrade() {
+    let state = temp_dir();
+    let (server, path) = with_control(&keeping(&state));
+    let [mut alice, mut bob] = server.users(["alice", "bob"]);
+    alice.send("/join rust\n");
+    alice.expect_prefix("* You are now in #rust, a new room");
+    bob.expect_line("* alice left for #rust (1 here, 2 online)");
+    ctl_ok(&path, &["keep", "rust"]);
+    alice.send("/topic all about borrowing\nbefore the upgrade\n");
+    alice.expect_line("* alice set the topic: all about borrowing");
+    bob.send("in the lobby before\n");
+    let answer = ctl_ok(&path, &["upgrade"]);
+    assert!(answer.starts_with("upgraded to chatd "), "{answer}");
+    alice.expect_line("* server upgraded");
+    bob.expect_line("* server upgraded");
+    alice.send("after the upgrade\n");
+    bob.send("in the lobby after\n");
+    let room_file = state.join("history").join("room.rust");
+    wait_file(&room_file, "after the upgrade", true);
+    wait_file(&lobby_file(&state), "in the lobby after", true);
+    drop(alice);
+    drop(bob);
+    stop(server);
+    let server = chatd().config(&keeping(&state)).start();
+    let lobby = replay_of(&server, "carol");
+    let said: Vec<&str> = lobby
+        .iter()
+        .filter_map(|line| crate::common::replayed_text(line))
+        .collect();
+    assert_eq!(
+        said,
+        ["> bob: in the lobby before", "> bob: in the lobby after"]
+    );
+    let mut dave = server.join("dave");
+    dave.send("/join rust\n");
+    let lines = dave.read_until("> alice: after the upgrade");
+    let joined = lines
+        .iter()
+        .position(|l| l.starts_with("* You are now in #rust"))
+        .expect("dave joins #rust");
+    let lines = &lines[joined..];
+    let said: Vec<&str> = lines
+        .iter()
+        .filter_map(|line| crate::common::replayed_text(line))
+        .collect();
+    assert_eq!(
+        said,
+        ["> alice: before the upgrade", "> alice: after the upgrade"]
+    );
+    dave.expect_line("* Topic of #rust: all about borrowing");
+}
