@@ -18,7 +18,8 @@
 //! the config names, checked before the start and by `--check-config`),
 //! [`motd`], [`log`] and [`systemd`] serve `main`. [`handover`] is the way
 //! over in a live upgrade (`chatd ctl upgrade`): the state's format, the
-//! checks of the new binary, the memory file and the exec. [`test_rng`] is the tests'
+//! checks of the new binary, the memory file and the exec. [`escape`] is the
+//! backslash escaping every file of chatd's own shares. [`test_rng`] is the tests'
 //! random numbers.
 
 #![deny(unsafe_code)]
@@ -31,6 +32,7 @@ pub mod config;
 pub mod connection;
 pub mod control;
 pub mod ctl;
+pub mod escape;
 pub mod exec;
 pub mod handover;
 pub mod history;

@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::escape::{escape, unescape};
 use crate::log::parse_utc_seconds;
 
 use super::{FileError, IpNet, format_time};
@@ -81,44 +82,6 @@ impl Entry {
             escape(&self.reason, false)
         )
     }
-}
-
-/// Backslash-escapes what would break a line apart (and, in a `word`, spaces).
-fn escape(text: &str, word: bool) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' if word => out.push_str("\\t"),
-            ' ' if word => out.push_str("\\s"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// The inverse of [`escape`].
-fn unescape(text: &str) -> Result<String, String> {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        out.push(match chars.next() {
-            Some('\\') => '\\',
-            Some('n') => '\n',
-            Some('r') => '\r',
-            Some('t') => '\t',
-            Some('s') => ' ',
-            Some(other) => return Err(format!("unknown escape \"\\{other}\"")),
-            None => return Err("a backslash at the end of the line".to_owned()),
-        });
-    }
-    Ok(out)
 }
 
 /// The entries of one kind in force (and any expired ones not yet dropped by

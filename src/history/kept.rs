@@ -12,6 +12,8 @@
 //! #rust
 //! ```
 
+use crate::escape::{escape_into, unescape};
+
 /// The first line of the file.
 const HEADER: &str = "# chatd kept rooms: lobby or #NAME, then topic=TEXT\n";
 
@@ -37,14 +39,7 @@ pub fn render(rooms: &[KeptRoom]) -> String {
         }
         if let Some(topic) = &room.topic {
             out.push_str(" topic=");
-            for c in topic.chars() {
-                match c {
-                    '\\' => out.push_str("\\\\"),
-                    '\n' => out.push_str("\\n"),
-                    '\r' => out.push_str("\\r"),
-                    c => out.push(c),
-                }
-            }
+            escape_into(&mut out, topic, false);
         }
         out.push('\n');
     }
@@ -87,21 +82,7 @@ fn parse_line(line: &str) -> Result<KeptRoom, String> {
             let escaped = rest
                 .strip_prefix("topic=")
                 .ok_or_else(|| format!("expected topic=TEXT after the name, got {rest:?}"))?;
-            let mut topic = String::new();
-            let mut chars = escaped.chars();
-            while let Some(c) = chars.next() {
-                if c != '\\' {
-                    topic.push(c);
-                    continue;
-                }
-                topic.push(match chars.next() {
-                    Some('\\') => '\\',
-                    Some('n') => '\n',
-                    Some('r') => '\r',
-                    Some(other) => return Err(format!("unknown escape \\{other} in the topic")),
-                    None => return Err("a backslash at the end of the topic".to_owned()),
-                });
-            }
+            let topic = unescape(escaped).map_err(|e| format!("the topic: {e}"))?;
             Some(topic)
         }
     };

@@ -20,6 +20,8 @@
 
 use std::sync::Arc;
 
+use crate::escape::{escape_into, unescape};
+
 /// What kind of line a record is: how it is shown again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Said {
@@ -92,38 +94,6 @@ fn checksum(bytes: &[u8]) -> u32 {
     bytes.iter().fold(0x811c_9dc5, |hash, &b| {
         (hash ^ u32::from(b)).wrapping_mul(0x0100_0193)
     })
-}
-
-fn escape_into(out: &mut String, text: &str, space: bool) {
-    for c in text.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            ' ' if space => out.push_str("\\s"),
-            c => out.push(c),
-        }
-    }
-}
-
-fn unescape(text: &str) -> Result<String, String> {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        out.push(match chars.next() {
-            Some('\\') => '\\',
-            Some('n') => '\n',
-            Some('r') => '\r',
-            Some('s') => ' ',
-            Some(other) => return Err(format!("unknown escape \\{other}")),
-            None => return Err("a backslash at the end".to_owned()),
-        });
-    }
-    Ok(out)
 }
 
 /// Appends `record` to `out` as one line, its newline included.
