@@ -73,10 +73,13 @@ pub struct Resumed {
     pub input: Input,
 }
 
-/// Reads a hub back from a handover state: the hub [`dispatch_restored`](super::dispatch_restored) runs.
+/// Reads a hub back from a handover state (what `Hub::encode` wrote): the
+/// hub [`dispatch_restored`](super::dispatch_restored) runs.
 ///
 /// # Errors
-/// A damaged or truncated state, with the bans back.
+/// A damaged or truncated state, or one that contradicts itself; with
+/// the bans back (whatever of the old lists was read already in them),
+/// for a hub that starts afresh.
 pub fn restore(
     state: &[u8],
     config: Arc<Config>,
@@ -84,7 +87,25 @@ pub fn restore(
     bans: Bans,
     disk: Disk,
 ) -> Result<Restored, Box<NotRestored>> {
-    Hub::restore(state, config, shared, bans, disk)
+    let mut hub = Hub::new(config, shared, bans, disk);
+    match hub.read_state(state) {
+        Ok(conns) => {
+            // The state is newer than the disk, which an exec may have
+            // cut mid-write: what the start read is dropped, and every
+            // kept room's history and the kept rooms file are written
+            // again from what the hub holds.
+            drop(hub.disk.take_found());
+            hub.attach_disk();
+            hub.rewrite_histories();
+            hub.save_kept();
+            Ok(Restored { hub, conns })
+        }
+        Err(error) => Err(Box::new(NotRestored {
+            error,
+            bans: hub.bans,
+            disk: hub.disk,
+        })),
+    }
 }
 
 /// Why a hub could not be read back, and the bans it was given (with
@@ -270,40 +291,6 @@ impl Hub {
             enc.u64(id);
         }
         enc.finish()
-    }
-
-    /// Reads a hub back from what [`encode`](Self::encode) wrote.
-    ///
-    /// # Errors
-    /// A damaged or truncated state, or one that contradicts itself; with
-    /// the bans back (whatever of the old lists was read already in them),
-    /// for a hub that starts afresh.
-    fn restore(
-        state: &[u8],
-        config: Arc<Config>,
-        shared: Arc<SharedCounters>,
-        bans: Bans,
-        disk: Disk,
-    ) -> Result<Restored, Box<NotRestored>> {
-        let mut hub = Hub::new(config, shared, bans, disk);
-        match hub.read_state(state) {
-            Ok(conns) => {
-                // The state is newer than the disk, which an exec may have
-                // cut mid-write: what the start read is dropped, and every
-                // kept room's history and the kept rooms file are written
-                // again from what the hub holds.
-                drop(hub.disk.take_found());
-                hub.attach_disk();
-                hub.rewrite_histories();
-                hub.save_kept();
-                Ok(Restored { hub, conns })
-            }
-            Err(error) => Err(Box::new(NotRestored {
-                error,
-                bans: hub.bans,
-                disk: hub.disk,
-            })),
-        }
     }
 
     /// Reads the state into this new hub; the connections, for the server.
