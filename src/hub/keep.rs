@@ -30,7 +30,8 @@ enum Named<'a> {
 
 impl Hub {
     /// Puts back what the start found on disk: the lobby's topic and
-    /// history, and the kept rooms with theirs. Called once, by `Hub::new`.
+    /// history, and the kept rooms with theirs. Called once, by `dispatch`
+    /// (a hub a live upgrade hands over brings its own rooms instead).
     pub(super) fn put_back(&mut self, found: Found) {
         let keep = self.config.history;
         let Found { lobby, rooms } = found;
