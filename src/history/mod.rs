@@ -121,15 +121,6 @@ impl Disk {
         }
     }
 
-    /// Writes everything waiting and stops the savers; nothing more goes to
-    /// disk after. For a process about to hand its rooms to another (a live
-    /// upgrade's exec), which then reads the files afresh at its start.
-    pub fn finish(&mut self) {
-        // Dropping a saver writes what waits, then joins its thread.
-        self.saver = None;
-        self.rooms = None;
-    }
-
     /// For the start-up log: what is kept, and where.
     pub fn describe(&self) -> String {
         let lines = self.found.lobby.records.len()
@@ -410,18 +401,8 @@ mod tests {
         assert!(history.join("room.gone").exists());
         drop(disk);
         fs::write(state.join("rooms"), "#help\n").unwrap();
-        let mut disk = open(&state, &config, 32).unwrap();
+        let _disk = open(&state, &config, 32).unwrap();
         assert!(!history.join("room.gone").exists());
-        // What waits is written by `finish`, and nothing after it.
-        let lobby = disk.mailbox(None).unwrap();
-        lobby.append(record::decode(line("d").trim_end()).unwrap(), 2);
-        disk.finish();
-        lobby.append(record::decode(line("e").trim_end()).unwrap(), 2);
-        assert!(disk.mailbox(None).is_none());
-        let parsed = record::parse(&fs::read(history.join("lobby")).unwrap());
-        let texts: Vec<_> = parsed.records.iter().map(|r| r.text.as_str()).collect();
-        // Appended: the file may hold up to twice the history.
-        assert_eq!(texts, ["b", "c", "d"]);
         // history_on_disk = false: the files go, the kept rooms stay.
         let config = Config {
             history_on_disk: false,
