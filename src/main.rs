@@ -95,50 +95,11 @@ fn main() -> ExitCode {
     }
 }
 
-/// The sockets an old chatd handed over (see `chatd::handover`): the
-/// listener, and the control socket, the metrics endpoint and the control
-/// connection that asked, where there are; the state goes into `extras`.
-fn resumed_sockets(
-    config: &Config,
-    state: Result<Vec<u8>, String>,
-    extras: &mut server::Extras,
-) -> Result<(std::net::TcpListener, Option<chatd::control::SocketFile>), String> {
-    let sockets = handover::sockets_from_env()?.ok_or_else(|| {
-        format!(
-            "{} is set but {} is not",
-            handover::ENV_FD,
-            handover::ENV_SOCKETS
-        )
-    })?;
-    let take = |fd: i32| handover::adopt(fd).map_err(|e| format!("handover: descriptor {fd}: {e}"));
-    let listener = std::net::TcpListener::from(take(sockets.listener)?);
-    let mut socket_file = None;
-    if let Some(fd) = sockets.control {
-        extras.control_socket = Some(std::os::unix::net::UnixListener::from(take(fd)?));
-        if let Some(path) = &config.control_socket {
-            socket_file = Some(chatd::control::SocketFile::adopt(std::path::Path::new(
-                path,
-            ))?);
-            info!("control socket at {path} (kept)");
-        }
-    }
-    if let Some(fd) = sockets.metrics {
-        extras.metrics = Some(std::net::TcpListener::from(take(fd)?));
-    }
-    if let Some(fd) = sockets.asker {
-        extras.asker = Some(std::os::unix::net::UnixStream::from(take(fd)?));
-    }
-    extras.resume =
-        Some(state.and_then(|state| server::read_state(&state).map_err(|e| e.to_string())));
-    info!("upgrade: resuming with the sockets of the old chatd");
-    Ok((listener, socket_file))
-}
-
 fn run(config: Config, mut extras: server::Extras) -> Result<(), String> {
     // A new image after a live upgrade takes the sockets the old one left
     // open; an ordinary start binds them.
     let handed = match handover::take_state() {
-        Some(state) => Some(resumed_sockets(&config, state, &mut extras)?),
+        Some(state) => Some(server::resumed_sockets(&config, state, &mut extras)?),
         None => None,
     };
     let (listener, _socket_file) = match handed {

@@ -42,7 +42,7 @@ mod upgrade;
 
 use admit::{AddressSlot, AddressSlots, accept_failed, listener_broken};
 
-pub use upgrade::{Resumption, read_state};
+pub use upgrade::{Resumption, read_state, resumed_sockets};
 
 /// Events that may wait between the readers and the hub. When it is full, readers
 /// wait (input pauses) rather than any queue growing: with `max_line_bytes` lines

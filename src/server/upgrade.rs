@@ -90,6 +90,48 @@ fn write_state(began: i64, last_id: u64, hub: &[u8]) -> Vec<u8> {
     enc.finish()
 }
 
+/// A new image's sockets: those the old chatd handed over (see [`handover`]): the
+/// listener, and the control socket, the metrics endpoint and the control
+/// connection that asked, where there are; the state goes into `extras`.
+///
+/// # Errors
+/// A descriptor the environment names is not open, or the environment is
+/// not what a chatd writes.
+pub fn resumed_sockets(
+    config: &Config,
+    state: Result<Vec<u8>, String>,
+    extras: &mut super::Extras,
+) -> Result<(std::net::TcpListener, Option<crate::control::SocketFile>), String> {
+    let sockets = handover::sockets_from_env()?.ok_or_else(|| {
+        format!(
+            "{} is set but {} is not",
+            handover::ENV_FD,
+            handover::ENV_SOCKETS
+        )
+    })?;
+    let take = |fd: i32| handover::adopt(fd).map_err(|e| format!("handover: descriptor {fd}: {e}"));
+    let listener = std::net::TcpListener::from(take(sockets.listener)?);
+    let mut socket_file = None;
+    if let Some(fd) = sockets.control {
+        extras.control_socket = Some(std::os::unix::net::UnixListener::from(take(fd)?));
+        if let Some(path) = &config.control_socket {
+            socket_file = Some(crate::control::SocketFile::adopt(std::path::Path::new(
+                path,
+            ))?);
+            info!("control socket at {path} (kept)");
+        }
+    }
+    if let Some(fd) = sockets.metrics {
+        extras.metrics = Some(std::net::TcpListener::from(take(fd)?));
+    }
+    if let Some(fd) = sockets.asker {
+        extras.asker = Some(std::os::unix::net::UnixStream::from(take(fd)?));
+    }
+    extras.resume = Some(state.and_then(|state| read_state(&state).map_err(|e| e.to_string())));
+    info!("upgrade: resuming with the sockets of the old chatd");
+    Ok((listener, socket_file))
+}
+
 /// What a new image resumes once its hub runs.
 pub(super) struct Resumed {
     conns: Vec<hub::Resumed>,
