@@ -19,6 +19,7 @@ fn main() -> ExitCode {
         Ok(command) => command,
         Err(err) => {
             chatd::log::error_line(&format!("chatd: {err}\n\n{}", cli::usage()));
+            turn_away_handed_clients();
             return ExitCode::from(EXIT_CONFIG);
         }
     };
@@ -48,6 +49,7 @@ fn main() -> ExitCode {
             for line in err.to_string().lines() {
                 chatd::log::error_line(&format!("chatd: {line}"));
             }
+            turn_away_handed_clients();
             return ExitCode::from(EXIT_CONFIG);
         }
     };
@@ -83,6 +85,7 @@ fn main() -> ExitCode {
         Ok(extras) => extras,
         Err(message) => {
             error!("{message}");
+            turn_away_handed_clients();
             return ExitCode::from(EXIT_CONFIG);
         }
     };
@@ -90,8 +93,19 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             error!("{message}");
+            turn_away_handed_clients();
             ExitCode::FAILURE
         }
+    }
+}
+
+/// A new image of a live upgrade that cannot start after all (its config or
+/// state directory changed since the checks): the clients the old one
+/// handed over are told, not dropped in silence. Nothing otherwise.
+fn turn_away_handed_clients() {
+    if std::env::var_os(handover::ENV_FD).is_some() {
+        let told = handover::turn_away(chatd::text::Texts::session_not_kept());
+        error!("handover: this chatd cannot start; {told} clients told to reconnect");
     }
 }
 

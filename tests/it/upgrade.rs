@@ -1073,6 +1073,37 @@ fn unreadable_state_tells_everyone_to_reconnect_and_serves_on() {
     eprintln!("ctl upgrade with damaged state: {done:?}");
 }
 
+/// A new image that cannot start after all (here: it is given an option it
+/// refuses, as a config changed since the checks would be) does not drop
+/// the clients in silence: each is told to reconnect before it exits.
+#[test]
+fn a_new_image_that_cannot_start_tells_everyone_before_it_exits() {
+    let (mut server, control) = with_control("");
+    let [mut alice, mut bob] = server.users(["alice", "bob"]);
+    let failing = script(
+        "failing",
+        &format!(
+            "if [ -n \"$CHATD_HANDOVER_FD\" ]; then\n\
+             exec {CHATD} \"$@\" --bogus\n\
+             fi\n\
+             exec {CHATD} \"$@\"\n"
+        ),
+    );
+    let asked = {
+        let (control, failing) = (control.clone(), failing.clone());
+        thread::spawn(move || ctl(&control, &["upgrade", failing.to_str().unwrap()]))
+    };
+    for client in [&mut alice, &mut bob] {
+        client.expect_line(RECONNECT);
+        client.expect_closed();
+    }
+    assert_eq!(server.wait_exit(TIMEOUT).code(), Some(78));
+    server.wait_log("handover: this chatd cannot start; 2 clients told to reconnect");
+    // The control connection closes with the process: chatd ctl ends.
+    let done = asked.join().expect("chatd ctl upgrade never ended");
+    assert_ne!(done.status.code(), Some(0), "{done:?}");
+}
+
 // ---- SIGUSR2 and the notice ---------------------------------------------------------
 
 #[test]
