@@ -73,6 +73,16 @@ fn main() -> ExitCode {
         print!("{}", config.render());
         return ExitCode::SUCCESS;
     }
+    // Caught before anything slow (the config is read, the state directory
+    // next): a signal now waits for the server instead of killing chatd.
+    let caught = match signals::catch() {
+        Ok(caught) => caught,
+        Err(message) => {
+            chatd::log::error_line(&format!("chatd: {message}"));
+            turn_away_handed_clients();
+            return ExitCode::FAILURE;
+        }
+    };
     chatd::log::init(config.log_level);
     info!(
         "chatd {} starting (config: {})",
@@ -89,7 +99,7 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    match run(config, extras) {
+    match run(config, extras, caught) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             error!("{message}");
@@ -109,7 +119,7 @@ fn turn_away_handed_clients() {
     }
 }
 
-fn run(config: Config, mut extras: server::Extras) -> Result<(), String> {
+fn run(config: Config, mut extras: server::Extras, caught: signals::Caught) -> Result<(), String> {
     // A new image after a live upgrade takes the sockets the old one left
     // open; an ordinary start binds them.
     let handed = match handover::take_state() {
@@ -152,7 +162,7 @@ fn run(config: Config, mut extras: server::Extras) -> Result<(), String> {
         reload: Box::new(move || reloads.reload_and_wait()),
         upgrade: Box::new(move || upgrades.upgrade()),
     };
-    signals::start(handlers, config.shutdown_grace_secs)?;
+    signals::start(caught, handlers, config.shutdown_grace_secs)?;
     info!("listening on {local}");
     notify_or_warn("READY=1\nSTATUS=accepting connections");
     info!("{}", extras.bans.describe());

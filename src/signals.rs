@@ -20,13 +20,32 @@ pub struct Handlers {
     pub upgrade: Box<dyn Fn() -> bool + Send>,
 }
 
-/// Starts the signal thread: SIGTERM/SIGINT call `handlers.shutdown` (the
-/// first logged as a graceful shutdown with `grace_secs` and told to systemd
-/// as `STOPPING=1`, the next as skipping the rest of the grace), SIGHUP calls
-/// `handlers.reload`. A plain thread: the signal iterator blocks.
-pub fn start(handlers: Handlers, grace_secs: u64) -> Result<(), String> {
-    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP, SIGUSR2])
-        .map_err(|e| format!("cannot install signal handlers: {e}"))?;
+/// The daemon's signals, caught from [`catch`] on: one that comes before the
+/// signal thread runs waits for it, instead of its default action (which
+/// for all four is to end the process). `main` catches them first thing:
+/// a live upgrade's new image must not die of a SIGTERM, SIGHUP or SIGUSR2
+/// sent while it reads its config and state, as the exec reset every
+/// handler the old image had.
+pub struct Caught(signal_hook::iterator::Signals);
+
+/// Catches SIGTERM, SIGINT, SIGHUP and SIGUSR2 from now on (see [`Caught`]).
+///
+/// # Errors
+/// The handlers cannot be installed.
+pub fn catch() -> Result<Caught, String> {
+    signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP, SIGUSR2])
+        .map(Caught)
+        .map_err(|e| format!("cannot install signal handlers: {e}"))
+}
+
+/// Starts the signal thread on what [`catch`] caught (and catches from then
+/// on): SIGTERM/SIGINT call `handlers.shutdown` (the first logged as a
+/// graceful shutdown with `grace_secs` and told to systemd as `STOPPING=1`,
+/// the next as skipping the rest of the grace), SIGHUP calls
+/// `handlers.reload`, SIGUSR2 `handlers.upgrade`. A plain thread: the signal
+/// iterator blocks.
+pub fn start(caught: Caught, handlers: Handlers, grace_secs: u64) -> Result<(), String> {
+    let Caught(mut signals) = caught;
     std::thread::Builder::new()
         .name("signals".to_owned())
         .spawn(move || {
