@@ -68,6 +68,11 @@ impl Clock {
         }
     }
 
+    /// Now, as monotonic nanoseconds.
+    pub fn monotonic(&self) -> i64 {
+        self.monotonic as i64
+    }
+
     /// `at` as monotonic nanoseconds.
     pub fn encode(&self, at: Instant) -> i64 {
         let ns = if at >= self.instant {

@@ -255,8 +255,8 @@ pub fn exec(
             rustix::io::fcntl_setfd(fd, flags)?;
         }
         for fd in sockets.all() {
-            // SAFETY-free: the number names a socket the server holds open
-            // for as long as this call runs.
+            // The number names a socket the server holds open for as long
+            // as this call runs (see `borrow`).
             rustix::io::fcntl_setfd(borrow(fd), flags)?;
         }
         Ok(())

@@ -186,19 +186,22 @@ impl Hub {
             .filter(|(id, _)| self.members.get(*id).is_some())
             .collect();
         let state = self.encode(&conns);
-        if reply.try_send(Frozen { state, conns }).is_err() {
-            // The server gave up on the upgrade: carry on.
-            self.thaw();
+        if let Err(err) = reply.try_send(Frozen { state, conns }) {
+            // The server gave up on the upgrade (it cannot, while it waits):
+            // the connections' tasks have ended and their sockets close with
+            // the state dropped here, so their members go too.
+            self.upgrade = None;
+            for (id, _) in err.into_inner().conns {
+                let why = "the live upgrade was abandoned".to_owned();
+                self.remove(id, crate::text::LeaveReason::Error(why));
+            }
         }
     }
 
-    /// The exec failed (or the server gave up): the outboxes take pushes and
-    /// writers again, once the server has started the connections' tasks.
+    /// The exec failed: events are handled as ever again. The server thaws
+    /// each outbox itself, before it starts that connection's task again.
     pub(super) fn thaw(&mut self) {
         self.upgrade = None;
-        for (_, member) in self.members.iter() {
-            member.outbox.thaw();
-        }
     }
 
     /// Writes the hub's state; `conns` give each member's socket and reader.

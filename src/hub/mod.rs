@@ -368,11 +368,13 @@ impl Hub {
 
     /// Handles one event; returns true when the hub should close.
     fn handle(&mut self, event: Event) -> bool {
-        if self.upgrade.is_some() && upgrade_holds(&event) {
+        let done = if self.upgrade.is_some() && upgrade_holds(&event) {
             self.handle_upgrading(event);
-            return false;
-        }
-        let done = self.handle_event(event);
+            false
+        } else {
+            self.handle_event(event)
+        };
+        // A live upgrade goes on once the last member has frozen (or left).
         if self.upgrade.is_some() {
             self.finish_freeze_if_done();
         }
@@ -419,10 +421,7 @@ impl Hub {
                 // The asker may have given up; then nobody wants the numbers.
                 let _ = reply.try_send(self.snapshot());
             }
-            Event::Freeze { reply } => {
-                self.begin_freeze(reply);
-                self.finish_freeze_if_done();
-            }
+            Event::Freeze { reply } => self.begin_freeze(reply),
             // Not upgrading: a stray handover closes its socket.
             Event::Frozen { .. } | Event::Thaw => {}
         }
@@ -443,7 +442,6 @@ impl Hub {
             // The clock, the metrics and the disk wait for the new image.
             _ => {}
         }
-        self.finish_freeze_if_done();
     }
 
     fn connected(&mut self, id: ClientId, peer: SocketAddr, outbox: Arc<Outbox>) {

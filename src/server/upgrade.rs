@@ -263,7 +263,7 @@ impl Server {
                 return;
             }
         };
-        let began = Clock::now().encode(std::time::Instant::now());
+        let began = Clock::now().monotonic();
         crate::systemd::notify_or_warn("RELOADING=1");
         let (reply, frozen) = async_channel::bounded(1);
         let _ = self.hub.send(Event::Freeze { reply }).await;
