@@ -7,8 +7,7 @@
 //! everything queued in one go and gives up at once when the hub aborts the
 //! outbox, so a client that never reads cannot hold anything up.
 
-use std::collections::VecDeque;
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, Read};
 use std::net::{Shutdown, TcpStream};
 use std::pin::pin;
 use std::sync::Arc;
@@ -23,7 +22,7 @@ use crate::debug;
 use crate::hub::{ClientId, Event, SharedCounters};
 use crate::input::Pending;
 use crate::input::{Handed, Input};
-use crate::outbox::{Block, Outbox};
+use crate::outbox::{Outbox, Position, write_blocks};
 use crate::protocol::{Frame, TIMING_MARK_REPLY};
 use crate::text::LeaveReason;
 
@@ -62,6 +61,8 @@ pub fn serve<G: Send + 'static>(
     input: Option<Box<Input>>,
     guards: G,
 ) -> impl Future<Output = ()> + Send + 'static {
+    // The hub writes a round through to an idle client itself (see the outbox).
+    outbox.attach(&stream);
     let (generation, config) = live.get();
     let mut reader = Reader {
         id,
@@ -431,7 +432,7 @@ impl Reader {
 ///
 /// Each batch goes to the kernel straight from the queued blocks, which are
 /// shared by every recipient of a round, with one non-blocking `writev` per
-/// [`MAX_SLICES`] blocks ([`write_blocks`]): no copy per recipient, and an idle
+/// [`MAX_SLICES`](crate::outbox::MAX_SLICES) blocks ([`write_blocks`]): no copy per recipient, and an idle
 /// connection keeps no write buffer. When the socket is full, what it did not
 /// take stays where it is, as a position in the batch (still counted against
 /// the client's queue bound), until the socket is writable or the hub aborts
@@ -485,154 +486,6 @@ enum WriterEnd {
     Closed,
     /// A live upgrade froze the outbox; what is not written is back in it.
     Frozen,
-}
-
-/// Blocks handed to one `writev`: a round's batch is usually one or two, a
-/// backlog more; past this many, the rest goes in the next call.
-const MAX_SLICES: usize = 16;
-
-/// How far into a batch the writer has got: a block, and a byte within it.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-struct Position {
-    block: usize,
-    offset: usize,
-}
-
-impl Position {
-    /// Moves past `n` more bytes of `blocks`, and past any block written to
-    /// its end (an empty one at once), so that what is left to write starts
-    /// at the position.
-    fn advance(&mut self, blocks: &VecDeque<Block>, mut n: usize) {
-        loop {
-            while self.block < blocks.len() && self.offset == blocks[self.block].len() {
-                self.block += 1;
-                self.offset = 0;
-            }
-            if n == 0 || self.block == blocks.len() {
-                return;
-            }
-            let take = n.min(blocks[self.block].len() - self.offset);
-            self.offset += take;
-            n -= take;
-        }
-    }
-}
-
-/// Writes `blocks` from `at` on, up to [`MAX_SLICES`] of them, with one
-/// non-blocking `writev`; the bytes written.
-fn write_blocks(
-    mut stream: &TcpStream,
-    blocks: &VecDeque<Block>,
-    at: Position,
-) -> io::Result<usize> {
-    // The common case, one block: no slices to set up.
-    if at.block + 1 == blocks.len() {
-        return stream.write(&blocks[at.block][at.offset..]);
-    }
-    let mut slices = [IoSlice::new(&[]); MAX_SLICES];
-    let mut count = 0;
-    for (i, block) in blocks.iter().enumerate().skip(at.block).take(MAX_SLICES) {
-        let start = if i == at.block { at.offset } else { 0 };
-        slices[count] = IoSlice::new(&block[start..]);
-        count += 1;
-    }
-    stream.write_vectored(&slices[..count])
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn write_blocks_sends_every_block_in_one_call() {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let (mut server, _) = listener.accept().unwrap();
-        let lines: VecDeque<Block> = ["hello ", "world\r\n"]
-            .into_iter()
-            .map(|s| Block::from(s.as_bytes()))
-            .collect();
-        let written = write_blocks(&client, &lines, Position::default()).unwrap();
-        assert_eq!(written, 13);
-        let mut got = [0u8; 13];
-        server.read_exact(&mut got).unwrap();
-        assert_eq!(&got, b"hello world\r\n");
-        // From the middle of a block on.
-        let from = Position {
-            block: 0,
-            offset: 3,
-        };
-        assert_eq!(write_blocks(&client, &lines, from).unwrap(), 10);
-        let mut got = [0u8; 10];
-        server.read_exact(&mut got).unwrap();
-        assert_eq!(&got, b"lo world\r\n");
-    }
-
-    #[test]
-    fn a_full_socket_takes_part_and_the_position_says_which() {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let _server = listener.accept().unwrap(); // never reads
-        client.set_nonblocking(true).unwrap();
-        let line = Block::from(vec![b'x'; 1 << 20]);
-        let lines: VecDeque<Block> = std::iter::repeat_n(line, 64).collect();
-        let mut at = Position::default();
-        let mut total = 0;
-        loop {
-            match write_blocks(&client, &lines, at) {
-                Ok(n) => {
-                    total += n;
-                    at.advance(&lines, n);
-                }
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
-                Err(err) => panic!("{err}"),
-            }
-        }
-        assert!(at.block < lines.len(), "64 MiB fit into loopback buffers");
-        assert_eq!(at.block * (1 << 20) + at.offset, total);
-    }
-
-    #[test]
-    fn positions_advance_across_blocks() {
-        let lines: VecDeque<Block> = ["ab", "", "cde"]
-            .into_iter()
-            .map(|s| Block::from(s.as_bytes()))
-            .collect();
-        let mut at = Position::default();
-        at.advance(&lines, 1);
-        assert_eq!(
-            at,
-            Position {
-                block: 0,
-                offset: 1
-            }
-        );
-        at.advance(&lines, 1);
-        // A block written to its end is passed over, and so is an empty one.
-        assert_eq!(
-            at,
-            Position {
-                block: 2,
-                offset: 0
-            }
-        );
-        at.advance(&lines, 2);
-        assert_eq!(
-            at,
-            Position {
-                block: 2,
-                offset: 2
-            }
-        );
-        at.advance(&lines, 1);
-        assert_eq!(
-            at,
-            Position {
-                block: 3,
-                offset: 0
-            }
-        );
-    }
 }
 
 #[cfg(test)]

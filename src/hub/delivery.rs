@@ -214,8 +214,9 @@ impl Hub {
         self.rooms.pending = pending;
     }
 
-    /// Ends a round: queues its broadcasts and drops whoever that overflowed
-    /// (which, announced, starts the next round).
+    /// Ends a round: queues its broadcasts, drops whoever that overflowed
+    /// (which, announced, starts the next round), and writes through to the
+    /// clients whose writers the round left asleep.
     pub(super) fn end_round(&mut self) {
         loop {
             self.flush();
@@ -224,5 +225,6 @@ impl Hub {
             }
             self.drop_too_slow();
         }
+        self.fanout.write_through();
     }
 }

@@ -276,6 +276,9 @@ pub async fn dispatch_restored(events: Receiver<Event>, restored: Restored) -> S
 
 async fn run(mut hub: Hub, events: Receiver<Event>) -> Summary {
     let saved = hub.bans.saved_signal();
+    // Whatever was queued before the first event (a restored hub's notices)
+    // goes out now, not with the first round.
+    hub.end_round();
     // No yielding between events: while events keep coming the hub works
     // through a round of them, queues the round's broadcasts as one block per
     // recipient, and each writer then finds a long run of lines to send in one

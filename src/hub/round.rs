@@ -7,9 +7,11 @@
 //! same order relative to what is sent to it alone: a line for one client
 //! first catches that client up with the round ([`Hub::send`](super::Hub::send)).
 //!
-//! Every push is a `try_push` into a bounded [`Outbox`](crate::outbox::Outbox), bounded by
+//! Every push is a `push_deferred` into a bounded [`Outbox`](crate::outbox::Outbox), bounded by
 //! `send_queue_hard_bytes`: a full one marks its client too slow (dropped after
-//! the round), never makes the hub wait. A push that leaves a queue over the
+//! the round), never makes the hub wait. A push that finds a client's queue
+//! empty leaves its writer asleep, and the round's end writes that client's
+//! share through from the hub (see the outbox). A push that leaves a queue over the
 //! soft bound puts its client on the watch list that the tick checks (see
 //! `backlog`).
 
@@ -18,7 +20,7 @@ use std::time::Instant;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::debug;
-use crate::outbox::{Block, PushError};
+use crate::outbox::{Block, Outbox, PushError};
 
 use super::ClientId;
 use super::backlog::{Backlog, Overflow, QueueBounds};
@@ -36,6 +38,9 @@ pub(super) struct Fanout {
     pub(super) delivered_bytes: u64,
     pub(super) peak_queue_bytes: usize,
     pub(super) too_slow: Vec<(ClientId, Overflow)>,
+    /// Outboxes whose writer was left asleep this round: the hub writes them
+    /// through at the round's end ([`Outbox::write_through`]).
+    pub(super) through: Vec<Arc<Outbox>>,
     /// Clients whose queue a push left over the soft bound, until the tick
     /// finds them back under it or drops them.
     pub(super) backlogs: IdMap<Backlog>,
@@ -52,8 +57,11 @@ impl Fanout {
         bounds: &QueueBounds,
     ) {
         let len = block.len() as u64;
-        match member.outbox.try_push(block, bounds.hard) {
-            Ok(bytes) => {
+        match member.outbox.push_deferred(block, bounds.hard) {
+            Ok((bytes, deferred)) => {
+                if deferred {
+                    self.through.push(Arc::clone(&member.outbox));
+                }
                 self.deliveries += lines;
                 self.delivered_bytes += len;
                 self.peak_queue_bytes = self.peak_queue_bytes.max(bytes);
@@ -75,6 +83,14 @@ impl Fanout {
             // The writer already gave up on this connection; the reader's
             // Disconnected event is on its way and will remove it.
             Err(PushError::Closed) => {}
+        }
+    }
+
+    /// Writes through every outbox whose writer a push of this round left
+    /// asleep: the round's end.
+    pub(super) fn write_through(&mut self) {
+        for outbox in self.through.drain(..) {
+            outbox.write_through();
         }
     }
 }

@@ -22,11 +22,29 @@
 //! Exactly one task drains an outbox (the connection's task), so the state keeps a
 //! single [`Waker`] rather than a list of listeners: an idle connection then costs
 //! no allocation here beyond the outbox itself.
+//!
+//! **Writing through.** At a chatting pace most pushes find the queue empty
+//! and the writer asleep. Waking it would cost a task wake-up and a poll (and,
+//! with more than one thread, a wake-up across threads) only to make one
+//! `write`. So the hub pushes with [`Outbox::push_deferred`], which leaves the
+//! writer asleep when the queue was empty, and at the end of its round writes
+//! what it queued there itself ([`Outbox::write_through`], in `write.rs`): one
+//! non-blocking `writev` for all the round gave that client, as the writer
+//! would have made. Whatever the socket does not take at once is left for the
+//! writer, which is woken then; so is everything while the writer is busy
+//! with a batch of its own, so the bytes keep their order.
+
+mod write;
+
+pub use write::{MAX_SLICES, Position, write_blocks};
 
 use std::collections::VecDeque;
 use std::future::poll_fn;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::net::TcpStream;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{Context, Poll, Waker};
+
+use smol::Async;
 
 use crate::metrics::Probe;
 
@@ -81,9 +99,32 @@ struct State {
     /// A live upgrade is handing this client over: the writer stops and puts
     /// back what it took, and pushes still queue (in the padding too).
     frozen: bool,
+    /// A [`push_deferred`](Outbox::push_deferred) found the queue empty and
+    /// left the writer asleep: the hub writes the round through at its end.
+    deferred: bool,
+    /// The client's socket, for [`write_through`](Outbox::write_through). Weak:
+    /// the connection's task owns the socket, and closes it when it ends; a
+    /// write through then finds nothing to write to, never a descriptor
+    /// number that a newer connection has taken since.
+    socket: Weak<Async<TcpStream>>,
 }
 
 impl State {
+    /// Counts `n` more bytes written; the probe to tell, if that got past
+    /// the line it follows.
+    fn wrote(&mut self, n: usize) -> Option<Arc<Probe>> {
+        self.bytes = self.bytes.saturating_sub(n);
+        self.written += n as u64;
+        if self.probe.is_some() {
+            let n = u32::try_from(n).unwrap_or(u32::MAX);
+            self.probe_left = self.probe_left.saturating_sub(n);
+            if self.probe_left == 0 {
+                return self.probe.take();
+            }
+        }
+        None
+    }
+
     /// Registers the draining task to be woken on the next change.
     fn wait(&mut self, cx: &Context<'_>) {
         match &self.waker {
@@ -128,6 +169,8 @@ impl Outbox {
                 probe: None,
                 probe_left: 0,
                 frozen: false,
+                deferred: false,
+                socket: Weak::new(),
             }),
         }
     }
@@ -232,6 +275,45 @@ impl Outbox {
             waker.wake();
         }
         Ok(bytes)
+    }
+
+    /// Gives the outbox its client's socket, for
+    /// [`write_through`](Self::write_through); until then (and in tests)
+    /// every push wakes the writer.
+    pub fn attach(&self, socket: &Arc<Async<TcpStream>>) {
+        self.lock().socket = Arc::downgrade(socket);
+    }
+
+    /// Like [`try_push`](Self::try_push), for the hub's rounds: when the
+    /// queue was empty and the writer idle, the writer is left asleep and
+    /// the answer says so (`true`): the caller must then call
+    /// [`write_through`](Self::write_through) once its round is over. Later
+    /// pushes in the same round only queue.
+    pub fn push_deferred(&self, block: Block, limit: usize) -> Result<(usize, bool), PushError> {
+        let mut state = self.lock();
+        if state.phase != Phase::Open {
+            return Err(PushError::Closed);
+        }
+        if state.bytes + block.len() > limit {
+            return Err(PushError::Full);
+        }
+        let idle = state.bytes == 0 && !state.frozen && state.socket.strong_count() > 0;
+        state.bytes += block.len();
+        state.blocks.push_back(block);
+        let bytes = state.bytes;
+        if state.deferred {
+            return Ok((bytes, false));
+        }
+        if idle {
+            state.deferred = true;
+            return Ok((bytes, true));
+        }
+        let waker = state.waker.take();
+        drop(state);
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        Ok((bytes, false))
     }
 
     /// Bytes queued and not yet written, as `try_push` counts them.
@@ -339,18 +421,7 @@ impl Outbox {
 
     /// The writer finished writing `n` bytes taken by `next_blocks`.
     pub fn written(&self, n: usize) {
-        let mut state = self.lock();
-        state.bytes = state.bytes.saturating_sub(n);
-        state.written += n as u64;
-        let mut followed = None;
-        if state.probe.is_some() {
-            let n = u32::try_from(n).unwrap_or(u32::MAX);
-            state.probe_left = state.probe_left.saturating_sub(n);
-            if state.probe_left == 0 {
-                followed = state.probe.take();
-            }
-        }
-        drop(state);
+        let followed = self.lock().wrote(n);
         if let Some(probe) = followed {
             probe.one_done();
         }
