@@ -38,7 +38,6 @@ mod write;
 
 pub use write::{MAX_SLICES, Position, write_blocks};
 
-use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::net::TcpStream;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -81,7 +80,10 @@ enum Phase {
 }
 
 struct State {
-    blocks: VecDeque<Block>,
+    /// A `Vec`, not a `VecDeque`: the writer takes the whole queue at once,
+    /// so nothing is ever taken from the front, and a `Vec` is 8 bytes
+    /// smaller in every outbox.
+    blocks: Vec<Block>,
     /// Bytes queued plus bytes taken by the writer and not yet written.
     bytes: usize,
     /// Bytes written to the socket since the outbox was made.
@@ -161,7 +163,7 @@ impl Outbox {
     pub fn new() -> Self {
         Outbox {
             state: Mutex::new(State {
-                blocks: VecDeque::new(),
+                blocks: Vec::new(),
                 bytes: 0,
                 written: 0,
                 phase: Phase::Open,
@@ -185,7 +187,7 @@ impl Outbox {
             state.written = written;
             if !queued.is_empty() {
                 state.bytes = queued.len();
-                state.blocks.push_back(Block::from(queued));
+                state.blocks.push(Block::from(queued));
             }
         }
         outbox
@@ -211,10 +213,10 @@ impl Outbox {
     /// Gives back the part of a batch the writer had not written when it was
     /// frozen: `blocks` from block `block`, byte `offset` on, ahead of what
     /// was queued since. The byte count already includes them.
-    pub fn put_back(&self, mut blocks: VecDeque<Block>, block: usize, offset: usize) {
+    pub fn put_back(&self, mut blocks: Vec<Block>, block: usize, offset: usize) {
         blocks.drain(..block.min(blocks.len()));
         if offset > 0
-            && let Some(first) = blocks.front_mut()
+            && let Some(first) = blocks.first_mut()
         {
             *first = Block::from(&first[offset.min(first.len())..]);
         }
@@ -265,7 +267,7 @@ impl Outbox {
             return Err(PushError::Full);
         }
         state.bytes += block.len();
-        state.blocks.push_back(block);
+        state.blocks.push(block);
         let bytes = state.bytes;
         // The task only waits on an empty queue, so only the first push after a
         // batch finds a waker: a broadcast to thousands wakes each writer once.
@@ -299,7 +301,7 @@ impl Outbox {
         }
         let idle = state.bytes == 0 && !state.frozen && state.socket.strong_count() > 0;
         state.bytes += block.len();
-        state.blocks.push_back(block);
+        state.blocks.push(block);
         let bytes = state.bytes;
         if state.deferred {
             return Ok((bytes, false));
@@ -344,7 +346,7 @@ impl Outbox {
         self.change(|state| {
             if state.phase == Phase::Open {
                 state.bytes += block.len();
-                state.blocks.push_back(block);
+                state.blocks.push(block);
             }
         });
     }
@@ -363,7 +365,7 @@ impl Outbox {
         let mut probe = None;
         self.change(|state| {
             state.phase = Phase::Aborted;
-            state.blocks = VecDeque::new();
+            state.blocks = Vec::new();
             probe = state.probe.take();
         });
         // What was queued will never be written: the line is as far as it gets.
@@ -400,7 +402,7 @@ impl Outbox {
     /// empty queue that owns no memory). Returns `None` when the connection should
     /// be closed: after a `close` once the queue is empty, or at once after an
     /// `abort`; and when the outbox is frozen ([`is_frozen`](Self::is_frozen)). Call [`written`](Self::written) as the lines get written.
-    pub async fn next_blocks(&self) -> Option<VecDeque<Block>> {
+    pub async fn next_blocks(&self) -> Option<Vec<Block>> {
         poll_fn(|cx| {
             let mut state = self.lock();
             match state.phase {
@@ -592,6 +594,15 @@ mod tests {
         assert_eq!(second.took(), None);
         outbox.abort();
         assert!(second.took().is_some(), "aborted");
+    }
+
+    /// Every connection has an outbox, in an `Arc`: at 88 bytes (plus the
+    /// `Arc`'s two counts) it takes glibc's 112-byte chunk; 8 more would
+    /// take the 128-byte one, for each of 10,000 idle clients.
+    #[test]
+    fn an_outbox_stays_small() {
+        let size = std::mem::size_of::<Outbox>();
+        assert!(size <= 88, "an outbox grew to {size} bytes");
     }
 
     #[test]

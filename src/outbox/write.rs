@@ -1,7 +1,6 @@
 //! Writing queued blocks to a socket: for the connection's writer, and for
 //! the hub writing a round through ([`Outbox::write_through`]).
 
-use std::collections::VecDeque;
 use std::io::{self, IoSlice, Write};
 use std::net::TcpStream;
 
@@ -46,14 +45,16 @@ impl Outbox {
                     Err(_) => break,
                 }
             }
-            let mut rest = blocks;
-            rest.drain(..at.block);
-            if at.offset > 0
-                && let Some(first) = rest.front_mut()
-            {
-                *first = Block::from(&first[at.offset..]);
+            if at.block < blocks.len() {
+                let mut rest = blocks;
+                rest.drain(..at.block);
+                if at.offset > 0 {
+                    rest[0] = Block::from(&rest[0][at.offset..]);
+                }
+                state.blocks = rest;
             }
-            state.blocks = rest;
+            // Else the queue stays the empty one `take` left, which owns no
+            // memory: an idle client keeps no buffer here.
         }
         let waker = if state.blocks.is_empty() && state.phase == Phase::Open {
             None
@@ -87,7 +88,7 @@ impl Position {
     /// Moves past `n` more bytes of `blocks`, and past any block written to
     /// its end (an empty one at once), so that what is left to write starts
     /// at the position.
-    pub fn advance(&mut self, blocks: &VecDeque<Block>, mut n: usize) {
+    pub fn advance(&mut self, blocks: &Vec<Block>, mut n: usize) {
         loop {
             while self.block < blocks.len() && self.offset == blocks[self.block].len() {
                 self.block += 1;
@@ -107,7 +108,7 @@ impl Position {
 /// non-blocking `writev`; the bytes written.
 pub fn write_blocks(
     mut stream: &TcpStream,
-    blocks: &VecDeque<Block>,
+    blocks: &Vec<Block>,
     at: Position,
 ) -> io::Result<usize> {
     // The common case, one block: no slices to set up.
@@ -310,7 +311,7 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (mut server, _) = listener.accept().unwrap();
-        let lines: VecDeque<Block> = ["hello ", "world\r\n"]
+        let lines: Vec<Block> = ["hello ", "world\r\n"]
             .into_iter()
             .map(|s| Block::from(s.as_bytes()))
             .collect();
@@ -337,7 +338,7 @@ mod tests {
         let _server = listener.accept().unwrap(); // never reads
         client.set_nonblocking(true).unwrap();
         let line = Block::from(vec![b'x'; 1 << 20]);
-        let lines: VecDeque<Block> = std::iter::repeat_n(line, 64).collect();
+        let lines: Vec<Block> = std::iter::repeat_n(line, 64).collect();
         let mut at = Position::default();
         let mut total = 0;
         loop {
@@ -356,7 +357,7 @@ mod tests {
 
     #[test]
     fn positions_advance_across_blocks() {
-        let lines: VecDeque<Block> = ["ab", "", "cde"]
+        let lines: Vec<Block> = ["ab", "", "cde"]
             .into_iter()
             .map(|s| Block::from(s.as_bytes()))
             .collect();
