@@ -227,6 +227,44 @@ pub fn is_cjk_punctuation(c: char) -> bool {
     )
 }
 
+/// Calls `each` with every word of `text` that may be a nickname it names:
+/// the [`mention_candidates`] of each of its whitespace-separated words, in
+/// order.
+///
+/// Every chat line goes through this. Most are ASCII, whose words are found
+/// on bytes ([`ascii_mention_words`]) instead of by decoding every character;
+/// other text takes the general way. (A callback rather than an iterator:
+/// an iterator that could be either would be large, and moved around.)
+pub fn for_each_mention_word<'a>(text: &'a str, each: impl FnMut(&'a str)) {
+    // Vertical tab is whitespace to `split_whitespace` but not to
+    // `split_ascii_whitespace` (sanitized text has none; other text takes
+    // the general way).
+    if text.is_ascii() && !text.contains('\x0b') {
+        ascii_mention_words(text).for_each(each);
+    } else {
+        text.split_whitespace()
+            .flat_map(mention_candidates)
+            .for_each(each);
+    }
+}
+
+/// [`for_each_mention_word`]'s words of ASCII `text` without a vertical tab,
+/// found on bytes. An ASCII word has no CJK punctuation, so it gives at most
+/// itself without the punctuation around it ([`mention_trim`]).
+fn ascii_mention_words(text: &str) -> impl Iterator<Item = &str> {
+    let trimmed = |b: &u8| b.is_ascii_punctuation() && *b != b'_';
+    text.split_ascii_whitespace().filter_map(move |word| {
+        let bytes = word.as_bytes();
+        if bytes[0] == b'#' {
+            return None;
+        }
+        let start = bytes.iter().position(|b| !trimmed(b))?;
+        let end = bytes.iter().rposition(|b| !trimmed(b))?;
+        // ASCII: every byte index is a char boundary.
+        Some(&word[start..=end])
+    })
+}
+
 /// The words of one whitespace-separated `word` of a line that may be a
 /// nickname it names: the word without the ASCII punctuation around it
 /// (`@bob:` gives `bob`), and, when it holds CJK punctuation, each part between
@@ -364,6 +402,61 @@ mod tests {
         assert_eq!(nick_key("B\u{41e}B"), "bob");
         assert_eq!(nick_key("b\u{3bf}b"), "bob");
         assert_eq!(nick_key("\u{440}\u{430}\u{443}"), "pay");
+    }
+
+    /// The way general text takes, which ASCII text's must match.
+    fn general_mention_words(text: &str) -> Vec<&str> {
+        text.split_whitespace()
+            .flat_map(mention_candidates)
+            .collect()
+    }
+
+    #[test]
+    fn ascii_words_that_may_name_someone_are_found_as_in_general_text() {
+        fn words(text: &str) -> Vec<&str> {
+            let mut words = Vec::new();
+            for_each_mention_word(text, |word| words.push(word));
+            words
+        }
+        for text in [
+            "",
+            "   ",
+            "t=123 the quick brown fox",
+            "@bob: hi, carol!",
+            "  bob\tcarol\n\x0cdave\r eve  ",
+            "#rust is where bob_ is; #",
+            "!!! ... ?bob? (carol) _x_ a-b 'dave's'",
+            "vertical\x0btab bob",
+            "\x1c\x1dbob\x1e\x1f",
+        ] {
+            assert_eq!(words(text), general_mention_words(text), "{text:?}");
+        }
+        assert_eq!(words("@bob: (carol), #rust"), ["bob", "carol"]);
+        // Random ASCII, spaces and punctuation frequent.
+        let mut rng = crate::test_rng::Rng(0x5eed_0a5c);
+        let alphabet: Vec<u8> = (0..=0x7f)
+            .chain(b"    ##@@::,,__".iter().copied())
+            .collect();
+        for _ in 0..2000 {
+            let len = rng.below(40);
+            let bytes: Vec<u8> = (0..len).map(|_| *rng.pick(&alphabet)).collect();
+            let text = String::from_utf8(bytes).expect("ASCII");
+            assert_eq!(words(&text), general_mention_words(&text), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn words_of_other_text_that_may_name_someone_are_its_candidates() {
+        for text in [
+            "王伟，你好 @bob",
+            "ｂｏｂ：hi",
+            "bob\u{a0}carol\u{3000}dave",
+            "é bob",
+        ] {
+            let mut words = Vec::new();
+            for_each_mention_word(text, |word| words.push(word));
+            assert_eq!(words, general_mention_words(text), "{text:?}");
+        }
     }
 
     #[test]

@@ -333,26 +333,29 @@ impl Hub {
     /// without spaces, CJK punctuation bounds words too (`王伟，你好`), see
     /// [`nick::mention_candidates`].
     ///
-    /// Every chat line goes through this, so the common case is kept cheap: a
-    /// word longer than any nickname is skipped, and an ASCII word's key (its
-    /// lowercase) is made in one reused buffer.
+    /// Every chat line goes through this, so the common case is kept cheap:
+    /// an ASCII line's words are found on bytes
+    /// ([`nick::for_each_mention_word`]), a word longer than any nickname is
+    /// skipped, an ASCII word whose length and first letter no key has is
+    /// ruled out before its key is made, and the others' keys (their
+    /// lowercase) are made in one reused buffer.
     fn named(&self, author: ClientId, room_id: RoomId, text: &str) -> Vec<ClientId> {
         let mut named = Vec::new();
         let mut key = String::new();
         // A nickname's characters take at most 4 bytes each.
         let longest = self.config.max_nick_chars * 4;
         // `#rust` names a room, not the user rust: candidates leave it out.
-        for word in text.split_whitespace().flat_map(nick::mention_candidates) {
+        nick::for_each_mention_word(text, |word| {
             if word.len() > longest {
-                continue;
+                return;
             }
             let found = if word.is_ascii() {
+                if !self.members.may_be_key_of_ascii(word) {
+                    return;
+                }
                 key.clear();
                 key.push_str(word);
                 key.make_ascii_lowercase();
-                if !self.members.may_be_key(&key) {
-                    continue;
-                }
                 self.members.find_key(&key)
             } else {
                 self.members.find(word)
@@ -364,7 +367,7 @@ impl Hub {
             {
                 named.push(id);
             }
-        }
+        });
         named
     }
 
