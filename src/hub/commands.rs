@@ -21,7 +21,7 @@ use crate::render::BEL;
 use crate::text::{LeaveReason, MAX_LISTED_NAMES, MutedFrom};
 
 use super::rooms::HistoryEntry;
-use super::{ClientId, Hub, JOIN_LIST_MAX_ROOM, LOBBY, RoomId, block};
+use super::{ClientId, Hub, JOIN_LIST_MAX_ROOM, LOBBY, RoomId, block, joined_block};
 use crate::history::Said;
 
 impl Hub {
@@ -110,7 +110,8 @@ impl Hub {
                 {
                     self.end_away(id, nick);
                 }
-                let msg = block(self.texts.chat(nick, &text));
+                let parts = self.texts.chat_parts(nick, &text);
+                let msg = joined_block(&mut self.line_buffer, &parts);
                 let room_id = self.remember(id, nick, Said::Chat, &msg, &text);
                 let named = self.named(id, room_id, &text);
                 self.broadcast_said(room_id, &msg, Some(id), Some(id), named);
@@ -204,7 +205,8 @@ impl Hub {
         match which {
             TalkCommand::Me => {
                 let text = sanitize(args.rest);
-                let msg = block(self.texts.action(nick, &text));
+                let parts = self.texts.action_parts(nick, &text);
+                let msg = joined_block(&mut self.line_buffer, &parts);
                 let room_id = self.remember(id, nick, Said::Action, &msg, &text);
                 let named = self.named(id, room_id, &text);
                 self.broadcast_said(room_id, &msg, Some(id), Some(id), named);

@@ -160,8 +160,8 @@ impl Texts {
 
     /// `nick` as [`nick`](Self::nick) paints it, in three parts (the color,
     /// the nickname, the default color back; without colors, empty, the
-    /// nickname, empty), for the lines said in a room, which every chat line
-    /// is made of: joined with `concat`, which allocates once, the exact length.
+    /// nickname, empty), for the lines said in a room: joined from parts, a
+    /// line costs no `format!` machinery and no growing reallocations.
     fn nick_parts<'a>(&self, nick: &'a str) -> [&'a str; 3] {
         if self.colors {
             [YELLOW, nick, DEFAULT_FG]
@@ -355,14 +355,25 @@ impl Texts {
 
     /// A chat line as everyone else sees it.
     pub fn chat(&self, nick: &str, text: &str) -> String {
+        self.chat_parts(nick, text).concat()
+    }
+
+    /// [`chat`](Self::chat)'s line in parts, to be joined (the hub joins
+    /// every chat line in a buffer it reuses).
+    pub fn chat_parts<'a>(&self, nick: &'a str, text: &'a str) -> [&'a str; 7] {
         let [color, nick, default] = self.nick_parts(nick);
-        ["> ", color, nick, default, ": ", text, "\r\n"].concat()
+        ["> ", color, nick, default, ": ", text, "\r\n"]
     }
 
     /// `/me waves` as everyone sees it.
     pub fn action(&self, nick: &str, text: &str) -> String {
+        self.action_parts(nick, text).concat()
+    }
+
+    /// [`action`](Self::action)'s line in parts, to be joined.
+    pub fn action_parts<'a>(&self, nick: &'a str, text: &'a str) -> [&'a str; 7] {
         let [color, nick, default] = self.nick_parts(nick);
-        ["* ", color, nick, default, " ", text, "\r\n"].concat()
+        ["* ", color, nick, default, " ", text, "\r\n"]
     }
 
     /// A private message as its recipient sees it.
