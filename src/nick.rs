@@ -232,15 +232,12 @@ pub fn is_cjk_punctuation(c: char) -> bool {
 /// order.
 ///
 /// Every chat line goes through this. Most are ASCII, whose words are found
-/// on bytes ([`ascii_mention_words`]) instead of by decoding every character;
+/// on bytes ([`for_each_ascii_mention_word`]) instead of by decoding every character;
 /// other text takes the general way. (A callback rather than an iterator:
 /// an iterator that could be either would be large, and moved around.)
 pub fn for_each_mention_word<'a>(text: &'a str, each: impl FnMut(&'a str)) {
-    // Vertical tab is whitespace to `split_whitespace` but not to
-    // `split_ascii_whitespace` (sanitized text has none; other text takes
-    // the general way).
-    if text.is_ascii() && !text.contains('\x0b') {
-        ascii_mention_words(text).for_each(each);
+    if text.is_ascii() {
+        for_each_ascii_mention_word(text, each);
     } else {
         text.split_whitespace()
             .flat_map(mention_candidates)
@@ -248,21 +245,40 @@ pub fn for_each_mention_word<'a>(text: &'a str, each: impl FnMut(&'a str)) {
     }
 }
 
-/// [`for_each_mention_word`]'s words of ASCII `text` without a vertical tab,
-/// found on bytes. An ASCII word has no CJK punctuation, so it gives at most
-/// itself without the punctuation around it ([`mention_trim`]).
-fn ascii_mention_words(text: &str) -> impl Iterator<Item = &str> {
-    let trimmed = |b: &u8| b.is_ascii_punctuation() && *b != b'_';
-    text.split_ascii_whitespace().filter_map(move |word| {
-        let bytes = word.as_bytes();
-        if bytes[0] == b'#' {
-            return None;
+/// [`for_each_mention_word`] for ASCII `text`: the same words, found on
+/// bytes in one pass. An ASCII word has no CJK punctuation, so it gives at
+/// most itself without the punctuation around it ([`mention_trim`]).
+fn for_each_ascii_mention_word<'a>(text: &'a str, mut each: impl FnMut(&'a str)) {
+    // The ASCII that `char::is_whitespace` takes: with the vertical tab,
+    // which `u8::is_ascii_whitespace` leaves out.
+    let space = |b: u8| b == b' ' || (b'\t'..=b'\r').contains(&b);
+    let trimmed = |b: u8| b.is_ascii_punctuation() && b != b'_';
+    let bytes = text.as_bytes();
+    let mut at = 0;
+    while at < bytes.len() {
+        if space(bytes[at]) {
+            at += 1;
+            continue;
         }
-        let start = bytes.iter().position(|b| !trimmed(b))?;
-        let end = bytes.iter().rposition(|b| !trimmed(b))?;
-        // ASCII: every byte index is a char boundary.
-        Some(&word[start..=end])
-    })
+        let mut start = at;
+        while at < bytes.len() && !space(bytes[at]) {
+            at += 1;
+        }
+        if bytes[start] == b'#' {
+            continue;
+        }
+        let mut end = at;
+        while start < end && trimmed(bytes[start]) {
+            start += 1;
+        }
+        while start < end && trimmed(bytes[end - 1]) {
+            end -= 1;
+        }
+        if start < end {
+            // ASCII: every byte index is a char boundary.
+            each(&text[start..end]);
+        }
+    }
 }
 
 /// The words of one whitespace-separated `word` of a line that may be a
@@ -412,6 +428,17 @@ mod tests {
     }
 
     #[test]
+    fn ascii_whitespace_is_what_split_whitespace_splits_at() {
+        for b in 0..=0x7fu8 {
+            let text = format!("a{}b", char::from(b));
+            let mut words = 0;
+            for_each_mention_word(&text, |_| words += 1);
+            let split = char::from(b).is_whitespace();
+            assert_eq!(words, if split { 2 } else { 1 }, "{text:?}");
+        }
+    }
+
+    #[test]
     fn ascii_words_that_may_name_someone_are_found_as_in_general_text() {
         fn words(text: &str) -> Vec<&str> {
             let mut words = Vec::new();
@@ -426,7 +453,7 @@ mod tests {
             "  bob\tcarol\n\x0cdave\r eve  ",
             "#rust is where bob_ is; #",
             "!!! ... ?bob? (carol) _x_ a-b 'dave's'",
-            "vertical\x0btab bob",
+            "vertical\x0btab bob\x0b",
             "\x1c\x1dbob\x1e\x1f",
         ] {
             assert_eq!(words(text), general_mention_words(text), "{text:?}");
