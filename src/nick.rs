@@ -238,9 +238,10 @@ pub fn is_cjk_punctuation(c: char) -> bool {
 /// order.
 ///
 /// Every chat line goes through this. Most are ASCII, whose words are found
-/// on bytes ([`for_each_ascii_mention_word`]) instead of by decoding every character;
-/// other text takes the general way. (A callback rather than an iterator:
-/// an iterator that could be either would be large, and moved around.)
+/// on bytes (`for_each_ascii_mention_word`) instead of by decoding every
+/// character; other text takes the general way. (A callback rather than an
+/// iterator: an iterator that could be either would be large, and moved
+/// around.)
 pub fn for_each_mention_word<'a>(text: &'a str, each: impl FnMut(&'a str)) {
     if text.is_ascii() {
         for_each_ascii_mention_word(text, each);
@@ -310,7 +311,8 @@ mod tests {
     use super::*;
 
     /// The hub finds who a chat line names by lowercasing ASCII words itself
-    /// (`Room::named`): for ASCII, the key must be exactly the lowercase.
+    /// (`Hub::named`), and `nick_key` takes ASCII the short way: for ASCII,
+    /// the key must be exactly the lowercase.
     #[test]
     fn the_key_of_ascii_is_its_lowercase() {
         let ascii: String = (0..=0x7f).map(char::from).collect();
