@@ -133,6 +133,12 @@ fn is_invisible(c: char) -> bool {
 ///
 /// The key is only for comparison; users see the nickname as typed.
 pub fn nick_key(nick: &str) -> String {
+    // ASCII folds to its lowercase, and nothing else: the common case (every
+    // chat line remembered for the history makes its author's key) skips
+    // the Unicode case mappings.
+    if nick.is_ascii() {
+        return nick.to_ascii_lowercase();
+    }
     nick.chars()
         .flat_map(char::to_lowercase)
         .map(fold_case_variant)
@@ -227,6 +233,61 @@ pub fn is_cjk_punctuation(c: char) -> bool {
     )
 }
 
+/// Calls `each` with every word of `text` that may be a nickname it names:
+/// the [`mention_candidates`] of each of its whitespace-separated words, in
+/// order.
+///
+/// Every chat line goes through this. Most are ASCII, whose words are found
+/// on bytes (`for_each_ascii_mention_word`) instead of by decoding every
+/// character; other text takes the general way. (A callback rather than an
+/// iterator: an iterator that could be either would be large, and moved
+/// around.)
+pub fn for_each_mention_word<'a>(text: &'a str, each: impl FnMut(&'a str)) {
+    if text.is_ascii() {
+        for_each_ascii_mention_word(text, each);
+    } else {
+        text.split_whitespace()
+            .flat_map(mention_candidates)
+            .for_each(each);
+    }
+}
+
+/// [`for_each_mention_word`] for ASCII `text`: the same words, found on
+/// bytes in one pass. An ASCII word has no CJK punctuation, so it gives at
+/// most itself without the punctuation around it ([`mention_trim`]).
+fn for_each_ascii_mention_word<'a>(text: &'a str, mut each: impl FnMut(&'a str)) {
+    // The ASCII that `char::is_whitespace` takes: with the vertical tab,
+    // which `u8::is_ascii_whitespace` leaves out.
+    let space = |b: u8| b == b' ' || (b'\t'..=b'\r').contains(&b);
+    let trimmed = |b: u8| b.is_ascii_punctuation() && b != b'_';
+    let bytes = text.as_bytes();
+    let mut at = 0;
+    while at < bytes.len() {
+        if space(bytes[at]) {
+            at += 1;
+            continue;
+        }
+        let mut start = at;
+        while at < bytes.len() && !space(bytes[at]) {
+            at += 1;
+        }
+        if bytes[start] == b'#' {
+            continue;
+        }
+        let mut end = at;
+        while start < end && trimmed(bytes[start]) {
+            start += 1;
+        }
+        while start < end && trimmed(bytes[end - 1]) {
+            end -= 1;
+        }
+        if start < end {
+            // ASCII: every byte index is a char boundary.
+            each(&text[start..end]);
+        }
+    }
+}
+
 /// The words of one whitespace-separated `word` of a line that may be a
 /// nickname it names: the word without the ASCII punctuation around it
 /// (`@bob:` gives `bob`), and, when it holds CJK punctuation, each part between
@@ -250,11 +311,20 @@ mod tests {
     use super::*;
 
     /// The hub finds who a chat line names by lowercasing ASCII words itself
-    /// (`Room::named`): for ASCII, the key must be exactly the lowercase.
+    /// (`Hub::named`), and `nick_key` takes ASCII the short way: for ASCII,
+    /// the key must be exactly the lowercase.
     #[test]
     fn the_key_of_ascii_is_its_lowercase() {
-        let ascii: String = (b' '..=b'~').map(char::from).collect();
+        let ascii: String = (0..=0x7f).map(char::from).collect();
         assert_eq!(nick_key(&ascii), ascii.to_ascii_lowercase());
+        // The general way gives the same (ASCII takes a shorter one).
+        let general: String = ascii
+            .chars()
+            .flat_map(char::to_lowercase)
+            .map(fold_case_variant)
+            .map(fold_confusable)
+            .collect();
+        assert_eq!(general, ascii.to_ascii_lowercase());
     }
 
     #[test]
@@ -364,6 +434,72 @@ mod tests {
         assert_eq!(nick_key("B\u{41e}B"), "bob");
         assert_eq!(nick_key("b\u{3bf}b"), "bob");
         assert_eq!(nick_key("\u{440}\u{430}\u{443}"), "pay");
+    }
+
+    /// The way general text takes, which ASCII text's must match.
+    fn general_mention_words(text: &str) -> Vec<&str> {
+        text.split_whitespace()
+            .flat_map(mention_candidates)
+            .collect()
+    }
+
+    #[test]
+    fn ascii_whitespace_is_what_split_whitespace_splits_at() {
+        for b in 0..=0x7fu8 {
+            let text = format!("a{}b", char::from(b));
+            let mut words = 0;
+            for_each_mention_word(&text, |_| words += 1);
+            let split = char::from(b).is_whitespace();
+            assert_eq!(words, if split { 2 } else { 1 }, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn ascii_words_that_may_name_someone_are_found_as_in_general_text() {
+        fn words(text: &str) -> Vec<&str> {
+            let mut words = Vec::new();
+            for_each_mention_word(text, |word| words.push(word));
+            words
+        }
+        for text in [
+            "",
+            "   ",
+            "t=123 the quick brown fox",
+            "@bob: hi, carol!",
+            "  bob\tcarol\n\x0cdave\r eve  ",
+            "#rust is where bob_ is; #",
+            "!!! ... ?bob? (carol) _x_ a-b 'dave's'",
+            "vertical\x0btab bob\x0b",
+            "\x1c\x1dbob\x1e\x1f",
+        ] {
+            assert_eq!(words(text), general_mention_words(text), "{text:?}");
+        }
+        assert_eq!(words("@bob: (carol), #rust"), ["bob", "carol"]);
+        // Random ASCII, spaces and punctuation frequent.
+        let mut rng = crate::test_rng::Rng(0x5eed_0a5c);
+        let alphabet: Vec<u8> = (0..=0x7f)
+            .chain(b"    ##@@::,,__".iter().copied())
+            .collect();
+        for _ in 0..2000 {
+            let len = rng.below(40);
+            let bytes: Vec<u8> = (0..len).map(|_| *rng.pick(&alphabet)).collect();
+            let text = String::from_utf8(bytes).expect("ASCII");
+            assert_eq!(words(&text), general_mention_words(&text), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn words_of_other_text_that_may_name_someone_are_its_candidates() {
+        for text in [
+            "王伟，你好 @bob",
+            "ｂｏｂ：hi",
+            "bob\u{a0}carol\u{3000}dave",
+            "é bob",
+        ] {
+            let mut words = Vec::new();
+            for_each_mention_word(text, |word| words.push(word));
+            assert_eq!(words, general_mention_words(text), "{text:?}");
+        }
     }
 
     #[test]

@@ -21,7 +21,7 @@ use crate::render::BEL;
 use crate::text::{LeaveReason, MAX_LISTED_NAMES, MutedFrom};
 
 use super::rooms::HistoryEntry;
-use super::{ClientId, Hub, JOIN_LIST_MAX_ROOM, LOBBY, RoomId, block};
+use super::{ClientId, Hub, JOIN_LIST_MAX_ROOM, LOBBY, RoomId, block, joined_block};
 use crate::history::Said;
 
 impl Hub {
@@ -110,7 +110,8 @@ impl Hub {
                 {
                     self.end_away(id, nick);
                 }
-                let msg = block(self.texts.chat(nick, &text));
+                let parts = self.texts.chat_parts(nick, &text);
+                let msg = joined_block(&mut self.line_buffer, &parts);
                 let room_id = self.remember(id, nick, Said::Chat, &msg, &text);
                 let named = self.named(id, room_id, &text);
                 self.broadcast_said(room_id, &msg, Some(id), Some(id), named);
@@ -204,7 +205,8 @@ impl Hub {
         match which {
             TalkCommand::Me => {
                 let text = sanitize(args.rest);
-                let msg = block(self.texts.action(nick, &text));
+                let parts = self.texts.action_parts(nick, &text);
+                let msg = joined_block(&mut self.line_buffer, &parts);
                 let room_id = self.remember(id, nick, Said::Action, &msg, &text);
                 let named = self.named(id, room_id, &text);
                 self.broadcast_said(room_id, &msg, Some(id), Some(id), named);
@@ -333,26 +335,29 @@ impl Hub {
     /// without spaces, CJK punctuation bounds words too (`王伟，你好`), see
     /// [`nick::mention_candidates`].
     ///
-    /// Every chat line goes through this, so the common case is kept cheap: a
-    /// word longer than any nickname is skipped, and an ASCII word's key (its
-    /// lowercase) is made in one reused buffer.
+    /// Every chat line goes through this, so the common case is kept cheap:
+    /// an ASCII line's words are found on bytes
+    /// ([`nick::for_each_mention_word`]), a word longer than any nickname is
+    /// skipped, an ASCII word whose length and first letter no key has is
+    /// ruled out before its key is made, and the others' keys (their
+    /// lowercase) are made in one reused buffer.
     fn named(&self, author: ClientId, room_id: RoomId, text: &str) -> Vec<ClientId> {
         let mut named = Vec::new();
         let mut key = String::new();
         // A nickname's characters take at most 4 bytes each.
         let longest = self.config.max_nick_chars * 4;
         // `#rust` names a room, not the user rust: candidates leave it out.
-        for word in text.split_whitespace().flat_map(nick::mention_candidates) {
+        nick::for_each_mention_word(text, |word| {
             if word.len() > longest {
-                continue;
+                return;
             }
             let found = if word.is_ascii() {
+                if !self.members.may_be_key_of_ascii(word) {
+                    return;
+                }
                 key.clear();
                 key.push_str(word);
                 key.make_ascii_lowercase();
-                if !self.members.may_be_key(&key) {
-                    continue;
-                }
                 self.members.find_key(&key)
             } else {
                 self.members.find(word)
@@ -364,7 +369,7 @@ impl Hub {
             {
                 named.push(id);
             }
-        }
+        });
         named
     }
 

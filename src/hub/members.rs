@@ -182,15 +182,23 @@ impl Members {
         self.by_id.drain()
     }
 
-    /// Whether some signed-in member may have the key `key`: false rules it
-    /// out without a search (see `key_lengths`).
-    pub(super) fn may_be_key(&self, key: &str) -> bool {
+    /// Whether some signed-in member may have the key of the ASCII `word`
+    /// (its lowercase): false rules it out without making the key or
+    /// searching (see `key_lengths`). The key has the word's length, and its
+    /// first byte is the word's lowercased, so most words of a chat line are
+    /// ruled out before any copy.
+    pub(super) fn may_be_key_of_ascii(&self, word: &str) -> bool {
+        self.may_have_key(
+            word.len(),
+            word.bytes().next().map(|b| b.to_ascii_lowercase()),
+        )
+    }
+
+    /// Whether some key is `len` bytes long, and some starts with `first`.
+    fn may_have_key(&self, len: usize, first: Option<u8>) -> bool {
         let counted = |counts: &[u32], at: usize| counts.get(at).is_some_and(|&n| n > 0);
-        counted(&self.key_lengths, key.len())
-            && key
-                .bytes()
-                .next()
-                .is_some_and(|b| counted(&self.key_firsts, usize::from(b)))
+        counted(&self.key_lengths, len)
+            && first.is_some_and(|b| counted(&self.key_firsts, usize::from(b)))
     }
 
     fn index(&mut self, key: String, id: ClientId) {
@@ -299,16 +307,19 @@ mod tests {
     #[test]
     fn the_key_filter_follows_sign_ins_renames_and_leaves() {
         let mut members = members_with(&["bob", "Carol"]);
-        assert!(members.may_be_key("bob") && members.may_be_key("carol"));
+        let may_be = |members: &Members, word| members.may_be_key_of_ascii(word);
+        assert!(may_be(&members, "bob") && may_be(&members, "carol"));
+        // A word is checked as its key (its lowercase) would be.
+        assert!(may_be(&members, "BOB") && may_be(&members, "CaRoL"));
         // Same length and first byte as a key: not ruled out (the search decides).
-        assert!(members.may_be_key("bxx"));
+        assert!(may_be(&members, "bxx"));
         // No key of six bytes; no key starting with z.
-        assert!(!members.may_be_key("bobbie") && !members.may_be_key("zed"));
-        assert!(!members.may_be_key(""));
+        assert!(!may_be(&members, "bobbie") && !may_be(&members, "Zed"));
+        assert!(!may_be(&members, ""));
         assert!(members.set_nick(0, "zed"));
-        assert!(members.may_be_key("zed") && !members.may_be_key("bob"));
+        assert!(may_be(&members, "zed") && !may_be(&members, "bob"));
         members.remove(1);
-        assert!(!members.may_be_key("carol"));
+        assert!(!may_be(&members, "carol"));
         assert_eq!(members.find_key("zed"), Some(0));
     }
 }

@@ -243,6 +243,10 @@ struct Hub {
     counts: Counts,
     /// When the line being handled arrived (`Event::Line`).
     line_arrived: Instant,
+    /// Where a chat or action line is joined before it becomes its block
+    /// (`joined_block`); kept, so that a line costs one allocation. As long
+    /// as the longest line said since the start.
+    line_buffer: String,
     /// What others count and the hub reads (rejections, flood holds, reloads).
     shared: Arc<SharedCounters>,
     /// Status and watchdog pings to systemd, sent from the tick.
@@ -340,6 +344,17 @@ fn block(text: String) -> Block {
     Arc::from(text.into_bytes().into_boxed_slice())
 }
 
+/// A block holding `parts` joined, joined in `buffer` (emptied first): the
+/// block is the line's one allocation (a `String` made into a block would be
+/// a second, and a copy).
+fn joined_block(buffer: &mut String, parts: &[&str]) -> Block {
+    buffer.clear();
+    for part in parts {
+        buffer.push_str(part);
+    }
+    Arc::from(buffer.as_bytes())
+}
+
 impl Hub {
     /// A hub with no connections and no rooms but the lobby; what the disk
     /// kept is put back by [`dispatch`] (a live upgrade brings its own).
@@ -363,6 +378,7 @@ impl Hub {
             summary: Summary::default(),
             counts: Counts::new(now),
             line_arrived: now,
+            line_buffer: String::new(),
             shared,
             heartbeat: crate::systemd::Heartbeat::from_env(),
             upgrade: None,

@@ -361,8 +361,15 @@ impl LineFramer {
 }
 
 /// Lossy UTF-8 decoding: invalid sequences become U+FFFD.
+///
+/// Every line goes through this. Valid UTF-8 (nearly every line) is checked
+/// with `str::from_utf8`, which takes ASCII a word at a time; the lossy
+/// decoder, which walks the bytes one by one, runs only for a line that needs it.
 fn decode(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+    match std::str::from_utf8(bytes) {
+        Ok(text) => text.to_owned(),
+        Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+    }
 }
 
 #[cfg(test)]

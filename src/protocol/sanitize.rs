@@ -127,6 +127,15 @@ fn skip_string(chars: &mut Chars<'_>) {
 
 /// Byte index of the first character `sanitize` must change, if any.
 fn first_to_change(text: &str) -> Option<usize> {
+    // Printable ASCII, which most lines are, has nothing to change. Checked
+    // without stopping at the first other byte, a loop the compiler makes
+    // into wide compares: a few instructions for a whole line.
+    if text
+        .bytes()
+        .fold(true, |printable, b| printable & matches!(b, b' '..=b'~'))
+    {
+        return None;
+    }
     // Every character sanitize touches is either a byte below 0x20, 0x7F, or
     // a UTF-8 sequence led by 0xC2 (C1), 0xE2 (U+2000–U+2FFF) or 0xEF
     // (U+F000–U+FFFF). Scanning bytes for those leads skips most text
@@ -228,6 +237,21 @@ mod tests {
         }
         // Zero-width joiner in emoji is not a format override.
         assert!(matches!(sanitize("👨\u{200d}👩"), Cow::Borrowed(_)));
+    }
+
+    /// Every ASCII byte, alone and inside printable text: the fast way for
+    /// printable ASCII must agree with the byte-by-byte scan.
+    #[test]
+    fn sanitize_changes_exactly_the_ascii_controls() {
+        for b in 0..=0x7fu8 {
+            let c = char::from(b);
+            for text in [c.to_string(), format!("the {c} quick brown fox")] {
+                let changed = matches!(sanitize(&text), Cow::Owned(_));
+                assert_eq!(changed, c.is_ascii_control(), "{text:?}");
+            }
+        }
+        let printable: String = (b' '..=b'~').map(char::from).collect();
+        assert!(matches!(sanitize(&printable), Cow::Borrowed(_)));
     }
 
     #[test]

@@ -158,6 +158,18 @@ impl Texts {
         self.paint(YELLOW, nick)
     }
 
+    /// `nick` as [`nick`](Self::nick) paints it, in three parts (the color,
+    /// the nickname, the default color back; without colors, empty, the
+    /// nickname, empty), for the lines said in a room: joined from parts, a
+    /// line costs no `format!` machinery and no growing reallocations.
+    fn nick_parts<'a>(&self, nick: &'a str) -> [&'a str; 3] {
+        if self.colors {
+            [YELLOW, nick, DEFAULT_FG]
+        } else {
+            ["", nick, ""]
+        }
+    }
+
     /// The greeting on connect.
     pub fn banner(&self, room: &str, online: usize) -> String {
         let room = self.paint(GREEN, room);
@@ -343,12 +355,25 @@ impl Texts {
 
     /// A chat line as everyone else sees it.
     pub fn chat(&self, nick: &str, text: &str) -> String {
-        format!("> {}: {text}\r\n", self.nick(nick))
+        self.chat_parts(nick, text).concat()
+    }
+
+    /// [`chat`](Self::chat)'s line in parts, to be joined (the hub joins
+    /// every chat line in a buffer it reuses).
+    pub fn chat_parts<'a>(&self, nick: &'a str, text: &'a str) -> [&'a str; 7] {
+        let [color, nick, default] = self.nick_parts(nick);
+        ["> ", color, nick, default, ": ", text, "\r\n"]
     }
 
     /// `/me waves` as everyone sees it.
     pub fn action(&self, nick: &str, text: &str) -> String {
-        format!("* {} {text}\r\n", self.nick(nick))
+        self.action_parts(nick, text).concat()
+    }
+
+    /// [`action`](Self::action)'s line in parts, to be joined.
+    pub fn action_parts<'a>(&self, nick: &'a str, text: &'a str) -> [&'a str; 7] {
+        let [color, nick, default] = self.nick_parts(nick);
+        ["* ", color, nick, default, " ", text, "\r\n"]
     }
 
     /// A private message as its recipient sees it.
@@ -541,6 +566,29 @@ mod tests {
         let colored = Texts { colors: true, ..EN };
         assert_eq!(colored.chat("bob", "hi"), "> \x1b[33mbob\x1b[39m: hi\r\n");
         assert_eq!(EN.chat("bob", "hi"), "> bob: hi\r\n");
+        assert_eq!(
+            colored.action("bob", "waves"),
+            "* \x1b[33mbob\x1b[39m waves\r\n"
+        );
+        assert_eq!(EN.action("bob", "waves"), "* bob waves\r\n");
+    }
+
+    /// Chat and action lines are joined from parts (no `format!`, which every
+    /// chat line would pay for): the lines are those the format gives.
+    #[test]
+    fn said_lines_are_the_format_s() {
+        for texts in [EN, ZH, Texts { colors: true, ..EN }] {
+            for (nick, text) in [
+                ("bob", "hi"),
+                ("小明", "你好，世界"),
+                ("b", ""),
+                ("x_1", "a  b "),
+            ] {
+                let shown = texts.nick(nick);
+                assert_eq!(texts.chat(nick, text), format!("> {shown}: {text}\r\n"));
+                assert_eq!(texts.action(nick, text), format!("* {shown} {text}\r\n"));
+            }
+        }
     }
 
     /// Every list of names in Chinese uses the same separator.

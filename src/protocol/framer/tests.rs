@@ -158,6 +158,30 @@ fn invalid_utf8_becomes_replacement_char() {
     assert_frames_any_split(100, "小明\n".as_bytes(), &[line("小明")]);
 }
 
+/// `decode` checks with `from_utf8` first and decodes lossily only on an
+/// error: both ways must give what the lossy decoder alone gives.
+#[test]
+fn decode_matches_the_lossy_decoder() {
+    for bytes in [
+        &b""[..],
+        b"t=123 the quick brown fox",
+        "小明 ɑ 🎉".as_bytes(),
+        b"a\xc3(b\xe4\xbd",
+        b"\xff\xfe",
+        b"\xed\xa0\x80 surrogate",
+        b"\xc0\xaf overlong",
+        b"\xf4\x90\x80\x80 too big",
+        b"cut \xf0\x9f\x8e",
+        b"\x1b[31m\x00\x7f\xc2\x9b",
+    ] {
+        assert_eq!(
+            super::decode(bytes),
+            String::from_utf8_lossy(bytes),
+            "{bytes:?}"
+        );
+    }
+}
+
 #[test]
 fn exactly_max_bytes_is_accepted() {
     assert_frames_any_split(5, b"abcde\nabcde\r\n", &[line("abcde"), line("abcde")]);
