@@ -33,7 +33,8 @@ impl Hub {
         };
         let nick = member.nick.clone();
         if let Some(member) = self.members.get_mut(id) {
-            member.last_input = std::time::Instant::now();
+            // When the line arrived: the reader took the time already.
+            member.last_input = self.line_arrived;
         }
         let input = command::parse(raw);
         match nick {
@@ -391,7 +392,7 @@ impl Hub {
             return room_id;
         }
         if let Some(room) = self.rooms.get_mut(room_id) {
-            let at = super::round::unix_now();
+            let at = self.round_time;
             let entry = HistoryEntry::new(Some(id), said, author, Arc::clone(msg), text, at);
             if let Some(disk) = &room.disk {
                 disk.append(entry.record(), keep);

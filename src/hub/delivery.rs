@@ -99,7 +99,7 @@ impl Hub {
             except,
             author,
             named,
-            at: unix_now(),
+            at: self.round_time,
         });
         round.bytes += line.len();
         if round.bytes >= ROUND_BYTES {

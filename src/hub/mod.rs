@@ -243,6 +243,10 @@ struct Hub {
     counts: Counts,
     /// When the line being handled arrived (`Event::Line`).
     line_arrived: Instant,
+    /// The time (Unix seconds) when this round began: when its lines are
+    /// said, for timestamps and the history. Read once a round, not once a
+    /// line; a round is over within milliseconds.
+    round_time: u64,
     /// Where a chat or action line is joined before it becomes its block
     /// (`joined_block`); kept, so that a line costs one allocation. As long
     /// as the longest line said since the start.
@@ -300,6 +304,7 @@ async fn run(mut hub: Hub, events: Receiver<Event>) -> Summary {
             break;
         };
         let began = Instant::now();
+        hub.round_time = round::unix_now();
         let mut done = hub.handle(event);
         let mut handled = 1;
         while !done && handled < ROUND_EVENTS {
@@ -378,6 +383,7 @@ impl Hub {
             summary: Summary::default(),
             counts: Counts::new(now),
             line_arrived: now,
+            round_time: round::unix_now(),
             line_buffer: String::new(),
             shared,
             heartbeat: crate::systemd::Heartbeat::from_env(),

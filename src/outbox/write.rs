@@ -215,7 +215,9 @@ mod tests {
         let blocks: Vec<Vec<u8>> = (0..64u8).map(|i| vec![i; 1 << 20]).collect();
         let mut first = true;
         for b in &blocks {
-            let (_, deferred) = outbox.push_deferred(Block::from(&b[..]), usize::MAX).unwrap();
+            let (_, deferred) = outbox
+                .push_deferred(Block::from(&b[..]), usize::MAX)
+                .unwrap();
             assert_eq!(deferred, first);
             first = false;
         }
@@ -260,7 +262,11 @@ mod tests {
         outbox.write_through();
         let mut buf = [0u8; 16];
         let nothing = client.read(&mut buf).map_err(|e| e.kind());
-        assert_eq!(nothing, Err(io::ErrorKind::WouldBlock), "b never goes before a");
+        assert_eq!(
+            nothing,
+            Err(io::ErrorKind::WouldBlock),
+            "b never goes before a"
+        );
         assert_eq!(writer.woken(), 1, "the writer writes both, in order");
         assert_eq!(outbox.contents().0, b"b\r\n");
         drop(taken);
@@ -397,4 +403,3 @@ mod tests {
         );
     }
 }
-
