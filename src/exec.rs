@@ -28,6 +28,11 @@ pub fn threads_for(threads: usize) -> usize {
     }
 }
 
+/// How many threads run tasks ([`start`]'s answer; 1 before it is called).
+pub fn running() -> usize {
+    THREADS.get().copied().unwrap_or(1)
+}
+
 /// Starts the executor's threads besides the one that will call
 /// [`block_on`], once; later calls change nothing. Returns how many threads
 /// run tasks in all, that one included.

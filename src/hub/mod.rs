@@ -287,6 +287,7 @@ async fn run(mut hub: Hub, events: Receiver<Event>) -> Summary {
     // Whatever was queued before the first event (a restored hub's notices)
     // goes out now, not with the first round.
     hub.end_round();
+    let threads = crate::exec::running();
     // No yielding between events: while events keep coming the hub works
     // through a round of them, queues the round's broadcasts as one block per
     // recipient, and each writer then finds a long run of lines to send in one
@@ -314,6 +315,11 @@ async fn run(mut hub: Hub, events: Receiver<Event>) -> Summary {
             done = hub.handle(event);
             handled += 1;
         }
+        // A full round, and events waiting still: the hub is what holds the
+        // clients up (a burst, not a chat), so with other threads to run the
+        // writers it leaves the writes to them (in parallel, and in bigger
+        // batches) and gets back to the events.
+        hub.fanout.to_writers = threads > 1 && handled >= ROUND_EVENTS / 2 && !events.is_empty();
         hub.end_round();
         hub.round_ended(began);
         if done {

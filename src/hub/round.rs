@@ -41,6 +41,9 @@ pub(super) struct Fanout {
     /// Outboxes whose writer was left asleep this round: the hub writes them
     /// through at the round's end ([`Outbox::write_through`]).
     pub(super) through: Vec<Arc<Outbox>>,
+    /// This round's writes go to the writers instead (events are waiting
+    /// for the hub, and other threads can write meanwhile).
+    pub(super) to_writers: bool,
     /// Clients whose queue a push left over the soft bound, until the tick
     /// finds them back under it or drops them.
     pub(super) backlogs: IdMap<Backlog>,
@@ -89,8 +92,13 @@ impl Fanout {
     /// Writes through every outbox whose writer a push of this round left
     /// asleep: the round's end.
     pub(super) fn write_through(&mut self) {
+        let to_writers = std::mem::take(&mut self.to_writers);
         for outbox in self.through.drain(..) {
-            outbox.write_through();
+            if to_writers {
+                outbox.wake_writer();
+            } else {
+                outbox.write_through();
+            }
         }
     }
 }

@@ -7,6 +7,12 @@ use std::net::TcpStream;
 use super::{Block, Outbox, Phase};
 
 impl Outbox {
+    /// Ends what [`push_deferred`](Self::push_deferred) began by leaving the
+    /// writing to the writer after all: wakes it.
+    pub fn wake_writer(&self) {
+        self.change(|state| state.deferred = false);
+    }
+
     /// Ends what [`push_deferred`](Self::push_deferred) began: writes what
     /// is queued to the socket now, with as many non-blocking `writev`s as
     /// it takes, or wakes the writer to do it. The writer takes over
@@ -88,7 +94,7 @@ impl Position {
     /// Moves past `n` more bytes of `blocks`, and past any block written to
     /// its end (an empty one at once), so that what is left to write starts
     /// at the position.
-    pub fn advance(&mut self, blocks: &Vec<Block>, mut n: usize) {
+    pub fn advance(&mut self, blocks: &[Block], mut n: usize) {
         loop {
             while self.block < blocks.len() && self.offset == blocks[self.block].len() {
                 self.block += 1;
@@ -108,7 +114,7 @@ impl Position {
 /// non-blocking `writev`; the bytes written.
 pub fn write_blocks(
     mut stream: &TcpStream,
-    blocks: &Vec<Block>,
+    blocks: &[Block],
     at: Position,
 ) -> io::Result<usize> {
     // The common case, one block: no slices to set up.
@@ -270,6 +276,27 @@ mod tests {
         assert_eq!(writer.woken(), 1, "the writer writes both, in order");
         assert_eq!(outbox.contents().0, b"b\r\n");
         drop(taken);
+    }
+
+    #[test]
+    fn a_round_left_to_the_writer_wakes_it_and_writes_nothing() {
+        let (socket, mut client) = pair();
+        client.set_nonblocking(true).unwrap();
+        let outbox = Outbox::new();
+        outbox.attach(&socket);
+        let writer = Arc::new(Writer::default());
+        wait(&outbox, &writer);
+        assert_eq!(outbox.push_deferred(block("x\r\n"), 100), Ok((3, true)));
+        outbox.wake_writer();
+        assert_eq!(writer.woken(), 1);
+        let mut buf = [0u8; 4];
+        let nothing = client.read(&mut buf).map_err(|e| e.kind());
+        assert_eq!(nothing, Err(io::ErrorKind::WouldBlock));
+        assert_eq!(outbox.contents().0, b"x\r\n");
+        // The round is over: the next push defers again.
+        let _ = smol::block_on(outbox.next_blocks());
+        outbox.written(3);
+        assert_eq!(outbox.push_deferred(block("y\r\n"), 100), Ok((3, true)));
     }
 
     #[test]
