@@ -92,8 +92,12 @@ type RoomId = u32;
 const LOBBY: RoomId = 0;
 
 /// A round handles at most this many events before its broadcasts go out, so
-/// that under a steady flood of events lines still leave every few milliseconds.
-pub const ROUND_EVENTS: usize = 256;
+/// that under a steady flood of events lines still leave every few milliseconds
+/// (a round of chat lines takes about 0.5 µs each). As many as the hub's queue
+/// holds (`HUB_QUEUE`): in a burst a bigger round is a bigger write per
+/// recipient, and the burst's CPU per delivery fell from 0.022–0.045 to
+/// 0.019–0.025 µs when it went from 256 to 1024 (docs/performance.md).
+pub const ROUND_EVENTS: usize = 1024;
 
 /// A round's broadcasts go out early once they add up to this many bytes: each
 /// recipient then gets blocks of a bounded size.

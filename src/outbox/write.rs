@@ -112,11 +112,7 @@ impl Position {
 
 /// Writes `blocks` from `at` on, up to [`MAX_SLICES`] of them, with one
 /// non-blocking `writev`; the bytes written.
-pub fn write_blocks(
-    mut stream: &TcpStream,
-    blocks: &[Block],
-    at: Position,
-) -> io::Result<usize> {
+pub fn write_blocks(mut stream: &TcpStream, blocks: &[Block], at: Position) -> io::Result<usize> {
     // The common case, one block: no slices to set up.
     if at.block + 1 == blocks.len() {
         return stream.write(&blocks[at.block][at.offset..]);
