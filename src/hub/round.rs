@@ -7,7 +7,7 @@
 //! same order relative to what is sent to it alone: a line for one client
 //! first catches that client up with the round ([`Hub::send`](super::Hub::send)).
 //!
-//! Every push is a `push_deferred` into a bounded [`Outbox`](crate::outbox::Outbox), bounded by
+//! Every push is a `push_deferred` into a bounded [`Outbox`], bounded by
 //! `send_queue_hard_bytes`: a full one marks its client too slow (dropped after
 //! the round), never makes the hub wait. A push that finds a client's queue
 //! empty leaves its writer asleep, and the round's end writes that client's
