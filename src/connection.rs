@@ -432,11 +432,12 @@ impl Reader {
 ///
 /// Each batch goes to the kernel straight from the queued blocks, which are
 /// shared by every recipient of a round, with one non-blocking `writev` per
-/// [`MAX_SLICES`](crate::outbox::MAX_SLICES) blocks ([`write_blocks`]): no copy per recipient, and an idle
-/// connection keeps no write buffer. When the socket is full, what it did not
-/// take stays where it is, as a position in the batch (still counted against
-/// the client's queue bound), until the socket is writable or the hub aborts
-/// the outbox.
+/// [`MAX_SLICES`](crate::outbox::MAX_SLICES) blocks ([`write_blocks`]): no
+/// copy per recipient, and an idle connection keeps no write buffer. When the
+/// socket is full, what it did not take stays where it is, as a position in
+/// the batch (still counted against the client's queue bound), until the
+/// socket is writable or the hub aborts the outbox. (At a chatting pace the
+/// hub mostly writes a client's round itself: `Outbox::write_through`.)
 async fn write_to_client(stream: &Async<TcpStream>, outbox: &Outbox) -> WriterEnd {
     'batches: while let Some(blocks) = outbox.next_blocks().await {
         let mut at = Position::default();

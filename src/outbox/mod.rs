@@ -1,6 +1,7 @@
 //! One client's outgoing queue: what waits to be written to its socket.
 //!
-//! The hub pushes into it without ever waiting ([`Outbox::try_push`]); the client's
+//! The hub pushes into it without ever waiting ([`Outbox::push_deferred`],
+//! [`Outbox::try_push`]); the client's
 //! writer takes everything queued in one go ([`Outbox::next_blocks`]) and writes
 //! those blocks straight from where they are, with one `writev` (no copy: a block
 //! is shared by every recipient of a round). The queue is bounded in *bytes*
@@ -94,9 +95,8 @@ struct State {
     /// A sampled line being followed: whom to tell once it is written.
     probe: Option<Arc<Probe>>,
     /// Bytes still to write before that line is out. A `u32`, which fits in
-    /// the padding after `phase`: with the probe's pointer an outbox is 88
-    /// bytes instead of 80 (on x86-64), and its `Arc` stays within glibc's
-    /// 112-byte chunk, so an idle connection costs no more than before.
+    /// the padding after `phase`: the outbox stays at 88 bytes (on x86-64),
+    /// and its `Arc` within glibc's 112-byte chunk (`an_outbox_stays_small`).
     probe_left: u32,
     /// A live upgrade is handing this client over: the writer stops and puts
     /// back what it took, and pushes still queue (in the padding too).
