@@ -56,3 +56,5 @@ pub mod text;
 
 #[doc(hidden)]
 pub mod test_rng;
+#[cfg(test)]
+mod test_dir;

@@ -151,11 +151,7 @@ mod tests {
     use super::*;
 
     fn temp_dir(name: &str) -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!("chatd-startup-{}-{name}", std::process::id()));
-        // Left over from an earlier run with the same pid, if any.
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
+        crate::test_dir::fresh("startup", name)
     }
 
     #[test]

@@ -286,11 +286,7 @@ mod tests {
     use std::time::{Duration, UNIX_EPOCH};
 
     fn temp_dir(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("chatd-kept-{}-{name}", std::process::id()));
-        // Left over from an earlier run with the same pid, if any.
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        dir
+        crate::test_dir::fresh("kept", name)
     }
 
     fn entry(net: &str) -> Entry {

@@ -30,11 +30,7 @@ fn ban(target: &str, until: Option<u64>) -> Entry {
 
 /// A fresh directory for one test, under the system temp directory.
 pub(super) fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("chatd-bans-{}-{name}", std::process::id()));
-    // Left over from an earlier run with the same pid, if any.
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).unwrap();
-    dir
+    crate::test_dir::fresh("bans", name)
 }
 
 #[test]

@@ -343,10 +343,7 @@ mod tests {
     use super::*;
 
     fn temp_dir(name: &str) -> PathBuf {
-        let dir =
-            std::env::temp_dir().join(format!("chatd-history-open-{}-{name}", std::process::id()));
-        // Left over from an earlier run with the same pid, if any.
-        let _ = fs::remove_dir_all(&dir);
+        let dir = crate::test_dir::fresh("history-open", name);
         fs::create_dir_all(dir.join("history")).unwrap();
         dir
     }

@@ -412,12 +412,7 @@ mod tests {
     use crate::history::record::{Said, Text};
 
     fn temp_dir(name: &str) -> PathBuf {
-        let dir =
-            std::env::temp_dir().join(format!("chatd-history-saver-{}-{name}", std::process::id()));
-        // Left over from an earlier run with the same pid, if any.
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        dir
+        crate::test_dir::fresh("history-saver", name)
     }
 
     fn line(i: usize) -> Record {
