@@ -22,7 +22,7 @@ use crate::debug;
 use crate::hub::{ClientId, Event, SharedCounters};
 use crate::input::Pending;
 use crate::input::{Handed, Input};
-use crate::outbox::{Outbox, Position, write_blocks};
+use crate::outbox::{Outbox, Position, write_ready};
 use crate::protocol::{Frame, TIMING_MARK_REPLY};
 use crate::text::LeaveReason;
 
@@ -432,7 +432,7 @@ impl Reader {
 ///
 /// Each batch goes to the kernel straight from the queued blocks, which are
 /// shared by every recipient of a round, with one non-blocking `writev` per
-/// [`MAX_SLICES`](crate::outbox::MAX_SLICES) blocks ([`write_blocks`]): no
+/// [`MAX_SLICES`](crate::outbox::MAX_SLICES) blocks ([`write_ready`]): no
 /// copy per recipient, and an idle connection keeps no write buffer. When the
 /// socket is full, what it did not take stays where it is, as a position in
 /// the batch (still counted against the client's queue bound), until the
@@ -441,14 +441,9 @@ impl Reader {
 async fn write_to_client(stream: &Async<TcpStream>, outbox: &Outbox) -> WriterEnd {
     'batches: while let Some(blocks) = outbox.next_blocks().await {
         let mut at = Position::default();
-        at.advance(&blocks, 0);
-        while at.block < blocks.len() {
-            match write_blocks(stream.get_ref(), &blocks, at) {
-                Ok(0) => break 'batches,
-                Ok(n) => {
-                    outbox.written(n);
-                    at.advance(&blocks, n);
-                }
+        loop {
+            match write_ready(stream.get_ref(), &blocks, &mut at, |n| outbox.written(n)) {
+                Ok(()) => break,
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
                     let writable = async { stream.writable().await.is_ok() };
                     let aborted = async {
@@ -466,7 +461,6 @@ async fn write_to_client(stream: &Async<TcpStream>, outbox: &Outbox) -> WriterEn
                         break 'batches;
                     }
                 }
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => break 'batches,
             }
         }

@@ -54,7 +54,7 @@ pub mod startup;
 pub mod systemd;
 pub mod text;
 
-#[doc(hidden)]
-pub mod test_rng;
 #[cfg(test)]
 mod test_dir;
+#[doc(hidden)]
+pub mod test_rng;

@@ -37,7 +37,8 @@
 
 mod write;
 
-pub use write::{MAX_SLICES, Position, write_blocks};
+use write::rest;
+pub use write::{MAX_SLICES, Position, write_ready};
 
 use std::future::poll_fn;
 use std::net::TcpStream;
@@ -213,13 +214,8 @@ impl Outbox {
     /// Gives back the part of a batch the writer had not written when it was
     /// frozen: `blocks` from block `block`, byte `offset` on, ahead of what
     /// was queued since. The byte count already includes them.
-    pub fn put_back(&self, mut blocks: Vec<Block>, block: usize, offset: usize) {
-        blocks.drain(..block.min(blocks.len()));
-        if offset > 0
-            && let Some(first) = blocks.first_mut()
-        {
-            *first = Block::from(&first[offset.min(first.len())..]);
-        }
+    pub fn put_back(&self, blocks: Vec<Block>, block: usize, offset: usize) {
+        let mut blocks = rest(blocks, Position { block, offset });
         let mut state = self.lock();
         let newer = std::mem::take(&mut state.blocks);
         blocks.extend(newer);
@@ -259,24 +255,7 @@ impl Outbox {
     /// Queues `block` unless that would put more than `limit` bytes in flight.
     /// Returns the bytes in flight after the push (for the peak-queue statistic).
     pub fn try_push(&self, block: Block, limit: usize) -> Result<usize, PushError> {
-        let mut state = self.lock();
-        if state.phase != Phase::Open {
-            return Err(PushError::Closed);
-        }
-        if state.bytes + block.len() > limit {
-            return Err(PushError::Full);
-        }
-        state.bytes += block.len();
-        state.blocks.push(block);
-        let bytes = state.bytes;
-        // The task only waits on an empty queue, so only the first push after a
-        // batch finds a waker: a broadcast to thousands wakes each writer once.
-        let waker = state.waker.take();
-        drop(state);
-        if let Some(waker) = waker {
-            waker.wake();
-        }
-        Ok(bytes)
+        self.push(block, limit, false).map(|(bytes, _)| bytes)
     }
 
     /// Gives the outbox its client's socket, for
@@ -292,6 +271,13 @@ impl Outbox {
     /// [`write_through`](Self::write_through) once its round is over. Later
     /// pushes in the same round only queue.
     pub fn push_deferred(&self, block: Block, limit: usize) -> Result<(usize, bool), PushError> {
+        self.push(block, limit, true)
+    }
+
+    /// [`try_push`](Self::try_push), and with `defer`
+    /// [`push_deferred`](Self::push_deferred): the bytes in flight after the
+    /// push, and whether the writer was left asleep for a write-through.
+    fn push(&self, block: Block, limit: usize, defer: bool) -> Result<(usize, bool), PushError> {
         let mut state = self.lock();
         if state.phase != Phase::Open {
             return Err(PushError::Closed);
@@ -303,13 +289,15 @@ impl Outbox {
         state.bytes += block.len();
         state.blocks.push(block);
         let bytes = state.bytes;
-        if state.deferred {
+        if defer && state.deferred {
             return Ok((bytes, false));
         }
-        if idle {
+        if defer && idle {
             state.deferred = true;
             return Ok((bytes, true));
         }
+        // The task only waits on an empty queue, so only the first push after a
+        // batch finds a waker: a broadcast to thousands wakes each writer once.
         let waker = state.waker.take();
         drop(state);
         if let Some(waker) = waker {

@@ -39,25 +39,12 @@ impl Outbox {
             // blocks meanwhile, and nothing else writes to this socket.
             let blocks = std::mem::take(&mut state.blocks);
             let mut at = Position::default();
-            at.advance(&blocks, 0);
-            while at.block < blocks.len() {
-                match write_blocks(socket.get_ref(), &blocks, at) {
-                    Ok(0) => break,
-                    Ok(n) => {
-                        followed = state.wrote(n).or(followed);
-                        at.advance(&blocks, n);
-                    }
-                    Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                    Err(_) => break,
-                }
-            }
+            // A full socket or an error: the writer meets it again.
+            let _ = write_ready(socket.get_ref(), &blocks, &mut at, |n| {
+                followed = state.wrote(n).or(followed.take());
+            });
             if at.block < blocks.len() {
-                let mut rest = blocks;
-                rest.drain(..at.block);
-                if at.offset > 0 {
-                    rest[0] = Block::from(&rest[0][at.offset..]);
-                }
-                state.blocks = rest;
+                state.blocks = rest(blocks, at);
             }
             // Else the queue stays the empty one `take` left, which owns no
             // memory: an idle client keeps no buffer here.
@@ -110,9 +97,47 @@ impl Position {
     }
 }
 
+/// Writes `blocks` from `at` on for as long as the socket takes them,
+/// moving `at` along and telling `wrote` each write's count (interrupted
+/// writes are made again). `Ok` once everything is written; else the error
+/// that stopped it: `WouldBlock` for a full socket, `WriteZero` for a
+/// socket that took nothing.
+pub fn write_ready(
+    stream: &TcpStream,
+    blocks: &[Block],
+    at: &mut Position,
+    mut wrote: impl FnMut(usize),
+) -> io::Result<()> {
+    at.advance(blocks, 0);
+    while at.block < blocks.len() {
+        match write_blocks(stream, blocks, *at) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                wrote(n);
+                at.advance(blocks, n);
+            }
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(())
+}
+
+/// What is left of `blocks` from `at` on (the first block cut at its offset,
+/// a copy of its tail).
+pub(super) fn rest(mut blocks: Vec<Block>, at: Position) -> Vec<Block> {
+    blocks.drain(..at.block.min(blocks.len()));
+    if at.offset > 0
+        && let Some(first) = blocks.first_mut()
+    {
+        *first = Block::from(&first[at.offset.min(first.len())..]);
+    }
+    blocks
+}
+
 /// Writes `blocks` from `at` on, up to [`MAX_SLICES`] of them, with one
 /// non-blocking `writev`; the bytes written.
-pub fn write_blocks(mut stream: &TcpStream, blocks: &[Block], at: Position) -> io::Result<usize> {
+fn write_blocks(mut stream: &TcpStream, blocks: &[Block], at: Position) -> io::Result<usize> {
     // The common case, one block: no slices to set up.
     if at.block + 1 == blocks.len() {
         return stream.write(&blocks[at.block][at.offset..]);
